@@ -1,0 +1,63 @@
+"""The ``aigw`` command line.
+
+Each subcommand lives in its own module under ``harness.commands`` and exposes
+``register(subparsers) -> None``, which adds its parser and sets ``handler`` (a function taking the parsed
+arguments and returning the exit status). Adding a command means adding a module; this file does not change.
+
+Exit status: 0 when everything asked for holds, 1 when a check or expectation fails, 2 for usage or
+configuration errors (a bad flag, a bad data file, missing credentials).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Callable, Sequence
+from typing import Protocol, cast
+
+from fakes.datafiles import DataFileError
+from harness import __version__, commands
+from harness.errors import HarnessError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class _CommandModule(Protocol):
+    def register(self, subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None: ...
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aigw",
+        description="Test software that runs on Cloudflare AI Gateway and Workers AI: "
+        "a faithful fake gateway, "
+        "a reference /chat gateway, scenario runs and findings reports.",
+    )
+    parser.add_argument("--version", action="version", version=f"aigw {__version__}")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        module = cast(_CommandModule, importlib.import_module(f"{commands.__name__}.{info.name}"))
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = cast(Callable[[argparse.Namespace], int], args.handler)
+    try:
+        return handler(args)
+    except (DataFileError, HarnessError) as exc:
+        print(f"aigw: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("aigw: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of ``aigw``: one module each, discovered by ``harness.cli``."""

@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# The project's test command: the same one the README gives and CI runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec .venv/bin/python -m pytest "$@"
