@@ -26,7 +26,7 @@ def _n(value: float) -> str:
 def _nice_max(value: float) -> float:
     if value <= 0:
         return 1.0
-    magnitude = 10 ** math.floor(math.log10(value))
+    magnitude = 10.0 ** math.floor(math.log10(value))
     for step in (1, 2, 2.5, 5, 10):
         if value <= step * magnitude:
             return step * magnitude
@@ -62,9 +62,7 @@ def _axes(x_label: str, y_label: str, x_max: float, y_max: float, height: int = 
         )
         out.append(f'<text x="{_L - 4}" y="{_n(y + 4)}" text-anchor="end">{_n(y_max * fraction)}</text>')
         if i:
-            out.append(
-                f'<line x1="{_L}" y1="{_n(y)}" x2="{_W - _R}" y2="{_n(y)}" stroke="#e5e7eb"/>'
-            )
+            out.append(f'<line x1="{_L}" y1="{_n(y)}" x2="{_W - _R}" y2="{_n(y)}" stroke="#e5e7eb"/>')
     return out
 
 

@@ -38,7 +38,7 @@ __all__ = [
     "load_results",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 
 class _Model(BaseModel):
@@ -234,7 +234,7 @@ class Summary(_Model):
 
 
 class Results(_Model):
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     run: RunInfo
     summary: Summary
     scenarios: list[ScenarioResult]
