@@ -153,4 +153,5 @@ def _stream_reply(
     writes = plan_writes(
         frames, faults, token_delay=delay_ms / 1000 * scale, jitter=jitter_ms / 1000 * scale, rng=rng
     )
-    return Reply(200, [("content-type", SSE)], stream=play(writes))
+    waits = any(write.delay for write in writes)
+    return Reply(200, [("content-type", SSE)], stream=play(writes), stream_waits=waits)
