@@ -23,8 +23,8 @@ import asyncio
 import json
 import random
 from collections.abc import AsyncIterator, Callable
-from json.encoder import encode_basestring
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from typing import Any
 
 from fakes.behaviour import StreamFaults
