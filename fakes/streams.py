@@ -236,8 +236,10 @@ def plan_writes(
     token_delay: float,
     jitter: float,
     rng: random.Random,
+    scale: float = 1.0,
 ) -> list[Write]:
-    """Frames to timed writes, with every scripted fault. Delays are in (scaled) seconds."""
+    """Frames to timed writes, with every scripted fault. ``token_delay`` and ``jitter`` are already
+    scaled seconds; stall durations are scaled here by ``scale``."""
     if faults == _PLAIN:
         return _plain_writes(frames, token_delay, jitter, rng)
     eol = {"lf": "\n", "crlf": "\r\n", "cr": "\r"}[faults.line_ending]
@@ -248,7 +250,7 @@ def plan_writes(
         pieces.extend(_Piece(comment, 0.0, False) for _ in range(keepalive.before_first))
     stalls: dict[int, float] = {}
     for stall in faults.stall:
-        stalls[stall.after_events] = stalls.get(stall.after_events, 0.0) + stall.seconds
+        stalls[stall.after_events] = stalls.get(stall.after_events, 0.0) + stall.seconds * scale
     events = 0
 
     def add_event(data: str, delay: float) -> None:
