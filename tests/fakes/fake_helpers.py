@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from fakes.config import AccountConfig, FakeConfig, GatewayConfig
+from fakes.server import FakeGateway
 from harness.sse import ServerSentEvent, SSEDecoder
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
@@ -84,3 +87,13 @@ async def read_stream(
         return StreamRead(
             response.status_code, response.headers, chunks, events, decoder.comments, decoder.truncated, error
         )
+
+
+@contextlib.asynccontextmanager
+async def serving(config: FakeConfig) -> AsyncIterator[tuple[FakeGateway, httpx.AsyncClient]]:
+    """A fake with ``config`` and a client for it, both closed on exit."""
+    async with (
+        FakeGateway.running(config) as fake,
+        httpx.AsyncClient(base_url=fake.base_url, timeout=10) as http,
+    ):
+        yield fake, http
