@@ -188,25 +188,30 @@ async def run_steps[T](
     status_of: Callable[[T], int],
     sleep: Callable[[float], Awaitable[None]],
     policy: FailurePolicy | None = None,
-    retries: bool = True,
+    managed_attempts: bool = False,
 ) -> UniversalResult[T]:
     """Run ``steps`` in order; ``attempt(index, step, headers)`` returns once a response has started.
 
     A timed-out attempt is cancelled (its callable must clean up on cancellation) and counts as a failure.
-    With ``retries=False`` each step is attempted once here, for callers whose ``attempt`` already retries
-    by the headers it is given.
+    With ``managed_attempts=True`` each step is attempted once here, with no timeout: the ``attempt``
+    callable applies the retry and timeout headers it is given itself (the fake's request pipeline does).
     """
     policy = policy or FailurePolicy()
     history: list[StepAttempt[T]] = []
     per_step: list[StepAttempt[T]] = []
     for index, step in enumerate(steps):
         headers = merge_step_headers(request_headers, step)
-        retry = policy_from_headers(gateway_policy, headers) if retries else RetryPolicy()
+        retry = RetryPolicy() if managed_attempts else policy_from_headers(gateway_policy, headers)
+        timeout = None if managed_attempts else _timeout_seconds(headers)
 
         def one(
-            number: int, index: int = index, step: UniversalStep = step, headers: dict[str, str] = headers
+            number: int,
+            index: int = index,
+            step: UniversalStep = step,
+            headers: dict[str, str] = headers,
+            timeout: float | None = timeout,
         ) -> Awaitable[StepAttempt[T]]:
-            return _attempt_once(attempt, status_of, index, step, headers, number, _timeout_seconds(headers))
+            return _attempt_once(attempt, status_of, index, step, headers, number, timeout)
 
         log = await run_attempts(retry, one, is_failure=lambda a: policy.is_failure(a.status), sleep=sleep)
         history.extend(log.outcomes)
