@@ -96,6 +96,7 @@ class GatewayLog:
     request_size: int = 0
     response_size: int = 0
     heads_at: float = 0.0  # clock time from which the heads are served
+    sequence: int = 0  # arrival order, which breaks ties between logs of the same instant
 
     @property
     def tokens(self) -> int:
@@ -146,7 +147,7 @@ def _head_text(head: Mapping[str, str]) -> str | None:
     return json.dumps(dict(head)) if head else None
 
 
-def log_of(record: RequestRecord, head_delay: float = 0.0) -> GatewayLog:
+def log_of(record: RequestRecord, head_delay: float = 0.0, sequence: int = 0) -> GatewayLog:
     """The log view of one store record."""
     return GatewayLog(
         id=record.id,
@@ -178,6 +179,7 @@ def log_of(record: RequestRecord, head_delay: float = 0.0) -> GatewayLog:
         request_size=record.request_size,
         response_size=record.response_size,
         heads_at=record.created_at + head_delay,
+        sequence=sequence,
     )
 
 

@@ -67,14 +67,15 @@ class LogReader:
                 return record
         return None
 
-    def view(self, record: RequestRecord) -> GatewayLog:
-        return log_of(record, self.visibility.head_delay)
+    def view(self, record: RequestRecord, sequence: int = 0) -> GatewayLog:
+        return log_of(record, self.visibility.head_delay, sequence)
 
     def select(
         self, account_id: str, gateway_id: str, query: LogQuery
     ) -> list[tuple[GatewayLog, RequestRecord]]:
         by_id = {r.id: r for r in self.records(account_id, gateway_id)}
-        chosen = [log for log in map(self.view, by_id.values()) if matches(log, query)]
+        views = (self.view(record, sequence) for sequence, record in enumerate(by_id.values()))
+        chosen = [log for log in views if matches(log, query)]
         return [(log, by_id[log.id]) for log in order_logs(chosen, query)]
 
 
@@ -103,7 +104,7 @@ def patch_record(record: RequestRecord, body: Any) -> None:
 
 def _query(request: IncomingRequest, *, for_delete: bool) -> LogQuery:
     try:
-        return parse_log_query(request.query, for_delete=for_delete)
+        return parse_log_query(request.query, items=request.query.multi_items(), for_delete=for_delete)
     except LogQueryError as exc:
         raise CloudflareError.of("invalid_logs_filter", detail=exc.message) from None
 
