@@ -24,6 +24,8 @@ class FeatureOptions(BaseModel):
     spend_visibility_lag: float = Field(default=1.0, ge=0)
     """Seconds after a request completes before its cost counts against spend limits (eventual consistency:
     the request right after an overspend usually passes live)."""
+    rate_limit_cache_hits: bool = True
+    """Cache hits count against the gateway's rate limit (Cloudflare does not say)."""
     spend_limit_code: Literal[2041, 2045] = 2045
     """The code of the spend-limit refusal (both were observed; 2045 the more recent)."""
     cache_streaming: bool = False

@@ -206,3 +206,21 @@ async def test_feature_options_are_checked_and_reset(client: httpx.AsyncClient) 
     await set_options(client, cache_streaming=True)
     assert (await client.post("/__aigw/reset")).status_code == 200
     assert (await client.get("/__aigw/features")).json()["result"]["cache_streaming"] is False
+
+
+async def test_cache_hits_are_served_to_a_spend_blocked_caller(client: httpx.AsyncClient) -> None:
+    await set_options(client, spend_visibility_lag=0)
+    await configure(client, cache_ttl=600, spend_limits={"rules": [SPEND_RULE]})
+    assert (await call(client)).status_code == 200
+    assert (await call(client, prompt="new question")).status_code == 429
+    hit = await call(client)
+    assert (hit.status_code, hit.headers["cf-aig-cache-status"]) == (200, "HIT")
+
+
+async def test_cache_hits_can_be_left_out_of_the_rate_limit(client: httpx.AsyncClient) -> None:
+    await configure(client, cache_ttl=600, rate_limiting_limit=1, rate_limiting_interval=60)
+    assert (await call(client)).status_code == 200
+    assert (await call(client)).status_code == 429  # by default a hit counts
+    await set_options(client, rate_limit_cache_hits=False)
+    assert (await call(client)).headers["cf-aig-cache-status"] == "HIT"
+    assert (await call(client, prompt="not cached")).status_code == 429
