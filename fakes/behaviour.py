@@ -252,7 +252,7 @@ class CallInfo:
 @dataclass(frozen=True, slots=True)
 class Chosen:
     outcome: Outcome
-    label: str  # "default", "rule 0 step 1 (call 2)", "header"
+    label: str  # "default", "rule 0 step 1 (call 2)", "header", "rule 0 step 0 (call 1) + header"
 
 
 def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
@@ -321,9 +321,10 @@ class BehaviourController:
             outcome = self._merged.get(key)
             if outcome is None:
                 outcome = self._merged[key] = merge(default, rule.script[step_index])
+            label = f"rule {index} step {step_index} (call {number})"
             if override is not None:
-                return Chosen(merge(outcome, override), "header")
-            return Chosen(outcome, f"rule {index} step {step_index} (call {number})")
+                return Chosen(merge(outcome, override), f"{label} + header")
+            return Chosen(outcome, label)
         if override is not None:
             return Chosen(merge(default, override), "header")
         return Chosen(default, "default")

@@ -138,7 +138,9 @@ def generate(
         tokens = _split_text(outcome.text)
     else:
         count = outcome.tokens if outcome.tokens is not None else 12 + rng.randrange(20)
-        tokens = [("" if i == 0 else " ") + rng.choice(_WORDS) for i in range(count)]
+        tokens = [" " + word for word in rng.choices(_WORDS, k=count)]
+        if tokens:
+            tokens[0] = tokens[0][1:]
         if tokens and outcome.tokens is None:
             tokens[-1] += "."
     finish = "stop"
