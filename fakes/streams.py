@@ -67,7 +67,7 @@ PLAIN_FAULTS = StreamFaults()
 
 _POOL_SIZE = 4096
 # Padding characters are slices of one fixed random string: two draws per frame instead of one per char.
-_POOL = "".join(random.Random(0x5EED).choice(_ALPHABET) for _ in range(_POOL_SIZE))
+_POOL = "".join(random.Random(0x5EED).choices(_ALPHABET, k=_POOL_SIZE))
 
 
 def padding(rng: random.Random) -> str:
