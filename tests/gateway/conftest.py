@@ -2,7 +2,7 @@
 
 ``start_gateway(**settings)`` starts a reference gateway in front of the fake AI Gateway (one fake for the
 whole run, reset before each test, served in the session's event loop) or, when a test passes
-``transport=``, in front of a scripted stand-in. Every server a test starts, the test stops.
+``transport=`` (an ``httpx.MockTransport``), in front of that. Every server a test starts, the test stops.
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ from fakes.config import AccountConfig, FakeConfig, GatewayConfig
 from fakes.server import FakeGateway
 from harness.gateway import GatewaySettings, ManualClock, ReferenceGateway
 from harness.gateway.tenants import TenantConfig
-
-from .upstream_double import ScriptedUpstream
 
 TENANTS_DIR = Path(__file__).resolve().parents[2] / "scenarios" / "tenants"
 SESSION = "11111111-1111-1111-1111-111111111111"
@@ -80,11 +78,6 @@ def clock() -> ManualClock:
     return ManualClock(datetime(2026, 2, 7, 12, 0, tzinfo=UTC))
 
 
-@pytest.fixture
-def upstream() -> ScriptedUpstream:
-    return ScriptedUpstream()
-
-
 GatewayFactory = Callable[..., AbstractAsyncContextManager[tuple[ReferenceGateway, httpx.AsyncClient]]]
 
 
@@ -109,15 +102,5 @@ def start_gateway(fake: FakeGateway, clock: ManualClock) -> GatewayFactory:
             httpx.AsyncClient(base_url=gw.base_url, timeout=5) as client,
         ):
             yield gw, client
-
-    return start
-
-
-@pytest.fixture
-def start_scripted(start_gateway: GatewayFactory, upstream: ScriptedUpstream) -> GatewayFactory:
-    """Like ``start_gateway``, in front of the scripted stand-in ``upstream``."""
-
-    def start(**overrides: Any) -> AbstractAsyncContextManager[tuple[ReferenceGateway, httpx.AsyncClient]]:
-        return start_gateway(transport=upstream.transport(), **overrides)
 
     return start

@@ -299,8 +299,8 @@ async def test_keepalives_and_odd_line_endings_are_read(
 
 
 async def test_first_byte_timeout_falls_back(start_gateway: GatewayFactory, fake: FakeGateway) -> None:
-    fake.behaviour.load({"models": {LLAMA_FAST: [{"ttfb_ms": 10_000}]}})  # 100 ms at the fake's time scale
-    timeouts = Timeouts(first_byte=0.03, between_events=1, total=3)
+    fake.behaviour.load({"models": {LLAMA_FAST: [{"ttfb_ms": 50_000}]}})  # 500 ms at the fake's time scale
+    timeouts = Timeouts(first_byte=0.15, between_events=1, total=3)
     async with start_gateway(env=WITH_FALLBACK, timeouts=timeouts) as (gw, client):
         response = await client.post("/chat", headers=EXAMPLE, json=CHAT)
     assert response.headers["x-model-id"] == LLAMA
@@ -308,8 +308,8 @@ async def test_first_byte_timeout_falls_back(start_gateway: GatewayFactory, fake
 
 
 async def test_stall_before_first_token_falls_back(start_gateway: GatewayFactory, fake: FakeGateway) -> None:
-    fake.behaviour.load({"models": {LLAMA_FAST: [{"stream": {"stall": {"after_events": 0, "seconds": 10}}}]}})
-    timeouts = Timeouts(first_byte=1, between_events=0.03, total=3)
+    fake.behaviour.load({"models": {LLAMA_FAST: [{"stream": {"stall": {"after_events": 0, "seconds": 50}}}]}})
+    timeouts = Timeouts(first_byte=1, between_events=0.15, total=3)
     async with start_gateway(env=WITH_FALLBACK, timeouts=timeouts) as (gw, client):
         response = await client.post("/chat", headers=EXAMPLE, json=CHAT)
     assert response.headers["x-model-id"] == LLAMA
@@ -319,9 +319,9 @@ async def test_stall_before_first_token_falls_back(start_gateway: GatewayFactory
 async def test_stall_after_first_token_is_an_in_band_error(
     start_gateway: GatewayFactory, fake: FakeGateway
 ) -> None:
-    stall = {"text": "a b c", "stream": {"stall": {"after_events": 1, "seconds": 10}}}
+    stall = {"text": "a b c", "stream": {"stall": {"after_events": 1, "seconds": 50}}}
     fake.behaviour.load({"models": {LLAMA_FAST: [stall]}})
-    timeouts = Timeouts(first_byte=1, between_events=0.03, total=3)
+    timeouts = Timeouts(first_byte=1, between_events=0.15, total=3)
     async with start_gateway(env=WITH_FALLBACK, timeouts=timeouts) as (gw, client):
         response = await client.post("/chat", headers=EXAMPLE, json=CHAT)
     assert [r.model for r in fake.store.records()] == [LLAMA_FAST]
@@ -331,12 +331,13 @@ async def test_stall_after_first_token_is_an_in_band_error(
 
 
 async def test_total_timeout_ends_the_stream(start_gateway: GatewayFactory, fake: FakeGateway) -> None:
-    fake.behaviour.load({"default": {"text": "one two three four five six", "token_delay_ms": 4000}})
-    timeouts = Timeouts(first_byte=1, between_events=1, total=0.1)
-    async with start_gateway(timeouts=timeouts) as (_, client):
+    fake.behaviour.load({"default": {"text": "one two three four five six", "token_delay_ms": 10_000}})
+    timeouts = Timeouts(first_byte=1, between_events=1, total=0.25)
+    async with start_gateway(timeouts=timeouts) as (gw, client):
         response = await client.post("/chat", headers=EXAMPLE, json=CHAT)
     assert kinds(response)[-2:] == ["error", "done"]
-    assert 1 <= kinds(response).count("message") < 6
+    assert kinds(response).count("message") < 6
+    assert gw.metrics.last.attempts[0].error_class == "timeout"
 
 
 async def test_client_disconnect_cancels_upstream_and_charges_partial_usage(
