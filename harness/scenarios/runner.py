@@ -569,6 +569,7 @@ async def _run_loaded(loaded: LoadedScenario, target: Target, options: RunOption
             upstream=scenario.upstream,
             seed=options.seed,
             time_scale=options.time_scale,
+            gateway=scenario.gateway.model_dump(exclude_none=True),
         )
         async with asyncio.timeout(_SCENARIO_TIMEOUT_S), target.session(setup) as sut:
             missing = needed_capabilities(scenario) - sut.capabilities

@@ -77,6 +77,9 @@ class ScenarioSetup:
     seed: int = 0
     time_scale: float = 1.0
     """Delays in behaviour documents and pauses are multiplied by this (0.05 runs 20 times faster)."""
+    gateway: Mapping[str, Any] = field(default_factory=dict)
+    """Reference-gateway settings the scenario asks for (``harness.scenarios.model.GatewayOptions`` fields,
+    durations in nominal seconds), for targets that run the reference gateway."""
 
 
 @dataclass(frozen=True, slots=True)
