@@ -82,7 +82,12 @@ def _scaled(value: Any, scale: float) -> float | None:
 
 
 def gateway_settings(
-    setup: ScenarioSetup, options: TargetOptions, upstream: str, account_id: str, api_token: str, clock: ManualClock
+    setup: ScenarioSetup,
+    options: TargetOptions,
+    upstream: str,
+    account_id: str,
+    api_token: str,
+    clock: ManualClock,
 ) -> GatewaySettings:
     """The reference gateway's settings for one scenario on the embedded fake."""
     scale = setup.time_scale
@@ -129,7 +134,9 @@ class FakeTarget:
 
         clock = ManualClock(setup.clock_start or datetime.now(UTC))
         async with FakeGateway.running(config=_fake_config(setup)) as fake:
-            settings = gateway_settings(setup, self.options, fake.base_url, fake.account_id, fake.api_token, clock)
+            settings = gateway_settings(
+                setup, self.options, fake.base_url, fake.account_id, fake.api_token, clock
+            )
             async with (
                 ReferenceGateway.running(settings) as gateway,
                 httpx.AsyncClient(timeout=30.0, trust_env=False) as client,

@@ -101,7 +101,9 @@ def resolve_tenants(scenario: Scenario, tenants_dir: Path) -> list[dict[str, Any
                 documents.append(inline)
                 continue
             if not isinstance(base_name, str):
-                raise DataFileError(scenario.id, [Problem(f"tenants[{index}].extends", "must be a tenant name")])
+                raise DataFileError(
+                    scenario.id, [Problem(f"tenants[{index}].extends", "must be a tenant name")]
+                )
             base = _tenant_file(scenario, base_name, tenants_dir, f"tenants[{index}].extends")
             for key, value in inline.items():
                 if isinstance(value, dict) and isinstance(base.get(key), dict):
@@ -116,11 +118,11 @@ def resolve_tenants(scenario: Scenario, tenants_dir: Path) -> list[dict[str, Any
 
 def _tenant_file(scenario: Scenario, entry: str, tenants_dir: Path, field: str) -> dict[str, Any]:
     candidates = [
-            tenants_dir / f"{entry}.yaml",
-            tenants_dir / f"{entry}.yml",
-            tenants_dir / f"{entry}.json",
-            tenants_dir / entry / "tenant.config.json",
-        ]
+        tenants_dir / f"{entry}.yaml",
+        tenants_dir / f"{entry}.yml",
+        tenants_dir / f"{entry}.json",
+        tenants_dir / entry / "tenant.config.json",
+    ]
     path = next((c for c in candidates if c.is_file()), None)
     if path is None:
         raise DataFileError(scenario.id, [Problem(field, f"no tenant file for {entry!r} in {tenants_dir}")])
