@@ -162,9 +162,10 @@ DOC_SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "How env.AI.run() with the gateway option works",
         "Every model call goes through AI Gateway: "
-        "`env.AI.run(model, {messages}, {gateway: {id, metadata}})`. The spike scenarios prove connectivity, that the gateway option reaches the gateway (its log "
-        "records carry the gateway id and `metadata.tenantId`), and that streaming through the gateway "
-        "delivers tokens progressively.",
+        "`env.AI.run(model, {messages}, {gateway: {id, metadata}})`. The spike scenarios prove "
+        "connectivity, that the gateway option reaches the gateway (its log records carry the gateway "
+        "id and `metadata.tenantId`), and that streaming through the gateway delivers tokens "
+        "progressively.",
         ("spike",),
     ),
     (

@@ -40,17 +40,20 @@ def upstream_call(record: Mapping[str, Any]) -> UpstreamCall:
     return UpstreamCall(
         id=str(record.get("id", "")),
         model=_str(record.get("model")),
-        status=_int(record.get("status")) or 0,
-        log_id=_str(record.get("log_id")),
+        status=_int(record.get("status_code")) or 0,
+        log_id=_str(record.get("id")) if record.get("logged", True) else None,
         gateway_id=_str(record.get("gateway_id")),
         metadata=_metadata(record.get("metadata")),
         tokens_in=_int(record.get("tokens_in")),
         tokens_out=_int(record.get("tokens_out")),
         cost=_float(record.get("cost")),
         stream=record.get("stream") if isinstance(record.get("stream"), bool) else None,
-        outcome=_str(record.get("outcome")),
-        started_at=_float(record.get("started_at")),
+        outcome=_str(record.get("behaviour")),
+        created_at=_str(record.get("created_at")),
         duration_ms=_float(record.get("duration_ms")),
+        ttfb_ms=_float(record.get("ttfb_ms")),
+        complete=record.get("complete") is True,
+        cut=record.get("cut") is True,
     )
 
 
@@ -93,10 +96,10 @@ class ControlApiUpstream:
         response.raise_for_status()
 
     async def requests(self) -> list[UpstreamCall]:
-        response = await self._client.get(f"{self._base}/__aigw/requests")
+        response = await self._client.get(f"{self._base}/__aigw/requests", params={"bodies": "false"})
         response.raise_for_status()
         body = response.json()
-        items = body.get("requests", body) if isinstance(body, Mapping) else body
+        items = body.get("result") or [] if isinstance(body, Mapping) else body
         return [upstream_call(item) for item in items if isinstance(item, Mapping)]
 
 
@@ -107,6 +110,11 @@ class LogsApiReader:
         self._client = client
         self._base = f"{api_base.rstrip('/')}/client/v4/accounts/{account_id}/ai-gateway/gateways"
         self._headers = {"authorization": f"Bearer {api_token}"}
+
+    async def served(self) -> bool:
+        """Whether the server answers the Logs API at all."""
+        response = await self._client.get(self._base, headers=self._headers, params={"per_page": 1})
+        return response.status_code == 200
 
     async def _gateways(self) -> list[str]:
         response = await self._client.get(self._base, headers=self._headers, params={"per_page": 50})

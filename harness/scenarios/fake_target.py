@@ -23,7 +23,7 @@ from harness.gateway.ledger import budget_keys
 from harness.gateway.metrics import UsageRecord as GatewayUsageRecord
 from harness.gateway.server import ReferenceGateway
 from harness.gateway.settings import GatewaySettings, KVOptions, Timeouts
-from harness.gateway.tenants import TenantConfig
+from harness.gateway.tenants import TenantConfig, load_tenants
 from harness.scenarios.control import ControlApiUpstream, LogsApiReader
 from harness.scenarios.targets import Capability, ScenarioSetup, SystemUnderTest, TargetOptions, UsageRecord
 
@@ -83,13 +83,16 @@ def _scaled(value: Any, scale: float) -> float | None:
 
 def gateway_settings(
     setup: ScenarioSetup,
-    options: TargetOptions,
     upstream: str,
     account_id: str,
     api_token: str,
     clock: ManualClock,
+    tenants: list[TenantConfig],
 ) -> GatewaySettings:
-    """The reference gateway's settings for one scenario on the embedded fake."""
+    """The reference gateway's settings for one scenario on the embedded fake.
+
+    Timeouts the scenario sets are scaled like every delay; the gateway's own defaults (30 s) are not, so
+    that a loaded machine does not turn into spurious timeouts."""
     scale = setup.time_scale
     g: Mapping[str, Any] = setup.gateway
     timeouts = Timeouts()
@@ -103,13 +106,11 @@ def gateway_settings(
         write_interval=_scaled(g.get("kv_write_interval_s"), scale) or 0.0,
         settle_from_snapshot=bool(g.get("kv_settle_from_snapshot", False)),
     )
-    tenants = [TenantConfig.model_validate(doc) for doc in setup.tenants]
     return GatewaySettings.for_upstream(
         upstream,
         account_id=account_id,
         api_token=api_token,
         tenants=tenants,
-        tenants_dir=None if tenants else options.tenants_dir,
         env=dict(setup.environment),
         budget_store=setup.budget_store,
         kv=kv,
@@ -133,19 +134,24 @@ class FakeTarget:
         from fakes.server import FakeGateway  # the fake loads only when this target is chosen
 
         clock = ManualClock(setup.clock_start or datetime.now(UTC))
-        async with FakeGateway.running(config=_fake_config(setup)) as fake:
-            settings = gateway_settings(
-                setup, self.options, fake.base_url, fake.account_id, fake.api_token, clock
-            )
+        tenants = [TenantConfig.model_validate(doc) for doc in setup.tenants]
+        if not tenants:
+            tenants = load_tenants(self.options.tenants_dir)
+        async with FakeGateway.running(config=_fake_config(setup, tenants)) as fake:
+            settings = gateway_settings(setup, fake.base_url, fake.account_id, fake.api_token, clock, tenants)
             async with (
                 ReferenceGateway.running(settings) as gateway,
                 httpx.AsyncClient(timeout=30.0, trust_env=False) as client,
             ):
+                logs = LogsApiReader(client, fake.base_url, fake.account_id, fake.api_token)
+                capabilities = set(self.capabilities)
+                if not await logs.served():
+                    capabilities.discard(Capability.GATEWAY_LOGS)
                 yield SystemUnderTest(
                     chat_url=gateway.base_url,
-                    capabilities=self.capabilities,
+                    capabilities=frozenset(capabilities),
                     upstream=ControlApiUpstream(client, fake.base_url),
-                    logs=LogsApiReader(client, fake.base_url, fake.account_id, fake.api_token),
+                    logs=logs if Capability.GATEWAY_LOGS in capabilities else None,
                     metrics=_Metrics(gateway),
                     ledger=_Ledger(gateway),
                     clock=_Clock(clock),
@@ -153,8 +159,15 @@ class FakeTarget:
                 )
 
 
-def _fake_config(setup: ScenarioSetup) -> Any:
-    """The fake's configuration for this scenario: seeded and time-compressed."""
-    from fakes.server import FakeConfig
+def _fake_config(setup: ScenarioSetup, tenants: list[TenantConfig]) -> Any:
+    """The fake's configuration for this scenario: seeded, time-compressed, and with the gateways the
+    tenants name (an unknown gateway is Cloudflare's error 2001, as a mistyped slug would be)."""
+    from fakes.config import DEFAULT_ACCOUNT_ID, DEFAULT_API_TOKEN, AccountConfig, FakeConfig, GatewayConfig
 
-    return FakeConfig(seed=setup.seed, time_scale=setup.time_scale)
+    gateway_ids = sorted({t.ai_gateway_id for t in tenants} - set(setup.absent_gateways))
+    account = AccountConfig(
+        id=DEFAULT_ACCOUNT_ID,
+        api_tokens=[DEFAULT_API_TOKEN],
+        gateways=[GatewayConfig(id=g) for g in gateway_ids],
+    )
+    return FakeConfig(accounts=[account], seed=setup.seed, time_scale=setup.time_scale)

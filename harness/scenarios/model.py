@@ -391,6 +391,8 @@ class Scenario(_Strict):
     """The deployment's environment variables (``MODEL_ID``, ``FALLBACK_MODEL_ID``...)."""
     budget_store: _Lax[BudgetStore] = BudgetStore.ATOMIC
     gateway: GatewayOptions = Field(default_factory=GatewayOptions)
+    absent_gateways: list[str] = Field(default_factory=list)
+    """Gateway ids the upstream account does not have (a mistyped or deleted slug); needs upstream_control."""
     clock: _Lax[datetime] | None = None
     """Where the system's clock starts (needs ``clock``)."""
     upstream: dict[str, Any] | None = None

@@ -114,7 +114,11 @@ type Progress = Callable[[int, int, ScenarioResult | None, str], None]
 def needed_capabilities(scenario: Scenario) -> set[Capability]:
     """Declared capabilities plus those the scenario's content implies."""
     needed = {Capability(name) for name in scenario.requires}
-    if scenario.upstream is not None or any(s.upstream is not None for s in scenario.steps):
+    if (
+        scenario.upstream is not None
+        or scenario.absent_gateways
+        or any(s.upstream is not None for s in scenario.steps)
+    ):
         needed.add(Capability.UPSTREAM_CONTROL)
     if scenario.clock is not None or any(s.clock is not None for s in scenario.steps):
         needed.add(Capability.CLOCK)
@@ -570,6 +574,7 @@ async def _run_loaded(loaded: LoadedScenario, target: Target, options: RunOption
             seed=options.seed,
             time_scale=options.time_scale,
             gateway=scenario.gateway.model_dump(exclude_none=True),
+            absent_gateways=tuple(scenario.absent_gateways),
         )
         async with asyncio.timeout(_SCENARIO_TIMEOUT_S), target.session(setup) as sut:
             missing = needed_capabilities(scenario) - sut.capabilities
