@@ -90,7 +90,11 @@ def corrupt_data(data: str) -> str:
 
 
 class SSEEventFilter:
-    """A stream callable: bytes in, bytes out, with ``b""`` meaning the end of the stream."""
+    """A stream callable: bytes in, chunks out, with ``b""`` meaning the end of the stream.
+
+    It returns a list, empty when nothing is to be sent: mitmproxy writes an empty ``bytes`` chunk as the
+    chunked-encoding terminator, which would end the client's body early.
+    """
 
     def __init__(self, plan: FaultPlan) -> None:
         self.plan = plan
@@ -99,9 +103,10 @@ class SSEEventFilter:
         self._last_id = ""
         self.cut = False
 
-    def __call__(self, data: bytes) -> bytes:
+    def __call__(self, data: bytes) -> list[bytes]:
         events = self._decoder.feed(data) if data else self._decoder.flush()
-        return b"".join(self.process(events))
+        out = b"".join(self.process(events))
+        return [out] if out else []
 
     def process(self, events: list[ServerSentEvent]) -> list[bytes]:
         """The bytes to send for these upstream events, in order (one item per event sent)."""
@@ -206,10 +211,10 @@ class _Chain:
         self.first = first
         self.second = second
 
-    def __call__(self, data: bytes) -> bytes:
+    def __call__(self, data: bytes) -> list[bytes]:
         produced = self.first(data)
         parts = [produced] if isinstance(produced, bytes) else list(produced)
-        out = b"".join(self.second(p) for p in parts if p)
+        out = [chunk for part in parts if part for chunk in self.second(part)]
         if not data:
             out += self.second(b"")
         return out

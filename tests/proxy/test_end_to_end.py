@@ -1,0 +1,70 @@
+"""mitmproxy in reverse-proxy mode on loopback in front of a Cloudflare stand-in: record, then replay."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+
+from harness.proxy.cassette import load_cassettes
+from harness.proxy.mitm import ProxySettings, running_proxy
+from harness.proxy.redaction import Redactor
+from harness.proxy.replay import CassetteLibrary, running_replay
+from harness.proxy.serve import serve_asgi
+from harness.sse import decode_all
+from tests.live.cloudflare_stub import StubAccount, build_app
+
+
+async def test_record_through_the_proxy_then_replay(tmp_path: Path, generated: dict[str, str]) -> None:
+    account = StubAccount(
+        account_id=generated["CLOUDFLARE_ACCOUNT_ID"],
+        api_token=generated["CLOUDFLARE_API_TOKEN"],
+        gateway_id="gw",
+        gateway_token=generated["AIGW_GATEWAY_TOKEN"],
+    )
+    redactor = Redactor(dict(generated))
+    path = f"/v1/{account.account_id}/gw/workers-ai/@cf/meta/llama-3.1-8b-instruct"
+    headers = {
+        "authorization": f"Bearer {account.api_token}",
+        "cf-aig-authorization": f"Bearer {account.gateway_token}",
+        "cf-aig-metadata": json.dumps({"tenantId": "t1"}),
+    }
+    async with serve_asgi(build_app(account)) as upstream:
+        settings = ProxySettings(
+            upstream=upstream, cassette_dir=tmp_path, fault_options={"aigw_fault_cut_after": 2}
+        )
+        async with (
+            running_proxy(settings, redactor) as (proxy, recorder, injector),
+            httpx.AsyncClient(base_url=proxy, timeout=5) as http,
+        ):
+            streamed = await http.post(path, json={"stream": True, "messages": []}, headers=headers)
+            plain = await http.post(path, json={"stream": False, "messages": []}, headers=headers)
+    # The client saw the fault (two events, no [DONE]); the cassette kept what the upstream sent.
+    assert streamed.status_code == 200
+    assert [e.data for e in decode_all(streamed.content)] == [
+        '{"response": "1", "p": "abc"}',
+        '{"response": " 2", "p": "abc"}',
+    ]
+    assert plain.json()["result"]["response"] == "1 2 3 4"
+    assert injector.applied == 2
+    assert len(recorder.written) == 2
+    texts = [file.read_text() for file in recorder.written]
+    for value in generated.values():
+        assert all(value not in text for text in texts)
+    [(_, stream_cassette), (_, json_cassette)] = load_cassettes(tmp_path)
+    assert decode_all(stream_cassette.body())[-1].data == "[DONE]"
+    assert len(stream_cassette.chunks) >= 2
+    offsets = [c.offset_ms for c in stream_cassette.chunks]
+    assert offsets == sorted(offsets)
+    assert stream_cassette.request.header("cf-aig-authorization") == "Bearer [REDACTED:cf-aig-authorization]"
+    assert json_cassette.response is not None
+    assert json_cassette.response.header("content-type") == "application/json"
+
+    # Replay against a different account id, as a target configured for replay would send.
+    library = CassetteLibrary.from_directory(tmp_path, Redactor({"CLOUDFLARE_ACCOUNT_ID": "replay-account"}))
+    async with running_replay(library, time_scale=0) as url, httpx.AsyncClient(base_url=url) as http:
+        replay_path = "/v1/replay-account/gw/workers-ai/@cf/meta/llama-3.1-8b-instruct"
+        again = await http.post(replay_path, json={"stream": True, "messages": []})
+    assert again.headers["cf-aig-log-id"] == stream_cassette.response.header("cf-aig-log-id")  # type: ignore[union-attr]
+    assert [e.data for e in decode_all(again.content)][-1] == "[DONE]"
