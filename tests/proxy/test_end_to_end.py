@@ -1,4 +1,4 @@
-"""mitmproxy in reverse-proxy mode on loopback in front of a Cloudflare stand-in: record, then replay."""
+"""mitmproxy in reverse-proxy mode on loopback in front of the fake: record, fault, then replay."""
 
 from __future__ import annotations
 
@@ -7,46 +7,50 @@ from pathlib import Path
 
 import httpx
 
+from fakes.config import AccountConfig, FakeConfig, GatewayConfig
+from fakes.server import FakeGateway
 from harness.proxy.cassette import load_cassettes
 from harness.proxy.mitm import ProxySettings, running_proxy
 from harness.proxy.redaction import Redactor
 from harness.proxy.replay import CassetteLibrary, running_replay
-from harness.proxy.serve import serve_asgi
 from harness.sse import decode_all
-from tests.live.cloudflare_stub import StubAccount, build_app
 
 
 async def test_record_through_the_proxy_then_replay(tmp_path: Path, generated: dict[str, str]) -> None:
-    account = StubAccount(
-        account_id=generated["CLOUDFLARE_ACCOUNT_ID"],
-        api_token=generated["CLOUDFLARE_API_TOKEN"],
-        gateway_id="gw",
-        gateway_token=generated["AIGW_GATEWAY_TOKEN"],
+    config = FakeConfig(
+        accounts=[
+            AccountConfig(
+                id=generated["CLOUDFLARE_ACCOUNT_ID"],
+                api_tokens=[generated["CLOUDFLARE_API_TOKEN"]],
+                gateways=[GatewayConfig(id="gw")],
+            )
+        ],
+        time_scale=0.01,
     )
     redactor = Redactor(dict(generated))
-    path = f"/v1/{account.account_id}/gw/workers-ai/@cf/meta/llama-3.1-8b-instruct"
+    path = f"/v1/{generated['CLOUDFLARE_ACCOUNT_ID']}/gw/workers-ai/@cf/meta/llama-3.1-8b-instruct"
     headers = {
-        "authorization": f"Bearer {account.api_token}",
-        "cf-aig-authorization": f"Bearer {account.gateway_token}",
+        "authorization": f"Bearer {generated['CLOUDFLARE_API_TOKEN']}",
+        "cf-aig-authorization": f"Bearer {generated['AIGW_GATEWAY_TOKEN']}",
         "cf-aig-metadata": json.dumps({"tenantId": "t1"}),
     }
-    async with serve_asgi(build_app(account)) as upstream:
+    body = {"stream": True, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 6}
+    async with FakeGateway.running(config) as fake:
         settings = ProxySettings(
-            upstream=upstream, cassette_dir=tmp_path, fault_options={"aigw_fault_cut_after": 2}
+            upstream=fake.base_url, cassette_dir=tmp_path, fault_options={"aigw_fault_cut_after": 2}
         )
         async with (
             running_proxy(settings, redactor) as (proxy, recorder, injector),
             httpx.AsyncClient(base_url=proxy, timeout=5) as http,
         ):
-            streamed = await http.post(path, json={"stream": True, "messages": []}, headers=headers)
-            plain = await http.post(path, json={"stream": False, "messages": []}, headers=headers)
+            streamed = await http.post(path, json=body, headers=headers)
+            plain = await http.post(path, json=body | {"stream": False}, headers=headers)
     # The client saw the fault (two events, no [DONE]); the cassette kept what the upstream sent.
     assert streamed.status_code == 200
-    assert [e.data for e in decode_all(streamed.content)] == [
-        '{"response": "1", "p": "abc"}',
-        '{"response": " 2", "p": "abc"}',
-    ]
-    assert plain.json()["result"]["response"] == "1 2 3 4"
+    events = decode_all(streamed.content)
+    assert len(events) == 2
+    assert all(json.loads(e.data)["response"] for e in events)
+    assert plain.json()["result"]["usage"]["completion_tokens"] == 6
     assert injector.applied == 2
     assert len(recorder.written) == 2
     texts = [file.read_text() for file in recorder.written]
@@ -65,6 +69,8 @@ async def test_record_through_the_proxy_then_replay(tmp_path: Path, generated: d
     library = CassetteLibrary.from_directory(tmp_path, Redactor({"CLOUDFLARE_ACCOUNT_ID": "replay-account"}))
     async with running_replay(library, time_scale=0) as url, httpx.AsyncClient(base_url=url) as http:
         replay_path = "/v1/replay-account/gw/workers-ai/@cf/meta/llama-3.1-8b-instruct"
-        again = await http.post(replay_path, json={"stream": True, "messages": []})
-    assert again.headers["cf-aig-log-id"] == stream_cassette.response.header("cf-aig-log-id")  # type: ignore[union-attr]
-    assert [e.data for e in decode_all(again.content)][-1] == "[DONE]"
+        again = await http.post(replay_path, json=body)
+    assert stream_cassette.response is not None
+    assert again.headers["cf-aig-log-id"] == stream_cassette.response.header("cf-aig-log-id")
+    assert again.content == stream_cassette.body()
+    assert decode_all(again.content)[-1].data == "[DONE]"
