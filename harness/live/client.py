@@ -104,11 +104,20 @@ class CloudflareClient:
         return await self.observe_post(request.name, url, request.body(), headers)
 
     async def observe_post(
-        self, name: str, url: str, body: Mapping[str, Any], headers: Mapping[str, str]
+        self,
+        name: str,
+        url: str,
+        body: Mapping[str, Any] | None,
+        headers: Mapping[str, str],
+        *,
+        raw: bytes | None = None,
     ) -> Observation:
+        """POST ``body`` as JSON (or ``raw`` bytes as they are) and observe the answer."""
         started = self.clock()
+        content = raw if raw is not None else json.dumps(dict(body or {})).encode()
         try:
-            async with self.http.stream("POST", url, json=dict(body), headers=dict(headers)) as response:
+            sent_headers = {"content-type": "application/json"} | dict(headers)
+            async with self.http.stream("POST", url, content=content, headers=sent_headers) as response:
                 return await observe(
                     name,
                     response.status_code,

@@ -142,8 +142,11 @@ class FaultInjector:
         self.plan = FaultPlan()
         self._path: re.Pattern[str] | None = None
         self.applied = 0  # flows this addon changed
+        self._options: Any = None
 
     def load(self, loader: Any) -> None:
+        # This master's options, not the process-global ``ctx.options``: two proxies may run in one process.
+        self._options = loader.master.options
         loader.add_option("aigw_fault_status", int, 0, "Replace the response status (0: keep it).")
         loader.add_option("aigw_fault_cut_after", int, -1, "End event streams after N events (-1: off).")
         loader.add_option("aigw_fault_drop", str, "", "Comma-separated 0-based event indices to drop.")
@@ -157,7 +160,7 @@ class FaultInjector:
     def configure(self, updated: set[str]) -> None:
         if not any(name.startswith("aigw_fault_") for name in updated):
             return
-        o = ctx.options
+        o = self._options if self._options is not None else ctx.options
         if o.aigw_fault_delay_events:
             raise OptionsError(
                 "aigw_fault_delay_events: the proxy cannot wait between events (its stream hook is "

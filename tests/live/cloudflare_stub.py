@@ -203,7 +203,13 @@ def build_app(acct: StubAccount) -> Starlette:
                 },
                 status_code=401,
             )
-        body = await request.json()
+        try:
+            body = await request.json()
+        except ValueError:
+            error = {"code": 8001, "message": "AiError: Invalid input"}
+            return JSONResponse(
+                {"errors": [error], "success": False, "result": {}, "messages": []}, status_code=400
+            )
         metadata = json.loads(request.headers.get("cf-aig-metadata", "null"))
         return answer(p["model"], body, metadata)
 

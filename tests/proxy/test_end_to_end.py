@@ -37,10 +37,10 @@ async def test_record_through_the_proxy_then_replay(tmp_path: Path, generated: d
     body = {"stream": True, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 6}
     async with FakeGateway.running(config) as fake:
         settings = ProxySettings(
-            upstream=fake.base_url, cassette_dir=tmp_path, fault_options={"aigw_fault_cut_after": 2}
+            upstreams=[fake.base_url], cassette_dir=tmp_path, fault_options={"aigw_fault_cut_after": 2}
         )
         async with (
-            running_proxy(settings, redactor) as (proxy, recorder, injector),
+            running_proxy(settings, redactor) as ([proxy], recorder, injector),
             httpx.AsyncClient(base_url=proxy, timeout=5) as http,
         ):
             streamed = await http.post(path, json=body, headers=headers)
