@@ -90,6 +90,10 @@ async def running_proxy(
                 await _wait_listening(settings.host, port)
             yield [f"http://{settings.host}:{port}" for port in ports], recorder, injector
         finally:
+            # mitmproxy leaves its listeners open at shutdown (its own process exits); we stay, so stop them.
+            proxyserver = master.addons.get("proxyserver")
+            if proxyserver is not None:
+                await proxyserver.servers.update([])
             master.shutdown()
 
 

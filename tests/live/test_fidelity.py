@@ -64,7 +64,7 @@ async def test_differences_are_found_recorded_and_reproduced_offline(
     bad_token = next(d for d in live.differences if (d.probe, d.aspect) == ("error-bad-token", "status"))
     assert (bad_token.fake, bad_token.other) == (401, 403)
     everything = json.dumps(live.to_dict()) + live.render_markdown()
-    everything += "".join(p.read_text() for p in tmp_path.iterdir())
+    everything += "".join(p.read_text() for p in sorted(tmp_path.iterdir()))  # noqa: ASYNC240
     for value in (account.account_id, account.api_token):
         assert value not in everything
 

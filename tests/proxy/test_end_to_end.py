@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
@@ -74,3 +75,5 @@ async def test_record_through_the_proxy_then_replay(tmp_path: Path, generated: d
     assert again.headers["cf-aig-log-id"] == stream_cassette.response.header("cf-aig-log-id")
     assert again.content == stream_cassette.body()
     assert decode_all(again.content)[-1].data == "[DONE]"
+    # A listener or connection the proxy left open would surface here as a ResourceWarning (an error).
+    gc.collect()
