@@ -1,0 +1,149 @@
+"""Results to ``report.md``, a self-contained ``report.html`` (inline CSS and SVG) and ``results.json``.
+
+Templates live in ``harness/report/templates/`` and render with Jinja: HTML templates are autoescaped,
+Markdown templates escape table cells with the ``cell`` filter. Rendering is deterministic: the same
+results give the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from harness.report import charts
+from harness.report.results import Results, ScenarioResult, ScenarioStatus
+
+__all__ = ["ReportPaths", "environment", "render_html", "render_markdown", "write_report"]
+
+_SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
+_MAX_ARRIVAL_STREAMS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class ReportPaths:
+    directory: Path
+    results_json: Path
+    report_md: Path
+    report_html: Path
+
+
+def _cell(value: Any) -> str:
+    """A value fit for one Markdown table cell."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "–"
+    if abs(value) >= 100 or value == int(value):
+        return f"{value:.0f}"
+    return f"{value:.1f}"
+
+
+def _anchor(*parts: str) -> str:
+    return "-".join("".join(ch if ch.isalnum() else "-" for ch in part) for part in parts)
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("harness.report", "templates"),
+        autoescape=lambda name: bool(name and name.endswith(".html.j2")),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["cell"] = _cell
+    env.filters["short"] = _short
+    env.filters["num"] = _number
+    env.filters["anchor"] = lambda parts: _anchor(*parts)
+    return env
+
+
+def _raised_findings(results: Results) -> list[tuple[ScenarioResult, Any]]:
+    pairs = [(s, f) for s in results.scenarios for f in s.findings if f.raised]
+    return sorted(pairs, key=lambda pair: (_SEVERITY_ORDER[pair[1].severity], pair[0].id, pair[1].id))
+
+
+def _context(results: Results) -> dict[str, Any]:
+    areas: dict[str, list[ScenarioResult]] = {}
+    for scenario in results.scenarios:
+        areas.setdefault(scenario.area, []).append(scenario)
+    return {
+        "results": results,
+        "run": results.run,
+        "summary": results.summary,
+        "areas": areas,
+        "raised": _raised_findings(results),
+        "Status": ScenarioStatus,
+    }
+
+
+def render_markdown(results: Results) -> str:
+    return environment().get_template("report.md.j2").render(_context(results))
+
+
+def _charts(results: Results) -> dict[str, Any]:
+    overview: dict[str, dict[str, int]] = {}
+    for scenario in results.scenarios:
+        row = overview.setdefault(scenario.area, {})
+        row[scenario.status] = row.get(scenario.status, 0) + 1
+    ttft = [e.ttft_ms for s in results.scenarios for e in s.exchanges if e.ttft_ms is not None]
+    overshoot: dict[str, list[tuple[int, int]]] = {}
+    for scenario in results.scenarios:
+        for point in scenario.overshoot:
+            label = f"{point.budget_store} store"
+            overshoot.setdefault(label, []).append((point.concurrency, point.overshoot_tokens))
+    arrival: dict[str, Markup] = {}
+    for scenario in results.scenarios:
+        streams = {
+            f"{e.id} ({e.step})": [ev.t_ms for ev in e.events if ev.event == "message"]
+            for e in scenario.exchanges
+            if e.stream and any(ev.event == "message" for ev in e.events)
+        }
+        if streams:
+            chosen = dict(list(streams.items())[:_MAX_ARRIVAL_STREAMS])
+            arrival[scenario.id] = Markup(
+                charts.token_arrival(f"Token arrival: {scenario.id}", chosen)
+            )  # charts escape their own text
+    return {
+        "overview": Markup(charts.pass_fail_overview("Scenarios by area and outcome", overview)),
+        "ttft": Markup(charts.histogram("Time to first token, all streams", ttft, "ms")),
+        "overshoot": Markup(
+            charts.overshoot_vs_concurrency("Budget overshoot against concurrency", overshoot)
+        ),
+        "arrival": arrival,
+    }
+
+
+def render_html(results: Results) -> str:
+    context = _context(results)
+    context["charts"] = _charts(results)
+    return environment().get_template("report.html.j2").render(context)
+
+
+def write_report(results: Results, directory: Path) -> ReportPaths:
+    """Write ``results.json``, ``report.md`` and ``report.html`` into ``directory`` (created if needed)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = ReportPaths(
+        directory=directory,
+        results_json=directory / "results.json",
+        report_md=directory / "report.md",
+        report_html=directory / "report.html",
+    )
+    paths.results_json.write_text(results.to_json(), encoding="utf-8")
+    paths.report_md.write_text(render_markdown(results), encoding="utf-8")
+    paths.report_html.write_text(render_html(results), encoding="utf-8")
+    return paths

@@ -1,0 +1,274 @@
+"""The results of a run: a versioned, documented schema written as ``results.json``.
+
+Everything the report, the docs and the pytest plugin show comes from here, and every finding points at
+its evidence: the exchanges (request ids, trace ids), the AI Gateway log ids, timings and observed values.
+
+Versioning: ``schema_version`` changes when a field is removed or changes meaning; new optional fields
+keep the version. Times are milliseconds at the scenario's nominal time scale (what they would be without
+time compression: real milliseconds divided by the run's ``time_scale``); ``*_at`` fields are ISO 8601 UTC.
+
+This module knows results, not how they were obtained: it never imports the runner or a target.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from fakes.datafiles import load_model
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "CheckResult",
+    "CheckStatus",
+    "EventRecord",
+    "Evidence",
+    "Exchange",
+    "FindingResult",
+    "Measurement",
+    "OvershootPoint",
+    "Results",
+    "RunInfo",
+    "ScenarioResult",
+    "ScenarioStatus",
+    "Summary",
+    "load_results",
+]
+
+SCHEMA_VERSION: Literal[1] = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ScenarioStatus(StrEnum):
+    PASSED = "passed"
+    """Every expectation and check that ran held."""
+    FAILED = "failed"
+    """At least one expectation or check did not hold."""
+    SKIPPED = "skipped"
+    """The target lacks a capability the scenario needs; ``reason`` names it."""
+    ERROR = "error"
+    """The scenario could not run to the end (the SUT failed to start, a step raised); ``reason`` says why."""
+
+
+class CheckStatus(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class EventRecord(_Model):
+    """One SSE event as the client received it."""
+
+    t_ms: float
+    """Since the request was sent."""
+    event: str
+    data: str
+
+
+class Exchange(_Model):
+    """One HTTP request to the system under test and what came back."""
+
+    id: str
+    """The runner's request id (``r0001``), also sent as ``x-request-id`` and ``x-trace-id``."""
+    step: str
+    index: int = 0
+    """Which copy within a repeated or concurrent step."""
+    concurrency: int = 1
+    method: str = "POST"
+    path: str = "/chat"
+    tenant: str | None = None
+    request_body: Any = None
+    started_ms: float
+    """Since the scenario started."""
+    status: int | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    body_json: Any = None
+    body_text: str | None = None
+    """The body when it is not JSON or not a stream (truncated to 4 KiB)."""
+    stream: bool = False
+    raw_stream: str | None = None
+    """The stream's bytes as text (truncated to 16 KiB), for framing checks and evidence."""
+    events: list[EventRecord] = Field(default_factory=list)
+    ttft_ms: float | None = None
+    duration_ms: float | None = None
+    disconnected: bool = False
+    """The client closed the connection on purpose (``disconnect_after_events``)."""
+    timed_out: bool = False
+    transport_error: str | None = None
+    trace_id: str | None = None
+    log_ids: list[str] = Field(default_factory=list)
+    """``cf-aig-log-id``s of the AI Gateway requests this exchange caused (from the upstream or its logs)."""
+    upstream_models: list[str] = Field(default_factory=list)
+    """Models the upstream was asked for on behalf of this exchange, in order."""
+
+
+class CheckResult(_Model):
+    """One expectation on a step's responses, or one scenario-level check."""
+
+    id: str
+    """``STEP.status``, ``STEP.sse.terminal_done``... for expectations; the check's own id otherwise."""
+    step: str | None = None
+    kind: str
+    description: str = ""
+    status: CheckStatus
+    expected: str
+    observed: Any = None
+    reason: str = ""
+    """Why it failed or was skipped, in a sentence."""
+    exchanges: list[str] = Field(default_factory=list)
+    """Request ids the observation comes from (the failing ones first)."""
+    log_ids: list[str] = Field(default_factory=list)
+
+
+class Measurement(_Model):
+    name: str
+    unit: str
+    step: str | None = None
+    count: int
+    min: float | None = None
+    p50: float | None = None
+    p90: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    max: float | None = None
+    mean: float | None = None
+    samples: list[float] = Field(default_factory=list)
+    """Up to 500 samples, in the order observed."""
+
+
+class OvershootPoint(_Model):
+    """How far a tenant's budget was overshot after one burst."""
+
+    step: str
+    tenant: str
+    period: Literal["daily", "monthly"]
+    concurrency: int
+    budget_store: str
+    limit: int
+    used: int
+    overshoot_tokens: int
+    """``max(0, used - limit)``."""
+    admitted: int
+    """Requests in the burst that were let through."""
+
+
+class Evidence(_Model):
+    ref: str
+    """The step, check or measurement the finding names."""
+    kind: Literal["check", "step", "measurement"]
+    status: str
+    summary: str
+    """One line: expected against observed, or the measurement's figures."""
+    exchanges: list[str] = Field(default_factory=list)
+    log_ids: list[str] = Field(default_factory=list)
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+    observed: Any = None
+
+
+class FindingResult(_Model):
+    id: str
+    title: str
+    severity: Literal["info", "low", "medium", "high", "critical"]
+    raised: bool
+    """Whether the condition (``when``) held in this run."""
+    when: Literal["failed", "passed", "always"]
+    detail: str = ""
+    recommendation: str
+    evidence: list[Evidence]
+
+
+class ScenarioResult(_Model):
+    id: str
+    title: str
+    area: str
+    description: str
+    questions: list[str] = Field(default_factory=list)
+    path: str
+    status: ScenarioStatus
+    reason: str = ""
+    requires: list[str] = Field(default_factory=list)
+    budget_store: str
+    started_at: str
+    duration_s: float
+    """Wall-clock seconds (not scaled)."""
+    exchanges: list[Exchange] = Field(default_factory=list)
+    checks: list[CheckResult] = Field(default_factory=list)
+    measurements: list[Measurement] = Field(default_factory=list)
+    overshoot: list[OvershootPoint] = Field(default_factory=list)
+    findings: list[FindingResult] = Field(default_factory=list)
+    upstream_calls: int | None = None
+    log_records: int | None = None
+
+
+class RunInfo(_Model):
+    id: str
+    started_at: str
+    finished_at: str
+    duration_s: float
+    """Wall-clock seconds for the whole run."""
+    target: str
+    sut: str
+    """What was tested, in words."""
+    seed: int
+    time_scale: float
+    aigw_version: str
+    capabilities: list[str] = Field(default_factory=list)
+
+
+class Summary(_Model):
+    total: int
+    passed: int
+    failed: int
+    skipped: int
+    error: int
+    findings_raised: dict[str, int]
+    """Raised findings by severity."""
+    checks_passed: int
+    checks_failed: int
+
+
+class Results(_Model):
+    schema_version: Literal[1] = 1
+    run: RunInfo
+    summary: Summary
+    scenarios: list[ScenarioResult]
+
+    @property
+    def ok(self) -> bool:
+        return self.summary.failed == 0 and self.summary.error == 0
+
+    @staticmethod
+    def summarise(scenarios: list[ScenarioResult]) -> Summary:
+        counts = {status: 0 for status in ScenarioStatus}
+        for scenario in scenarios:
+            counts[scenario.status] += 1
+        raised: dict[str, int] = {}
+        for scenario in scenarios:
+            for finding in scenario.findings:
+                if finding.raised:
+                    raised[finding.severity] = raised.get(finding.severity, 0) + 1
+        checks = [c for s in scenarios for c in s.checks]
+        return Summary(
+            total=len(scenarios),
+            passed=counts[ScenarioStatus.PASSED],
+            failed=counts[ScenarioStatus.FAILED],
+            skipped=counts[ScenarioStatus.SKIPPED],
+            error=counts[ScenarioStatus.ERROR],
+            findings_raised=dict(sorted(raised.items())),
+            checks_passed=sum(c.status is CheckStatus.PASSED for c in checks),
+            checks_failed=sum(c.status is CheckStatus.FAILED for c in checks),
+        )
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2) + "\n"
+
+
+def load_results(path: str | Path) -> Results:
+    """Read a ``results.json``; a file of another schema version is reported with the field."""
+    return load_model(path, Results)

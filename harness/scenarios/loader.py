@@ -1,0 +1,128 @@
+"""Finding and loading scenario files; every mistake names file, line and field (via ``fakes.datafiles``).
+
+Does not run anything: ``harness.scenarios.runner`` does.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pydantic
+
+from fakes.datafiles import DataFileError, Problem, load_model
+from harness.scenarios.model import Scenario
+
+__all__ = [
+    "DEFAULT_DIR",
+    "LoadedScenario",
+    "discover",
+    "json_schema",
+    "load_scenario",
+    "load_scenarios",
+    "resolve_tenants",
+]
+
+DEFAULT_DIR = Path("scenarios")
+_SUFFIXES = (".yaml", ".yml")
+_NOT_SCENARIOS = {"tenants", "behaviours", "fixtures"}
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedScenario:
+    path: Path
+    scenario: Scenario
+
+
+def discover(paths: list[Path]) -> list[Path]:
+    """Scenario files named by ``paths``: files as given, directories searched (tenant folders left out).
+
+    A path that does not exist is a ``DataFileError`` naming it.
+    """
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            for candidate in sorted(path.rglob("*")):
+                relative = candidate.relative_to(path).parts
+                if candidate.suffix in _SUFFIXES and not _NOT_SCENARIOS.intersection(relative[:-1]):
+                    found.append(candidate)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise DataFileError(str(path), [Problem("", "no such file or directory")])
+    unique: dict[Path, None] = dict.fromkeys(found)
+    return list(unique)
+
+
+def load_scenario(path: Path) -> LoadedScenario:
+    return LoadedScenario(path, load_model(path, Scenario))
+
+
+def load_scenarios(paths: list[Path]) -> list[LoadedScenario]:
+    """Load every scenario; all files' problems are reported together, and ids must be unique."""
+    loaded: list[LoadedScenario] = []
+    errors: list[DataFileError] = []
+    for path in discover(paths):
+        try:
+            loaded.append(load_scenario(path))
+        except DataFileError as exc:
+            errors.append(exc)
+    seen: dict[str, Path] = {}
+    for item in loaded:
+        first = seen.setdefault(item.scenario.id, item.path)
+        if first != item.path:
+            errors.append(
+                DataFileError(
+                    str(item.path), [Problem("id", f"{item.scenario.id!r} is already used by {first}")]
+                )
+            )
+    if errors:
+        if len(errors) == 1:
+            raise errors[0]
+        raise DataFileError(
+            f"{len(errors)} scenario files",
+            [Problem("", str(error).replace("\n", "\n  ")) for error in errors],
+        )
+    return loaded
+
+
+def resolve_tenants(scenario: Scenario, tenants_dir: Path) -> list[dict[str, Any]]:
+    """The scenario's tenant documents: names are read from ``tenants_dir`` (``NAME.yaml``/``.json`` or
+    ``NAME/tenant.config.json``), inline documents are used as written."""
+    documents: list[dict[str, Any]] = []
+    for index, entry in enumerate(scenario.tenants):
+        if isinstance(entry, dict):
+            documents.append(dict(entry))
+            continue
+        candidates = [
+            tenants_dir / f"{entry}.yaml",
+            tenants_dir / f"{entry}.yml",
+            tenants_dir / f"{entry}.json",
+            tenants_dir / entry / "tenant.config.json",
+        ]
+        path = next((c for c in candidates if c.is_file()), None)
+        if path is None:
+            raise DataFileError(
+                scenario.id,
+                [Problem(f"tenants[{index}]", f"no tenant file for {entry!r} in {tenants_dir}")],
+            )
+        documents.append(_read_document(path))
+    return documents
+
+
+class _Document(pydantic.RootModel[dict[str, Any]]):
+    """Any mapping: the gateway validates tenant documents against its own model."""
+
+
+def _read_document(path: Path) -> dict[str, Any]:
+    return load_model(path, _Document).root
+
+
+def json_schema() -> str:
+    """The scenario format as JSON Schema (draft 2020-12), for editors; deterministic text."""
+    schema = Scenario.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://aigw-harness.invalid/scenarios/schema.json"
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"

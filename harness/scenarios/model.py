@@ -1,0 +1,420 @@
+"""The scenario file format: one typed model, strict, with unknown keys rejected.
+
+A scenario states the system it needs (tenants, environment, budget store, clock, how the upstream
+behaves), what to do (steps), what must hold (expectations on each response and checks across the run),
+what to measure, and which findings to raise from the outcome. ``harness.scenarios.loader`` reads files into
+``Scenario``; ``Scenario.model_json_schema()`` is exported as ``scenarios/schema.json`` for editors.
+
+This module holds data only: no I/O, no HTTP, no knowledge of targets beyond capability names.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
+
+__all__ = [
+    "Area",
+    "BudgetStore",
+    "Check",
+    "ClockStep",
+    "Expect",
+    "Finding",
+    "FindingWhen",
+    "Match",
+    "Period",
+    "RequestSpec",
+    "Scenario",
+    "Severity",
+    "SseExpect",
+    "Step",
+]
+
+_ID = r"^[a-z0-9][a-z0-9._-]*$"
+
+# Strict mode would demand enum instances and datetime objects; YAML gives strings for both.
+type _Lax[T] = Annotated[T, Strict(False)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+
+
+class Area(StrEnum):
+    """What part of the milestone a scenario answers; the report and docs group by it."""
+
+    SPIKE = "spike"
+    PRECEDENCE = "precedence"
+    BUDGET = "budget"
+    OBSERVABILITY = "observability"
+    FALLBACK = "fallback"
+    STREAMING = "streaming"
+    CONCURRENCY = "concurrency"
+    LIMITS = "limits"
+    IDENTITY = "identity"
+    ACCOUNTING = "accounting"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class BudgetStore(StrEnum):
+    """The reference gateway's budget ledger: ``atomic`` (reserve then reconcile) or ``kv`` (the platform's
+    blind read-modify-write on a KV namespace)."""
+
+    ATOMIC = "atomic"
+    KV = "kv"
+
+
+class Period(StrEnum):
+    DAILY = "daily"
+    MONTHLY = "monthly"
+
+
+class Match(_Strict):
+    """A condition on one observed value. A bare scalar in a file means ``equals``.
+
+    Several keys may be given; all must hold. ``present: false`` means the value must be absent.
+    """
+
+    equals: Any = None
+    one_of: list[Any] | None = None
+    regex: str | None = None
+    contains: str | None = None
+    min: float | None = None
+    max: float | None = None
+    present: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _scalar_means_equals(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return {"equals": value}
+        return value
+
+    @model_validator(mode="after")
+    def _something_to_check(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError("give at least one of equals, one_of, regex, contains, min, max, present")
+        if self.regex is not None:
+            try:
+                re.compile(self.regex)
+            except re.error as exc:
+                raise ValueError(f"regex does not compile: {exc}") from None
+        return self
+
+    def describe(self) -> str:
+        """The condition in words, for reports (``== 200``, ``>= 3``, ``absent``)."""
+        parts: list[str] = []
+        if "equals" in self.model_fields_set:
+            parts.append(f"== {self.equals!r}")
+        if self.one_of is not None:
+            parts.append(f"in {self.one_of!r}")
+        if self.regex is not None:
+            parts.append(f"matches /{self.regex}/")
+        if self.contains is not None:
+            parts.append(f"contains {self.contains!r}")
+        if self.min is not None:
+            parts.append(f">= {self.min:g}")
+        if self.max is not None:
+            parts.append(f"<= {self.max:g}")
+        if self.present is not None:
+            parts.append("present" if self.present else "absent")
+        return " and ".join(parts)
+
+
+class SseExpect(_Strict):
+    """Properties of the SSE event sequence of one streamed response."""
+
+    data_events: Match | None = None
+    """How many default (``message``) events carried data."""
+    terminal_done: bool | None = None
+    """True: exactly one ``done`` event, and it is the last event."""
+    nothing_after_done: bool | None = None
+    error_event: bool | None = None
+    """True: an ``error`` event is present; false: none is."""
+    error: dict[str, Match] | None = None
+    """Fields of the ``error`` event's JSON payload (dotted paths)."""
+    done: dict[str, Match] | None = None
+    """Fields of the ``done`` event's JSON payload (dotted paths, for example ``usage.tokensOut``)."""
+    content: Match | None = None
+    """The concatenated ``content`` of all data events."""
+    events_json: bool | None = None
+    """True: every event's data is one compact JSON document."""
+    progressive: bool | None = None
+    """True: data events arrived over time (the first well before the last), not in one burst."""
+    framing: bool | None = None
+    """True: only ``data:`` and ``event:`` fields, every event ends with a blank line, no ``id:``."""
+
+
+class Expect(_Strict):
+    """What must hold for every response a request step receives."""
+
+    status: Match | None = None
+    content_type: Match | None = None
+    headers: dict[str, Match] | None = None
+    """Response headers by (case-insensitive) name."""
+    json_body: dict[str, Match] | None = Field(default=None, alias="json")
+    """Fields of a JSON response body by dotted path (``error.code``)."""
+    sse: SseExpect | None = None
+    ttft_ms: Match | None = None
+    """Time to the first data event, compressed time multiplied back to real-scale milliseconds."""
+    duration_ms: Match | None = None
+
+
+class RequestSpec(_Strict):
+    """One ``/chat`` request. ``body`` replaces the generated body entirely (for malformed requests)."""
+
+    tenant: str | None = None
+    """Sent as ``x-tenant-id``; absent sends no tenant header."""
+    message: str = "hello"
+    message_chars: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    """Send a message of this many characters instead (``ceil(n/4)`` estimated tokens)."""
+    stream: bool | None = True
+    """``null`` omits the field (the platform defaults to streaming)."""
+    model: str | None = None
+    session: str | None = None
+    """A session UUID; by default each scenario uses one fixed UUID derived from the seed."""
+    user_id: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: dict[str, Any] | str | None = None
+    method: Literal["GET", "POST", "PUT", "DELETE", "PATCH"] = "POST"
+    path: str = "/chat"
+    disconnect_after_events: Annotated[int, Field(ge=0)] | None = None
+    """Close the connection after this many data events (a client that goes away mid-stream)."""
+    timeout_s: Annotated[float, Field(gt=0)] = 30.0
+    """Give up reading after this long (compressed time); the exchange is then marked timed out."""
+
+
+class ClockStep(_Strict):
+    """Move the system's clock: ``set`` to an instant, or ``advance`` by seconds."""
+
+    set: _Lax[datetime] | None = None
+    advance_s: float | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Self:
+        if (self.set is None) == (self.advance_s is None):
+            raise ValueError("give exactly one of set or advance_s")
+        if self.set is not None and self.set.tzinfo is None:
+            raise ValueError("set needs a time zone, for example 2026-02-07T23:59:59Z")
+        return self
+
+
+_STEP_ACTIONS = ("request", "pause_s", "clock", "upstream")
+
+
+class Step(_Strict):
+    """One thing to do. Exactly one action: ``request``, ``pause_s``, ``clock`` or ``upstream``.
+
+    A request step may repeat (one after another) and run as a concurrent burst (``concurrency`` copies
+    at once, ``repeat`` times).
+    """
+
+    name: Annotated[str, Field(pattern=_ID)] | None = None
+    """Names the step in checks, findings and the report; defaults to ``step<N>``."""
+    request: RequestSpec | None = None
+    repeat: Annotated[int, Field(ge=1, le=1000)] = 1
+    concurrency: Annotated[int, Field(ge=1, le=256)] = 1
+    expect: Expect | None = None
+    pause_s: Annotated[float, Field(ge=0)] | None = None
+    """Wait this long (scaled by the run's time scale)."""
+    clock: ClockStep | None = None
+    upstream: dict[str, Any] | None = None
+    """Replace the upstream behaviour with this behaviour document from here on."""
+    measure_overshoot: OvershootSpec | None = None
+    """After this step, measure how far the tenant's budget was overshot."""
+
+    @model_validator(mode="after")
+    def _one_action(self) -> Self:
+        given = [name for name in _STEP_ACTIONS if getattr(self, name) is not None]
+        if len(given) != 1:
+            found = ", ".join(given) if given else "none"
+            raise ValueError(f"a step needs exactly one of {', '.join(_STEP_ACTIONS)} (found: {found})")
+        if self.request is None:
+            for field in ("expect", "measure_overshoot"):
+                if getattr(self, field) is not None:
+                    raise ValueError(f"{field} applies only to request steps")
+            if self.repeat != 1 or self.concurrency != 1:
+                raise ValueError("repeat and concurrency apply only to request steps")
+        return self
+
+
+class OvershootSpec(_Strict):
+    tenant: str
+    period: _Lax[Period] = Period.DAILY
+
+
+class LedgerCheck(_Strict):
+    tenant: str
+    period: _Lax[Period] = Period.DAILY
+    used: Match | None = None
+    agrees_with_metrics: bool | None = None
+    """True: the ledger's usage equals the sum of successful requests' total tokens in the metrics."""
+
+
+class UpstreamCallsCheck(_Strict):
+    count: Match | None = None
+    models: list[str] | None = None
+    """The models the upstream was asked for, in order."""
+    statuses: list[int] | None = None
+
+
+class LogsCheck(_Strict):
+    count: Match | None = None
+    gateway_id: Match | None = None
+    """Every log record's gateway."""
+    metadata: dict[str, Match] | None = None
+    """Every log record's metadata fields."""
+    fields: dict[str, Match] | None = None
+    """Every log record's other fields (``model``, ``status_code``, ``tokens_out``...)."""
+
+
+class AgreementCheck(_Strict):
+    """For each successful request, the named sources report the same value for each field."""
+
+    sources: Annotated[list[Literal["metrics", "logs", "stream", "headers", "upstream"]], Field(min_length=2)]
+    fields: Annotated[
+        list[Literal["model", "tokens_in", "tokens_out", "status", "cost"]], Field(min_length=1)
+    ]
+
+
+class MeasurementCheck(_Strict):
+    name: Literal[
+        "ttft_ms", "inter_token_gap_ms", "tokens_per_s", "duration_ms", "overshoot_tokens", "data_events"
+    ]
+    stat: Literal["min", "p50", "p90", "p95", "p99", "max", "mean", "count"] = "p95"
+    value: Match
+
+
+class MetricsCheck(_Strict):
+    count: Match | None = None
+    fields: dict[str, Match] | None = None
+    """Every usage record's fields (``status``, ``model_id``, ``tokens_out``...)."""
+
+
+class Check(_Strict):
+    """A check across the whole run: one of ``ledger``, ``upstream_calls``, ``logs``, ``metrics``,
+    ``agreement`` or ``measurement``."""
+
+    id: Annotated[str, Field(pattern=_ID)]
+    description: str = ""
+    requires: list[str] = Field(default_factory=list)
+    """Extra capabilities this check needs; when the target lacks one, the check is skipped."""
+    ledger: LedgerCheck | None = None
+    upstream_calls: UpstreamCallsCheck | None = None
+    logs: LogsCheck | None = None
+    metrics: MetricsCheck | None = None
+    agreement: AgreementCheck | None = None
+    measurement: MeasurementCheck | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Self:
+        kinds = [k for k in CHECK_KINDS if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(
+                f"a check needs exactly one of {', '.join(CHECK_KINDS)} (found: {', '.join(kinds) or 'none'})"
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in CHECK_KINDS if getattr(self, k) is not None)
+
+
+CHECK_KINDS = ("ledger", "upstream_calls", "logs", "metrics", "agreement", "measurement")
+
+
+class FindingWhen(StrEnum):
+    FAILED = "failed"
+    """Raised when any of the named checks failed: the finding is a problem that was observed."""
+    PASSED = "passed"
+    """Raised when all of the named checks passed: the finding states confirmed behaviour."""
+    ALWAYS = "always"
+    """Raised whenever the checks ran: the evidence (measurements, observed values) is the finding."""
+
+
+class Finding(_Strict):
+    id: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9-]*$")]
+    title: str
+    severity: _Lax[Severity]
+    when: _Lax[FindingWhen] = FindingWhen.FAILED
+    evidence: Annotated[list[str], Field(min_length=1)]
+    """Check ids, step names (their expectations) or measurement names whose observations support it."""
+    detail: str = ""
+    recommendation: str
+
+
+class Scenario(_Strict):
+    """One scenario file."""
+
+    id: Annotated[str, Field(pattern=_ID)]
+    title: str
+    area: _Lax[Area]
+    description: str
+    questions: list[str] = Field(default_factory=list)
+    """The questions from the milestone this scenario answers; quoted in the report and docs."""
+    requires: list[str] = Field(default_factory=list)
+    """Capabilities the target must have (``upstream_control``, ``gateway_logs``, ``metrics``, ``ledger``,
+    ``clock``, ``tenant_config``); the scenario is skipped with the reason when one is missing."""
+    tenants: list[str | dict[str, Any]] = Field(default_factory=list)
+    """Tenant configurations: a name from ``scenarios/tenants/`` or an inline tenant document."""
+    environment: dict[str, str] = Field(default_factory=dict)
+    """The deployment's environment variables (``MODEL_ID``, ``FALLBACK_MODEL_ID``...)."""
+    budget_store: _Lax[BudgetStore] = BudgetStore.ATOMIC
+    clock: _Lax[datetime] | None = None
+    """Where the system's clock starts (needs ``clock``)."""
+    upstream: dict[str, Any] | None = None
+    """The upstream's behaviour document at the start (needs ``upstream_control``)."""
+    steps: Annotated[list[Step], Field(min_length=1)]
+    checks: list[Check] = Field(default_factory=list)
+    measure: list[
+        Literal["ttft_ms", "inter_token_gap_ms", "tokens_per_s", "duration_ms", "overshoot_tokens"]
+    ] = Field(default_factory=list)
+    """Measurements to report (streams are always recorded; this chooses what the report shows)."""
+    findings: list[Finding] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+
+    @field_validator("clock")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("the clock needs a time zone, for example 2026-02-07T23:59:59Z")
+        return value
+
+    @model_validator(mode="after")
+    def _references(self) -> Self:
+        names = self.step_names()
+        if len(set(names)) != len(names):
+            raise ValueError(f"step names must be unique: {sorted(n for n in names if names.count(n) > 1)}")
+        check_ids = [c.id for c in self.checks]
+        if len(set(check_ids)) != len(check_ids):
+            raise ValueError("check ids must be unique")
+        known = set(names) | set(check_ids) | set(MEASUREMENTS)
+        for finding in self.findings:
+            unknown = [ref for ref in finding.evidence if ref not in known]
+            if unknown:
+                raise ValueError(
+                    f"finding {finding.id} names evidence that is not a step, check or measurement: "
+                    f"{', '.join(unknown)}"
+                )
+        if self.upstream is not None and "upstream_control" not in self.requires:
+            raise ValueError("a scenario that sets upstream behaviour must list upstream_control in requires")
+        return self
+
+    def step_names(self) -> list[str]:
+        return [step.name or f"step{index + 1}" for index, step in enumerate(self.steps)]
+
+
+MEASUREMENTS = ("ttft_ms", "inter_token_gap_ms", "tokens_per_s", "duration_ms", "overshoot_tokens")
+
+Step.model_rebuild()

@@ -1,0 +1,1 @@
+"""Fixtures for the fake's part-2 tests: logs, gateways, cache, limits, spend, retries, Universal."""
