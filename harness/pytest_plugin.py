@@ -45,7 +45,10 @@ def pytest_configure(config: pytest.Config) -> None:
     options = read_options(config)
     config.stash[OPTIONS_KEY] = options
     if options.scenarios:
+        from harness.testing.collect import ScenarioPlugin
+
         _add_collection_paths(config, options.scenarios)
+        config.pluginmanager.register(ScenarioPlugin(config, options), "aigw-scenarios")
     _register_fixtures(config)
 
 
@@ -58,15 +61,6 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return [f"aigw: target {options.target}{where}; live runs {live}"]
 
 
-def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    options = parent.config.stash[OPTIONS_KEY]
-    if not options.scenarios or file_path.suffix not in (".yaml", ".yml"):
-        return None
-    from harness.testing import collect
-
-    return collect.scenario_file(parent, file_path, options)
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     options = config.stash[OPTIONS_KEY]
     for item in items:
@@ -74,15 +68,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             validate_marker(marker.kwargs, marker.args, item.nodeid)
         if not options.live and item.get_closest_marker("aigw_live") is not None:
             item.add_marker(pytest.mark.skip(reason=_LIVE_MARKER_SKIP))
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    options = session.config.stash.get(OPTIONS_KEY, None)
-    if options is None or not options.scenarios or options.report_dir is None:
-        return
-    from harness.testing import collect
-
-    collect.write_report(session, options)
 
 
 def _add_collection_paths(config: pytest.Config, paths: tuple[Path, ...]) -> None:
