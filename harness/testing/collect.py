@@ -36,30 +36,21 @@ import pytest
 from fakes.datafiles import DataFileError
 from harness import __version__
 from harness.errors import HarnessError
-from harness.report.results import (
-    CheckResult,
-    CheckStatus,
-    Exchange,
-    Results,
-    RunInfo,
-    ScenarioResult,
-    ScenarioStatus,
-)
+from harness.report.results import CheckStatus, Results, RunInfo, ScenarioResult, ScenarioStatus
 from harness.scenarios import checks as scenario_checks
 from harness.scenarios.loader import LoadedScenario, discover, load_scenario
 from harness.scenarios.runner import RunOptions, run_scenario
 from harness.scenarios.targets import REGISTRY, Target
 from harness.testing.options import OPTIONS_KEY, AigwOptions, live_skip_reason
+from harness.testing.scenario_runner import describe_failure, run_options
 
 __all__ = [
     "ExpectationItem",
     "ScenarioFile",
     "ScenarioNode",
     "ScenarioPlugin",
-    "describe_failure",
     "expectation_ids",
     "record_report",
-    "run_options",
     "write_report",
 ]
 
@@ -136,7 +127,11 @@ def expectation_ids(loaded: LoadedScenario) -> list[tuple[str, str]]:
 
 class ScenarioFile(pytest.File):
     def collect(self) -> Iterable[pytest.Item | pytest.Collector]:
-        loaded = load_scenario(self.path)
+        # Named as the user would name it (relative to where pytest was started), as ``aigw run`` does.
+        start = self.config.invocation_params.dir
+        shown = self.path.relative_to(start) if self.path.is_relative_to(start) else self.path
+        readable = shown if Path.cwd() == start else self.path
+        loaded = LoadedScenario(shown, load_scenario(readable).scenario)
         yield ScenarioNode.from_parent(self, name=loaded.scenario.id, loaded=loaded)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:  # type: ignore[override]
@@ -176,9 +171,11 @@ class ScenarioNode(pytest.Collector):
             state.started_at = _now()
             state.started = time.perf_counter()
         try:
-            run = run_options(options, self.path, state)
+            if state.target is None:
+                state.target = run_options(options, self.path).resolve_target()
         except HarnessError as exc:
             pytest.fail(f"AIGW: {exc}", pytrace=False)
+        run = run_options(options, self.path, state.target)
         self.result = asyncio.run(run_scenario(self.loaded, run))
         state.results.append(self.result)
         if self.result.status is ScenarioStatus.SKIPPED:
@@ -226,103 +223,6 @@ class ExpectationItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, None, f"{self.scenario_node.loaded.scenario.id}: {self.name} ({self.description})"
-
-
-def describe_failure(result: ScenarioResult, check: CheckResult) -> str:
-    """A failed expectation as a reader wants it: what was expected, what was seen, and the evidence."""
-    lines = [
-        f"AIGW: {check.id} did not hold",
-        f"  scenario:  {result.id} ({result.path}): {result.title}",
-        f"  expected:  {check.expected or check.description}",
-        f"  observed:  {scenario_checks.json_short(check.observed, 300)}",
-    ]
-    if check.reason:
-        lines.append(f"  why:       {check.reason}")
-    if check.exchanges:
-        lines.append(f"  requests:  {_listing(check.exchanges)}")
-    if check.log_ids:
-        lines.append(f"  log ids:   {_listing(check.log_ids)}")
-    for finding in result.findings:
-        cited = {evidence.ref for evidence in finding.evidence}
-        if finding.raised and (check.id in cited or (check.step is not None and check.step in cited)):
-            lines.append(f"  finding:   {finding.id} [{finding.severity}] {finding.title}")
-    exchange = next((e for e in result.exchanges if check.exchanges and e.id == check.exchanges[0]), None)
-    if exchange is not None:
-        lines += _exchange_evidence(exchange)
-    return "\n".join(lines)
-
-
-def _exchange_evidence(exchange: Exchange, limit: int = 12) -> list[str]:
-    outcome = f"{exchange.status}" if exchange.status is not None else "no response"
-    content_type = exchange.headers.get("content-type", "")
-    facts = [f"{exchange.method} {exchange.path}", f"tenant {exchange.tenant or '-'}", f"-> {outcome}"]
-    if content_type:
-        facts.append(content_type)
-    if exchange.ttft_ms is not None:
-        facts.append(f"first token {exchange.ttft_ms:.1f} ms")
-    if exchange.duration_ms is not None:
-        facts.append(f"took {exchange.duration_ms:.1f} ms")
-    for flag, words in (
-        (exchange.disconnected, "closed by the client"),
-        (exchange.timed_out, "timed out"),
-        (exchange.transport_error, f"connection error: {exchange.transport_error}"),
-    ):
-        if flag:
-            facts.append(words)
-    lines = [f"  evidence:  request {exchange.id} (trace {exchange.trace_id or '-'}): {', '.join(facts)}"]
-    if exchange.upstream_models:
-        lines.append(f"             upstream asked for {', '.join(exchange.upstream_models)}")
-    events = exchange.events
-    shown = events if len(events) <= limit else [*events[: limit - 2], events[-1]]
-    for event in shown:
-        if event is events[-1] and len(events) > limit:
-            lines.append(f"             ... {len(events) - limit + 1} more events")
-        index = events.index(event) + 1
-        lines.append(f"             #{index:<3} +{event.t_ms:8.1f} ms  {event.event:<8} {_clip(event.data)}")
-    if not events and exchange.body_json is not None:
-        lines.append(f"             body: {scenario_checks.json_short(exchange.body_json, 300)}")
-    elif not events and exchange.body_text:
-        lines.append(f"             body: {_clip(exchange.body_text, 300)}")
-    return lines
-
-
-def _listing(values: list[str], limit: int = 8) -> str:
-    shown = ", ".join(values[:limit])
-    return shown + (f" (+{len(values) - limit} more)" if len(values) > limit else "")
-
-
-def _clip(text: str, limit: int = 100) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def run_options(options: AigwOptions, scenario_path: Path, state: _SessionState) -> RunOptions:
-    """The runner's options for a scenario, from the ``--aigw-*`` flags; unset flags keep its defaults."""
-    defaults = RunOptions()
-    if state.target is None:
-        state.target = RunOptions(
-            target=options.target,
-            sut_url=options.sut_url,
-            seed=options.seed if options.seed is not None else defaults.seed,
-            time_scale=options.time_scale if options.time_scale is not None else defaults.time_scale,
-            tenants_dir=_tenants_dir(options, scenario_path),
-        ).resolve_target()
-    return RunOptions(
-        target=state.target,
-        sut_url=options.sut_url,
-        seed=options.seed if options.seed is not None else defaults.seed,
-        time_scale=options.time_scale if options.time_scale is not None else defaults.time_scale,
-        tenants_dir=_tenants_dir(options, scenario_path),
-    )
-
-
-def _tenants_dir(options: AigwOptions, scenario_path: Path) -> Path:
-    """``--aigw-tenants``, else the nearest ``tenants`` folder at or above the scenario file."""
-    if options.tenants_dir is not None:
-        return options.tenants_dir
-    for folder in scenario_path.resolve().parents:
-        if (folder / "tenants").is_dir():
-            return folder / "tenants"
-    return RunOptions().tenants_dir
 
 
 def record_report(config: pytest.Config, report: pytest.TestReport) -> None:

@@ -56,6 +56,8 @@ class AigwOptions:
     tenants_dir: Path | None = None
     seed: int | None = None
     time_scale: float | None = None
+    target_options: tuple[tuple[str, str], ...] = ()
+    """``--aigw-target-option KEY=VALUE`` pairs, in the order given."""
 
     @property
     def in_use(self) -> bool:
@@ -86,6 +88,13 @@ def add_options(parser: pytest.Parser) -> None:
         "--aigw-sut-url",
         metavar="URL",
         help="the system under test: any deployment serving the /chat contract (implies --aigw-target url)",
+    )
+    group.addoption(
+        "--aigw-target-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option for the target, repeatable (url: upstream_url, account_id, api_token)",
     )
     group.addoption(
         "--aigw-live",
@@ -136,6 +145,12 @@ def read_options(config: pytest.Config) -> AigwOptions:
     if time_scale is not None and not time_scale > 0:
         raise pytest.UsageError(f"--aigw-time-scale must be greater than 0, not {time_scale}")
     scenarios = tuple(_existing(Path(p), "--aigw-scenarios", config) for p in get("aigw_scenarios"))
+    pairs: list[tuple[str, str]] = []
+    for text in get("aigw_target_option"):
+        key, equals, value = text.partition("=")
+        if not equals or not key:
+            raise pytest.UsageError(f"--aigw-target-option expects KEY=VALUE, not {text!r}")
+        pairs.append((key, value))
     tenants: str | None = get("aigw_tenants")
     report_dir: str | None = get("aigw_report_dir")
     return AigwOptions(
@@ -147,6 +162,7 @@ def read_options(config: pytest.Config) -> AigwOptions:
         tenants_dir=_existing(Path(tenants), "--aigw-tenants", config) if tenants else None,
         seed=get("aigw_seed"),
         time_scale=time_scale,
+        target_options=tuple(pairs),
     )
 
 

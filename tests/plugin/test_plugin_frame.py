@@ -86,6 +86,7 @@ def test_options_share_one_group_and_prefix(pytester: pytest.Pytester) -> None:
         "--aigw-seed",
         "--aigw-sut-url",
         "--aigw-target",
+        "--aigw-target-option",
         "--aigw-tenants",
         "--aigw-time-scale",
     ]
