@@ -185,6 +185,12 @@ class WorkerBridge:
         """Uncaught exceptions, hung cancellations and failed response streams, oldest first."""
         return [event for event in self.events if event.kind in PROBLEM_KINDS]
 
+    async def settle(self) -> list[WorkerEvent]:
+        """The problems so far, once every event of the requests already answered has arrived."""
+        # Events travel on the same line-ordered channel as replies: a reply means they are all in.
+        await self._command({"op": "ping"})
+        return self.problems()
+
     def logs(self) -> list[WorkerEvent]:
         return [event for event in self.events if event.kind == "log"]
 

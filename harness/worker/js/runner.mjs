@@ -10,7 +10,7 @@
 // {"event":"exception"|"hung"|"stream-error", ...}, {"event":"warning","message"},
 // {"event":"reply","id","ok","result"|"error"}, {"event":"fatal","message"}, {"event":"stopped"}.
 // On stdin, commands: {"id","op":"kv.get"|"kv.put"|"kv.list"|"kv.delete"|"d1.query","binding",...}
-// and {"op":"stop"}. Closing stdin or SIGTERM/SIGINT also stops it.
+// {"id","op":"ping"} (answered after every event already emitted) and {"op":"stop"}. Closing stdin or SIGTERM/SIGINT also stops it.
 import { createRequire } from "node:module";
 import { mkdtempSync, rmSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -20,7 +20,6 @@ import readline from "node:readline";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const EVENT_MARK = "aigw-event ";
 const FRONT = "aigw-front";
 const AI_WORKER = "aigw-ai";
 const STUB_WORKER = "aigw-stub";
@@ -54,16 +53,17 @@ async function importPackage(name, projectDir) {
 // The entry worker: forwards to the user's Worker and turns uncaught exceptions and workerd's "hung"
 // cancellations into events the bridge reports, answering 500 as Miniflare does.
 const FRONT_SCRIPT = `
-const MARK = ${JSON.stringify(EVENT_MARK)};
-function report(kind, request, error) {
+// Reported to the runner (in Node) before the client sees the 500, so that an event always precedes
+// the answer of the request that caused it.
+async function report(env, kind, request, error) {
   const detail = { kind, method: request.method, url: request.url,
     name: error?.name ?? "Error", message: String(error?.message ?? error), stack: String(error?.stack ?? "") };
-  console.error(MARK + JSON.stringify(detail));
+  await env.AIGW_REPORT.fetch("http://aigw.report/", { method: "POST", body: JSON.stringify(detail) });
 }
 function classify(error) {
   return /had hung and would never generate a response/.test(String(error?.message ?? error)) ? "hung" : "exception";
 }
-async function pump(request, source, writable) {
+async function pump(env, request, source, writable) {
   const reader = source.getReader();
   const writer = writable.getWriter();
   for (;;) {
@@ -71,7 +71,7 @@ async function pump(request, source, writable) {
     try {
       chunk = await reader.read();
     } catch (error) {
-      report(classify(error) === "hung" ? "hung" : "stream-error", request, error);
+      await report(env, classify(error) === "hung" ? "hung" : "stream-error", request, error);
       await writer.abort(error).catch(() => {});
       return;
     }
@@ -94,12 +94,12 @@ export default {
     try {
       response = await env.USER.fetch(request);
     } catch (error) {
-      report(classify(error), request, error);
+      await report(env, classify(error), request, error);
       return new Response(String(error?.stack ?? error), { status: 500 });
     }
     if (!response.body || response.webSocket || response.status === 101) return response;
     const { readable, writable } = new TransformStream();
-    ctx.waitUntil(pump(request, response.body, writable));
+    ctx.waitUntil(pump(env, request, response.body, writable));
     return new Response(readable, response);
   },
 };
@@ -146,10 +146,10 @@ async function bundle(esbuild, config, outDir) {
     });
   } catch (error) {
     const messages = (error.errors ?? []).map((m) => {
-      const where = m.location ? `${m.location.file}:${m.location.line}:${m.location.column + 1}: ` : "";
+      const where = m.location ? `${path.resolve(path.dirname(config.entry), m.location.file)}:${m.location.line}:${m.location.column + 1}: ` : "";
       return `${where}${m.text}`;
     });
-    fatal(`bundling ${config.entry} failed:\n  ${messages.length ? messages.join("\n  ") : String(error)}`);
+    throw new Error(`bundling ${config.entry} failed:\n  ${messages.length ? messages.join("\n  ") : String(error)}`);
   }
   return outfile;
 }
@@ -172,18 +172,13 @@ function miniflareLog(Log, LogLevel) {
 }
 
 function onStructuredLog(entry) {
-  const message = String(entry.message ?? "");
-  const at = message.indexOf(EVENT_MARK);
-  if (at >= 0) {
-    try {
-      const detail = JSON.parse(message.slice(at + EVENT_MARK.length));
-      emit({ event: detail.kind, ...detail });
-      return;
-    } catch {
-      // not one of ours after all: report it as a plain log line
-    }
-  }
-  emit({ event: "log", level: entry.level, message });
+  emit({ event: "log", level: entry.level, message: String(entry.message ?? "") });
+}
+
+async function onReport(request) {
+  const detail = await request.json();
+  emit({ event: detail.kind, ...detail });
+  return new Response(null, { status: 204 });
 }
 
 async function command(mf, workerName, request) {
@@ -234,7 +229,20 @@ async function main() {
 
   const outDir = mkdtempSync(path.join(tmpdir(), "aigw-worker-"));
   const cleanup = () => rmSync(outDir, { recursive: true, force: true });
-  const scriptPath = await bundle(esbuild.default ?? esbuild, config, outDir);
+  const builder = esbuild.default ?? esbuild;
+  let scriptPath;
+  let bundleError;
+  try {
+    scriptPath = await bundle(builder, config, outDir);
+  } catch (error) {
+    bundleError = error;
+  }
+  // esbuild keeps a service process for later builds; the bridge builds once.
+  await builder.stop?.();
+  if (bundleError) {
+    cleanup();
+    fatal(bundleError.message);
+  }
 
   let compatibilityDate = config.compatibilityDate ?? supportedCompatibilityDate;
   if (compatibilityDate > supportedCompatibilityDate) {
@@ -275,7 +283,7 @@ async function main() {
         modules: true,
         script: FRONT_SCRIPT,
         compatibilityDate,
-        serviceBindings: { USER: workerName },
+        serviceBindings: { USER: workerName, AIGW_REPORT: onReport },
       },
       {
         name: workerName,
@@ -331,6 +339,7 @@ async function main() {
       return;
     }
     if (request.op === "stop") return stop();
+    if (request.op === "ping") return emit({ event: "reply", id: request.id, ok: true, result: "pong" });
     try {
       emit({ event: "reply", id: request.id, ok: true, result: await command(mf, workerName, request) });
     } catch (error) {
