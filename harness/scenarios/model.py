@@ -25,6 +25,7 @@ __all__ = [
     "Expect",
     "Finding",
     "FindingWhen",
+    "GatewayOptions",
     "Match",
     "Period",
     "RequestSpec",
@@ -354,6 +355,24 @@ class Finding(_Strict):
     recommendation: str
 
 
+class GatewayOptions(_Strict):
+    """Settings of the reference gateway for targets that run it (``fake``, ``live``, ``replay``).
+
+    Durations are nominal seconds, scaled by the run's time scale like every other delay.
+    """
+
+    first_byte_timeout_s: Annotated[float, Field(gt=0)] | None = None
+    between_events_timeout_s: Annotated[float, Field(gt=0)] | None = None
+    total_timeout_s: Annotated[float, Field(gt=0)] | None = None
+    output_reservation: Annotated[int, Field(ge=0)] | None = None
+    """Tokens the atomic ledger reserves for the answer at admission."""
+    kv_propagation_delay_s: Annotated[float, Field(ge=0)] | None = None
+    kv_write_interval_s: Annotated[float, Field(ge=0)] | None = None
+    kv_settle_from_snapshot: bool | None = None
+    """The platform's blind read-modify-write: add usage to the values read at admission."""
+    trace_ids: Literal["platform", "always"] | None = None
+
+
 class Scenario(_Strict):
     """One scenario file."""
 
@@ -371,6 +390,9 @@ class Scenario(_Strict):
     environment: dict[str, str] = Field(default_factory=dict)
     """The deployment's environment variables (``MODEL_ID``, ``FALLBACK_MODEL_ID``...)."""
     budget_store: _Lax[BudgetStore] = BudgetStore.ATOMIC
+    gateway: GatewayOptions = Field(default_factory=GatewayOptions)
+    absent_gateways: list[str] = Field(default_factory=list)
+    """Gateway ids the upstream account does not have (a mistyped or deleted slug); needs upstream_control."""
     clock: _Lax[datetime] | None = None
     """Where the system's clock starts (needs ``clock``)."""
     upstream: dict[str, Any] | None = None

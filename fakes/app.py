@@ -1,0 +1,103 @@
+"""The fake's ASGI application: reads the request (bounded), routes it, answers every failure in
+Cloudflare's shapes, and writes the reply.
+
+One app serves both host shapes: gateway paths under ``/v1/``, API paths under ``/client/v4/``, the
+control API under ``/__aigw/`` and whatever feature modules add. An unexpected exception is logged and
+answered with a Cloudflare-shaped 500; the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Protocol, cast
+
+from starlette.datastructures import Headers, QueryParams
+from starlette.types import Message, Receive, Scope, Send
+
+from fakes.config import FakeConfig
+from fakes.errors import CloudflareError
+from fakes.features import FEATURES
+from fakes.http import IncomingRequest, Reply, write_reply
+from fakes.pipeline import error_reply
+from fakes.state import FakeState
+
+__all__ = ["FakeApp", "build_app"]
+
+logger = logging.getLogger("fakes")
+
+
+class _Feature(Protocol):
+    def install(self, state: FakeState) -> None: ...
+
+
+class FakeApp:
+    def __init__(self, state: FakeState) -> None:
+        self.state = state
+        for name in FEATURES:
+            cast(_Feature, importlib.import_module(name)).install(state)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        reply = await self._answer(scope, receive)
+        await write_reply(reply, receive, send)
+
+    async def _answer(self, scope: Scope, receive: Receive) -> Reply:
+        headers = Headers(scope=scope)
+        path: str = scope["path"]
+        limit = self.state.config.max_body_bytes
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return error_reply(CloudflareError.of("request_too_large"))
+        body = bytearray()
+        while True:
+            message: Message = await receive()
+            if message["type"] == "http.disconnect":
+                return Reply(499)
+            body += message.get("body", b"")
+            if len(body) > limit:
+                return error_reply(CloudflareError.of("request_too_large"))
+            if not message.get("more_body", False):
+                break
+        method: str = scope["method"]
+        route, params, other_method = self.state.router.match(method, path)
+        if route is None:
+            if other_method:
+                return error_reply(CloudflareError.of("method_not_allowed"))
+            preceding = (CloudflareError.of("could_not_route", path=path),)
+            return error_reply(CloudflareError.of("no_route").with_preceding(preceding))
+        client = scope.get("client")
+        request = IncomingRequest(
+            method=method,
+            path=path,
+            query=QueryParams(scope.get("query_string", b"")),
+            headers=headers,
+            body=bytes(body),
+            params=params,
+            client=f"{client[0]}:{client[1]}" if client else "",
+        )
+        try:
+            return await route.handler(request)
+        except CloudflareError as error:
+            return error_reply(error)
+        except Exception:
+            logger.exception("fake gateway: unexpected error answering %s %s", method, path)
+            return error_reply(CloudflareError.of("internal_error"))
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def build_app(config: FakeConfig | None = None) -> FakeApp:
+    return FakeApp(FakeState(config))

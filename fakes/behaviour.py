@@ -1,0 +1,354 @@
+"""Scripted behaviour: what the fake's "model" does for each upstream call, declared as data.
+
+A behaviour document (YAML or JSON; ``BehaviourDocument``)::
+
+    default:                      # applies to every call, and is what rules' steps inherit from
+      ttfb_ms: 120                # time to first byte
+      token_delay_ms: 15          # between streamed tokens
+      jitter_ms: 5                # +/- uniform, seeded
+    rules:                        # first matching rule wins
+      - match: {model: "@cf/meta/llama-3.1-8b-instruct"}     # globs: model, gateway, account, provider, path
+        script:                   # consumed in order, one step per call (per attempt, retries included)
+          - {times: 2, error: out_of_capacity}                 # calls 1-2: 429 / 3040
+          - {tokens: 40, stream: {cut_after_events: 5}}        # every later call (no "times": forever)
+    models:                       # shorthand for rules matching one model exactly
+      "@cf/openai/gpt-oss-20b":
+        - {error: {code: 3007}}
+
+A step, the default and the ``x-aigw-behaviour`` request header are all an ``Outcome``: unset fields
+inherit (header over step over default over built-in). When a rule's steps are used up (every step has
+``times``), the default applies. Counters restart on ``load`` and ``reset``.
+
+Errors name a row of Cloudflare's tables by code or name (``error: 3040``, ``error: out_of_capacity``), may
+override status and message, or give a raw ``body`` and ``status`` (a provider's own error passed through).
+Stream faults (``stream:``) are listed on ``StreamFaults``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from fakes.datafiles import load_model, parse_model, validate_data
+from fakes.errors import CloudflareError, ErrorRow, ErrorShape, error_row
+
+__all__ = [
+    "BehaviourController",
+    "BehaviourDocument",
+    "CallInfo",
+    "Chosen",
+    "ErrorFrame",
+    "ErrorSpec",
+    "Keepalive",
+    "MalformedFrame",
+    "Match",
+    "Outcome",
+    "Rule",
+    "Stall",
+    "Step",
+    "StreamFaults",
+    "Writes",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ErrorSpec(_Strict):
+    """An error answered instead of the model's output, before any byte of a stream."""
+
+    code: int | None = None
+    name: str | None = None
+    status: int | None = Field(default=None, ge=400, le=599)
+    message: str | None = None
+    body: str | dict[str, Any] | list[Any] | None = None
+    """A raw body sent as is (a JSON value is serialised); requires ``status``."""
+    content_type: str = "application/json"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: object) -> object:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int):
+            return {"code": value}
+        if isinstance(value, str):
+            return {"code": int(value)} if value.isdigit() else {"name": value}
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.body is not None:
+            if self.status is None:
+                raise ValueError("a raw error body needs a status")
+            return self
+        if self.code is None and self.name is None:
+            raise ValueError("give a code or name from Cloudflare's error tables, or a status and body")
+        if self.name is not None and error_row(self.name) is None:
+            raise ValueError(f"unknown error name {self.name!r}; use a code, or one of the documented names")
+        if (
+            self.code is not None
+            and error_row(self.code) is None
+            and (self.status is None or not self.message)
+        ):
+            raise ValueError(
+                f"error code {self.code} is not in Cloudflare's tables: give status and message too"
+            )
+        return self
+
+    def to_error(self, **detail: str) -> CloudflareError:
+        row = error_row(self.name) if self.name is not None else error_row(self.code or 0)
+        if row is None or (self.body is not None and self.code is None):
+            # A code outside the tables (status and message given), or a raw provider body.
+            shape = ErrorShape.WORKERS_AI
+            row = ErrorRow(self.code or 0, self.status or 500, self.message or "", shape, "custom")
+        if self.body is None:
+            return CloudflareError(row, status=self.status, message=self.message, detail=detail)
+        raw = self.body if isinstance(self.body, str) else json.dumps(self.body, separators=(",", ":"))
+        return CloudflareError(
+            row, status=self.status, body=raw.encode(), content_type=self.content_type, detail=detail
+        )
+
+
+class Stall(_Strict):
+    after_events: int = Field(default=0, ge=0)
+    seconds: float = Field(gt=0)
+
+
+class ErrorFrame(_Strict):
+    """A ``data:`` event carrying an error, after which the stream ends (no usage frame, no ``[DONE]``)."""
+
+    after_events: int = Field(default=0, ge=0)
+    code: int = 3040
+    message: str = "Capacity temporarily exceeded, please try again."
+    data: str | None = None
+    """The event's data as is, instead of ``{"errors":[{"message","code"}]}``."""
+
+
+class MalformedFrame(_Strict):
+    after_events: int = Field(default=0, ge=0)
+    data: str = '{"response":"'
+
+
+class Keepalive(_Strict):
+    before_first: int = Field(default=0, ge=0)
+    """Comment lines written before the first event (after the time to first byte)."""
+    every_events: int | None = Field(default=None, ge=1)
+    text: str = "keep-alive"
+
+
+class Writes(_Strict):
+    """How the stream's bytes are grouped into socket writes (default: one write per event)."""
+
+    coalesce: int | None = Field(default=None, ge=0)
+    """Events per write; 0 writes the whole stream at once (after the last delay)."""
+    split_every: int | None = Field(default=None, ge=1)
+    """Write at most this many bytes at a time."""
+    split_at: list[int] = Field(default_factory=list)
+    """Byte offsets in the stream where a write must end."""
+
+
+class StreamFaults(_Strict):
+    """Faults and framing choices for streamed responses (``cut_after_bytes`` applies to any body)."""
+
+    cut_after_events: int | None = Field(default=None, ge=0)
+    """Close the connection abruptly after this many events (no usage frame, no ``[DONE]``)."""
+    cut_after_bytes: int | None = Field(default=None, ge=0)
+    stall: list[Stall] = Field(default_factory=list)
+    malformed_frame: MalformedFrame | None = None
+    error_frame: ErrorFrame | None = None
+    usage_frame: bool = True
+    done: bool = True
+    empty_frame: bool = True
+    padding: bool = True
+    keepalive: Keepalive | None = None
+    line_ending: Literal["lf", "crlf", "cr"] = "lf"
+    writes: Writes | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_stall(cls, value: object) -> object:
+        if isinstance(value, dict) and isinstance(value.get("stall"), dict):
+            return {**value, "stall": [value["stall"]]}
+        return value
+
+
+class Outcome(_Strict):
+    """What one call does. Unset fields inherit; see the module docstring."""
+
+    ttfb_ms: float = Field(default=0.0, ge=0)
+    token_delay_ms: float = Field(default=0.0, ge=0)
+    jitter_ms: float = Field(default=0.0, ge=0)
+    tokens: int | None = Field(default=None, ge=0)
+    """Completion tokens; default: a length chosen from the input, capped by the request's max_tokens."""
+    prompt_tokens: int | None = Field(default=None, ge=0)
+    text: str | None = None
+    """The completion text (split into tokens at word boundaries) instead of generated text."""
+    error: ErrorSpec | None = None
+    stream: StreamFaults = Field(default_factory=StreamFaults)
+
+
+class Step(Outcome):
+    times: int | None = Field(default=None, ge=1)
+    """How many calls this step answers; unset on the last step means every later call."""
+
+
+class Match(_Strict):
+    model: str | None = None
+    gateway: str | None = None
+    account: str | None = None
+    provider: str | None = None
+    path: str | None = None
+    stream: bool | None = None
+
+    def matches(self, call: CallInfo) -> bool:
+        for pattern, value in (
+            (self.model, call.model),
+            (self.gateway, call.gateway_id),
+            (self.account, call.account_id),
+            (self.provider, call.provider),
+            (self.path, call.path),
+        ):
+            if pattern is not None and (value is None or not fnmatch.fnmatchcase(value, pattern)):
+                return False
+        return self.stream is None or self.stream == call.stream
+
+
+class Rule(_Strict):
+    match: Match = Field(default_factory=Match)
+    script: list[Step] = Field(min_length=1)
+
+
+class BehaviourDocument(_Strict):
+    seed: int | None = None
+    """Overrides the fake's seed for generated text, padding and jitter while this document is loaded."""
+    default: Outcome = Field(default_factory=Outcome)
+    rules: list[Rule] = Field(default_factory=list)
+    models: dict[str, list[Step]] = Field(default_factory=dict)
+
+    def all_rules(self) -> list[Rule]:
+        return self.rules + [Rule(match=Match(model=m), script=steps) for m, steps in self.models.items()]
+
+
+@dataclass(frozen=True, slots=True)
+class CallInfo:
+    """What a rule can match on: one upstream call."""
+
+    model: str
+    provider: str = "workers-ai"
+    gateway_id: str | None = None
+    account_id: str | None = None
+    path: str | None = None
+    stream: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Chosen:
+    outcome: Outcome
+    label: str  # "default", "rule 0 step 1 (call 2)", "header"
+
+
+def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def merge(base: Outcome, top: Outcome) -> Outcome:
+    """``top``'s explicitly set fields over ``base``."""
+    data = _deep_merge(
+        base.model_dump(exclude_unset=True), top.model_dump(exclude_unset=True, exclude={"times"})
+    )
+    return Outcome.model_validate(data)
+
+
+class BehaviourController:
+    """Holds the loaded document and the per-rule call counters."""
+
+    def __init__(self, initial: BehaviourDocument | None = None) -> None:
+        self._initial = initial or BehaviourDocument()
+        self._document = self._initial
+        self._rules: list[Rule] = []
+        self._counts: list[int] = []
+        self._merged: dict[tuple[int, int], Outcome] = {}
+        self._install(self._initial)
+
+    @property
+    def document(self) -> BehaviourDocument:
+        return self._document
+
+    @property
+    def calls(self) -> list[int]:
+        """Calls each rule (in ``all_rules()`` order) has answered since the last load or reset."""
+        return list(self._counts)
+
+    def load(self, document: BehaviourDocument | Mapping[str, Any] | str | Path) -> None:
+        """Replace the document: a model, a mapping, a YAML/JSON file path, or YAML/JSON text (str)."""
+        self._install(parse_document(document))
+
+    def reset(self) -> None:
+        """Back to the document the fake started with, counters at zero."""
+        self._install(self._initial)
+
+    def _install(self, document: BehaviourDocument) -> None:
+        self._document = document
+        self._rules = document.all_rules()
+        self._counts = [0] * len(self._rules)
+        self._merged = {}
+
+    def choose(self, call: CallInfo, override: Outcome | None = None) -> Chosen:
+        default = self._document.default
+        for index, rule in enumerate(self._rules):
+            if not rule.match.matches(call):
+                continue
+            self._counts[index] += 1
+            number = self._counts[index]
+            step_index = _step_for(rule.script, number)
+            if step_index is None:
+                break
+            key = (index, step_index)
+            outcome = self._merged.get(key)
+            if outcome is None:
+                outcome = self._merged[key] = merge(default, rule.script[step_index])
+            if override is not None:
+                return Chosen(merge(outcome, override), "header")
+            return Chosen(outcome, f"rule {index} step {step_index} (call {number})")
+        if override is not None:
+            return Chosen(merge(default, override), "header")
+        return Chosen(default, "default")
+
+
+def _step_for(script: list[Step], number: int) -> int | None:
+    seen = 0
+    for index, step in enumerate(script):
+        if step.times is None:
+            return index
+        seen += step.times
+        if number <= seen:
+            return index
+    return None
+
+
+def parse_document(document: BehaviourDocument | Mapping[str, Any] | str | Path) -> BehaviourDocument:
+    if isinstance(document, BehaviourDocument):
+        return document
+    if isinstance(document, Path):
+        return load_model(document, BehaviourDocument)
+    if isinstance(document, str):
+        return parse_model(document, BehaviourDocument, "<behaviour document>")
+    return validate_data(dict(document), BehaviourDocument, "<behaviour document>")
+
+
+def parse_outcome(text: str, source: str = "x-aigw-behaviour header") -> Outcome:
+    return parse_model(text, Outcome, source)

@@ -1,0 +1,107 @@
+"""Start-up configuration of the fake: accounts and their tokens, gateways and their settings, fidelity
+switches for behaviour Cloudflare does not document, seed, time scale and clock.
+
+``FakeConfig()`` with no arguments is a working fake: one account with one API token, gateways created on
+first use. Everything here is data (loadable with ``fakes.datafiles.load_model``) except the clock, which
+is an object so that tests can move it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from fakes.clock import Clock, SystemClock
+
+__all__ = [
+    "DEFAULT_ACCOUNT_ID",
+    "DEFAULT_API_TOKEN",
+    "AccountConfig",
+    "FakeConfig",
+    "FidelityOptions",
+    "GatewayConfig",
+]
+
+DEFAULT_ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
+DEFAULT_API_TOKEN = "aigw-fake-token-0000000000000000000000"
+
+
+class GatewayConfig(BaseModel):
+    """A gateway that exists from the start: its id and any fields of ``fakes.gateways.GatewaySettings``
+    (Cloudflare's gateway API names); unset fields take the defaults of an auto-created gateway, except
+    ``authentication``, which is off unless set."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+
+    def settings(self) -> dict[str, object]:
+        return dict(self.model_extra or {})
+
+
+class AccountConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1)
+    api_tokens: list[str] = Field(min_length=1)
+    gateways: list[GatewayConfig] = Field(default_factory=list)
+
+
+class FidelityOptions(BaseModel):
+    """Switches for behaviour the contract marks UNCONFIRMED; the defaults are the documented or most
+    often observed choice."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    auto_create_gateways: bool = False
+    """Create any unknown gateway on first use (authentication off). Cloudflare creates only ``default``
+    (authentication on, as documented); other unknown gateways get error 2001."""
+    openai_stream_trailing_usage_frame: bool = False
+    """On the OpenAI-compatible paths, end the chunk stream with the native ``{"response":"","usage"}``
+    frame as the binding path does."""
+    openai_stream_padding: bool = True
+    """Add ``p`` padding to chunks on the OpenAI-compatible paths."""
+    chunk_usage: bool = True
+    """Chat-completion chunks carry incremental per-chunk ``usage``, as observed on Workers AI."""
+    invalid_metadata: Literal["ignore", "reject"] = "ignore"
+    """``cf-aig-metadata`` that is not a JSON object: stored as no metadata (``ignore``), or refused with a
+    400 gateway error naming the header (``reject``)."""
+    accept_run_segment: bool = True
+    """Also accept ``.../workers-ai/run/{model}`` on the gateway host, besides the documented form."""
+    timeout_status: int = 408
+    """Status of the error answered when ``cf-aig-request-timeout`` passes before the first byte."""
+
+
+class FakeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    accounts: list[AccountConfig] = Field(
+        default_factory=lambda: [AccountConfig(id=DEFAULT_ACCOUNT_ID, api_tokens=[DEFAULT_API_TOKEN])],
+        min_length=1,
+    )
+    """The first account is the default one (``FakeGateway.account_id``)."""
+    seed: int = 0
+    """Seeds generated text, padding, jitter and ids: the same seed and requests give the same bytes."""
+    time_scale: float = Field(default=1.0, gt=0)
+    """Multiplies every delay (time to first byte, token pacing, stalls); 0.01 runs a 1 s stream in 10 ms.
+    Recorded durations are divided by it, so logs read as if time had not been compressed."""
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    catalogue_file: str | None = None
+    """A JSON or YAML file of extra models (same shape as ``fakes/catalogue.json``), merged over the
+    built-in catalogue."""
+    behaviour_file: str | None = None
+    """A behaviour document loaded at start-up and restored by ``reset()``."""
+    fidelity: FidelityOptions = Field(default_factory=FidelityOptions)
+    clock: Clock = Field(default_factory=SystemClock, exclude=True)
+
+    @field_validator("clock", mode="plain")
+    @classmethod
+    def _check_clock(cls, value: object) -> Clock:
+        if not callable(getattr(value, "time", None)):
+            raise ValueError("clock must have a time() method returning epoch seconds")
+        return value  # type: ignore[return-value]
+
+    @property
+    def default_account(self) -> AccountConfig:
+        return self.accounts[0]

@@ -1,0 +1,13 @@
+"""Feature modules installed into every fake, in order.
+
+Each named module exposes ``install(state: fakes.state.FakeState) -> None`` and adds its routes
+(``state.router.add``), pipeline stages (``state.pipeline.replace/insert_after``) and reset hooks
+(``state.on_reset``). Adding a feature is adding its module name here.
+"""
+
+from __future__ import annotations
+
+FEATURES: tuple[str, ...] = (
+    "fakes.control",
+    "fakes.workers_ai",
+)

@@ -1,0 +1,154 @@
+"""The fake, served in-process by uvicorn on a loopback port, for tests and the harness::
+
+    async with FakeGateway.running() as fake:
+        fake.base_url      # "http://127.0.0.1:PORT"
+        fake.account_id    # the default account; fake.api_token its API token
+        fake.behaviour     # BehaviourController: load(document), reset()
+        fake.store         # RequestStore
+        fake.reset()       # everything back to the start
+
+``aigw fake serve`` runs the same server in the foreground (``serve_forever``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+
+from fakes.app import FakeApp
+from fakes.behaviour import BehaviourController
+from fakes.config import FakeConfig
+from fakes.http import deliberate_cut
+from fakes.state import FakeState
+from fakes.store import RequestStore
+
+__all__ = ["FakeGateway", "serve_forever"]
+
+
+class _QuietDeliberateCuts(logging.Filter):
+    """uvicorn reports a response the app left incomplete; for a scripted cut that is the point."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not deliberate_cut.get()
+
+
+_cut_filter = _QuietDeliberateCuts()
+
+
+def _install_log_filter() -> None:
+    log = logging.getLogger("uvicorn.error")
+    if _cut_filter not in log.filters:
+        log.addFilter(_cut_filter)
+
+
+def _uvicorn_config(app: FakeApp, host: str, port: int, log_level: str) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        lifespan="off",
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=1,
+        ws="none",
+    )
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """Leaves signal handling to the host program (a test run, the harness)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class FakeGateway:
+    def __init__(self, state: FakeState, server: uvicorn.Server, base_url: str) -> None:
+        self.state = state
+        self._server = server
+        self.base_url = base_url
+
+    @property
+    def account_id(self) -> str:
+        return self.state.config.default_account.id
+
+    @property
+    def api_token(self) -> str:
+        return self.state.config.default_account.api_tokens[0]
+
+    @property
+    def behaviour(self) -> BehaviourController:
+        return self.state.behaviour
+
+    @property
+    def store(self) -> RequestStore:
+        return self.state.store
+
+    @property
+    def config(self) -> FakeConfig:
+        return self.state.config
+
+    def gateway_url(self, gateway_id: str = "default", account_id: str | None = None) -> str:
+        """``{base_url}/v1/{account}/{gateway}``, the stand-in for ``https://gateway.ai.cloudflare.com/v1/...``."""
+        return f"{self.base_url}/v1/{account_id or self.account_id}/{gateway_id}"
+
+    @property
+    def api_base_url(self) -> str:
+        """The stand-in for ``https://api.cloudflare.com/client/v4``."""
+        return f"{self.base_url}/client/v4"
+
+    def reset(self) -> None:
+        self.state.reset()
+
+    @classmethod
+    @asynccontextmanager
+    async def running(
+        cls, config: FakeConfig | None = None, host: str = "127.0.0.1", port: int = 0
+    ) -> AsyncIterator[FakeGateway]:
+        _install_log_filter()
+        state = FakeState(config)
+        app = FakeApp(state)
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            sock.close()
+            raise
+        bound_port = sock.getsockname()[1]
+        server = _EmbeddedServer(_uvicorn_config(app, host, bound_port, "warning"))
+        url_host = f"[{host}]" if ":" in host else host
+        fake = cls(state, server, f"http://{url_host}:{bound_port}")
+        body_error: BaseException | None = None
+        try:
+            async with asyncio.TaskGroup() as group:
+                serving = group.create_task(server.serve(sockets=[sock]))
+                while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has no event
+                    await asyncio.sleep(0.005)
+                if not server.started:
+                    raise RuntimeError("the fake gateway's server stopped before it started serving")
+                try:
+                    yield fake
+                except BaseException as exc:
+                    # Re-raised below as itself: inside the task group it would come out as an ExceptionGroup.
+                    body_error = exc
+                finally:
+                    server.should_exit = True
+        finally:
+            sock.close()
+        if body_error is not None:
+            raise body_error
+
+
+def serve_forever(config: FakeConfig, host: str, port: int, log_level: str = "info") -> None:
+    """Serve in the foreground until interrupted (``aigw fake serve``)."""
+    _install_log_filter()
+    app = FakeApp(FakeState(config))
+    server = uvicorn.Server(_uvicorn_config(app, host, port, log_level))
+    server.run()
