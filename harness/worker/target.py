@@ -10,6 +10,11 @@ moved and its tenants are its own, so scenarios needing ``clock`` or ``tenant_co
 ``ledger_kv`` naming the KV namespace where the Worker keeps token usage under the platform's keys
 (``{tenant}:token-usage:daily:{YYYY-MM-DD}``), budget scenarios can read it.
 
+Catalogue scenarios name tenants and set environments, which the runner counts as ``tenant_config``. The
+Worker keeps its own tenants, so by default those scenarios are skipped; ``tenants=worker`` runs them
+anyway, with the Worker's own tenant configuration standing in for the scenario's (sound when the Worker's
+tenants are the catalogue's, as for the platform the catalogue describes; the environment still applies).
+
 ``gateways`` lists the AI Gateway ids the Worker may use; any other is Cloudflare's error 2001, which is
 how a mistyped slug shows up. Without it, gateways are created on first use.
 """
@@ -80,6 +85,11 @@ class WorkerTarget:
         capabilities = {Capability.UPSTREAM_CONTROL, Capability.GATEWAY_LOGS}
         if self.ledger_kv:
             capabilities.add(Capability.LEDGER)
+        tenants = options.extra.get("tenants", "scenario")
+        if tenants not in ("scenario", "worker"):
+            raise ConfigError(f"tenants={tenants!r}: expected 'scenario' (skip tenant scenarios) or 'worker'")
+        if tenants == "worker":
+            capabilities.add(Capability.TENANT_CONFIG)
         self.capabilities = frozenset(capabilities)
         env_note = f" (env {environment})" if environment else ""
         self.description = f"the Worker {self.config.name}{env_note} in workerd, env.AI on the embedded fake"
@@ -116,11 +126,15 @@ class WorkerTarget:
             WorkerBridge.running(self.config, fake.base_url, extra_vars=dict(setup.environment)) as worker,
             httpx.AsyncClient(timeout=30.0, trust_env=False) as client,
         ):
+            logs = LogsApiReader(client, fake.base_url, fake.account_id, fake.api_token)
+            capabilities = set(self.capabilities)
+            if not await logs.served():
+                capabilities.discard(Capability.GATEWAY_LOGS)
             yield SystemUnderTest(
                 chat_url=worker.url,
-                capabilities=self.capabilities,
+                capabilities=frozenset(capabilities),
                 upstream=ControlApiUpstream(client, fake.base_url),
-                logs=LogsApiReader(client, fake.base_url, fake.account_id, fake.api_token),
+                logs=logs if Capability.GATEWAY_LOGS in capabilities else None,
                 ledger=_KvLedger(worker, self.ledger_kv) if self.ledger_kv else None,
                 description=self.description,
             )
