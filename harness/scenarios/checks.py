@@ -125,12 +125,12 @@ def _sse_observers(sse: SseExpect) -> list[tuple[str, str, Observer]]:
         return [ev for ev in e.events if ev.event == "message"]
 
     if sse.data_events is not None:
-        condition = sse.data_events
+        count_condition = sse.data_events
         out.append(
             (
                 "sse.data_events",
-                f"data events {condition.describe()}",
-                lambda e: (match(condition, len(data_events(e))), len(data_events(e))),
+                f"data events {count_condition.describe()}",
+                lambda e: (match(count_condition, len(data_events(e))), len(data_events(e))),
             )
         )
     if sse.terminal_done is not None:
@@ -165,6 +165,8 @@ def _sse_observers(sse: SseExpect) -> list[tuple[str, str, Observer]]:
             return (None if seen == wanted_error else ("an error event" if seen else "no error event"), seen)
 
         out.append(("sse.error_event", "an error event" if wanted_error else "no error event", error_event))
+    for path, condition in (sse.data or {}).items():
+        out.append(_data_field(path, condition))
     for name, fields in (("error", sse.error), ("done", sse.done)):
         for path, condition in (fields or {}).items():
             out.append(_event_field(name, path, condition))
@@ -217,6 +219,23 @@ def _event_field(name: str, path: str, condition: Match) -> tuple[str, str, Obse
         return (match(condition, value), shown)
 
     return (f"sse.{name}.{path}", f"{name} event {path} {condition.describe()}", observe)
+
+
+def _data_field(path: str, condition: Match) -> tuple[str, str, Observer]:
+    def observe(e: Exchange) -> tuple[str | None, Any]:
+        seen: list[Any] = []
+        for ev in e.events:
+            if ev.event != "message":
+                continue
+            value = get_path(_parse(ev.data), path)
+            why = match(condition, value)
+            if why is not None:
+                return (f"data event: {why}", None if value is _MISSING else value)
+            if value not in seen:
+                seen.append(value)
+        return (None, seen[0] if len(seen) == 1 else seen[:5])
+
+    return (f"sse.data.{path}", f"every data event's {path} {condition.describe()}", observe)
 
 
 def _framing(e: Exchange) -> tuple[str | None, Any]:
@@ -407,13 +426,46 @@ def upstream_calls_check(
         expected.append(f"statuses {spec.statuses}")
         if statuses != spec.statuses:
             problems.append(f"statuses: expected {spec.statuses}, got {statuses}")
+    if spec.cut is not None:
+        cuts = [c.cut for c in calls]
+        expected.append(f"cut {spec.cut}")
+        if cuts != spec.cut:
+            problems.append(f"cut: expected {spec.cut}, got {cuts}")
+    if spec.gateway_id is not None:
+        expected.append(f"every call's gateway {spec.gateway_id.describe()}")
+        problems.extend(
+            f"call {c.id} gateway: {why}"
+            for c in calls
+            if (why := match(spec.gateway_id, c.gateway_id)) is not None
+        )
+    for key, condition in (spec.metadata or {}).items():
+        expected.append(f"every call's metadata.{key} {condition.describe()}")
+        problems.extend(
+            f"call {c.id} metadata.{key}: {why}"
+            for c in calls
+            if (why := match(condition, get_path(dict(c.metadata), key))) is not None
+        )
+    if spec.metadata_entries is not None:
+        entries = spec.metadata_entries
+        expected.append(f"every call's metadata entries {entries.describe()}")
+        problems.extend(
+            f"call {c.id} metadata entries: {why}"
+            for c in calls
+            if (why := match(entries, len(c.metadata))) is not None
+        )
     return _result(
         check_id,
         "upstream_calls",
         description,
         problems,
         "; ".join(expected),
-        {"count": len(calls), "models": models, "statuses": statuses},
+        {
+            "count": len(calls),
+            "models": models,
+            "statuses": statuses,
+            "gateways": sorted({c.gateway_id or "" for c in calls}),
+            "metadata": dict(calls[0].metadata) if calls else None,
+        },
         log_ids=[c.log_id for c in calls if c.log_id],
     )
 
@@ -466,6 +518,11 @@ def metrics_check(
         expected.append(f"count {spec.count.describe()}")
         if (why := match(spec.count, len(records))) is not None:
             problems.append(f"count: {why}")
+    if spec.statuses is not None:
+        statuses = [r.status for r in records]
+        expected.append(f"statuses {spec.statuses}")
+        if statuses != spec.statuses:
+            problems.append(f"statuses: expected {spec.statuses}, got {statuses}")
     for key, condition in (spec.fields or {}).items():
         expected.append(f"every record's {key} {condition.describe()}")
         for index, record in enumerate(records):
@@ -532,6 +589,8 @@ def _source_values(source: str, exchange: Exchange, observations: Observations) 
             "status": "error" if any(ev.event == "error" for ev in exchange.events) else "success",
             "cost": None,
         }
+    if source == "response":
+        return _source_values("stream" if exchange.stream else "headers", exchange, observations)
     if source == "headers":
         return {
             "model": exchange.headers.get("x-model-id"),
@@ -541,7 +600,7 @@ def _source_values(source: str, exchange: Exchange, observations: Observations) 
             "cost": None,
         }
     if source == "metrics":
-        records = [r for r in observations.metrics or [] if r.trace_id == trace and r.status == "success"]
+        records = [r for r in observations.metrics or [] if r.trace_id == trace]
         if not records:
             return None
         r = records[-1]

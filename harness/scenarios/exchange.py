@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +73,8 @@ def prepare(
         body = spec.body
     else:
         body = {"sessionId": spec.session or session}
+        if spec.new_session:
+            body["sessionId"] = str(uuid.UUID(int=random.Random(trace_id).getrandbits(128), version=4))
         body["message"] = "x" * spec.message_chars if spec.message_chars else spec.message
         if spec.model is not None:
             body["modelId"] = spec.model

@@ -66,6 +66,8 @@ def usage_record(record: GatewayUsageRecord) -> UsageRecord:
         cost=record.cost_usd,
         log_id=record.log_ids[-1] if record.log_ids else None,
         stream=record.stream,
+        started_at=record.started_at,
+        charged=record.ledger_charged,
     )
 
 

@@ -143,6 +143,8 @@ class SseExpect(_Strict):
     nothing_after_done: bool | None = None
     error_event: bool | None = None
     """True: an ``error`` event is present; false: none is."""
+    data: dict[str, Match] | None = None
+    """Fields of every data event's JSON payload (dotted paths)."""
     error: dict[str, Match] | None = None
     """Fields of the ``error`` event's JSON payload (dotted paths)."""
     done: dict[str, Match] | None = None
@@ -185,6 +187,8 @@ class RequestSpec(_Strict):
     model: str | None = None
     session: str | None = None
     """A session UUID; by default each scenario uses one fixed UUID derived from the seed."""
+    new_session: bool = False
+    """Give every request its own session (no history), derived from the seed."""
     user_id: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     body: dict[str, Any] | str | None = None
@@ -268,6 +272,14 @@ class UpstreamCallsCheck(_Strict):
     models: list[str] | None = None
     """The models the upstream was asked for, in order."""
     statuses: list[int] | None = None
+    gateway_id: Match | None = None
+    """Every call's gateway."""
+    metadata: dict[str, Match] | None = None
+    """Every call's ``cf-aig-metadata`` fields, as the gateway stored them."""
+    metadata_entries: Match | None = None
+    """How many metadata entries every call carried."""
+    cut: list[bool] | None = None
+    """Whether each call's response was cut off (a fault or the client going away), in order."""
 
 
 class LogsCheck(_Strict):
@@ -283,7 +295,10 @@ class LogsCheck(_Strict):
 class AgreementCheck(_Strict):
     """For each successful request, the named sources report the same value for each field."""
 
-    sources: Annotated[list[Literal["metrics", "logs", "stream", "headers", "upstream"]], Field(min_length=2)]
+    sources: Annotated[
+        list[Literal["metrics", "logs", "response", "stream", "headers", "upstream"]], Field(min_length=2)
+    ]
+    """``response`` is the done event's usage for a stream and the headers for a JSON answer."""
     fields: Annotated[
         list[Literal["model", "tokens_in", "tokens_out", "status", "cost"]], Field(min_length=1)
     ]
@@ -299,6 +314,9 @@ class MeasurementCheck(_Strict):
 
 class MetricsCheck(_Strict):
     count: Match | None = None
+    statuses: list[str] | None = None
+    """Each usage record's status in order (``success``, ``rejected``, ``error``, ``truncated``,
+    ``disconnected``)."""
     fields: dict[str, Match] | None = None
     """Every usage record's fields (``status``, ``model_id``, ``tokens_out``...)."""
 

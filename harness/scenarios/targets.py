@@ -145,6 +145,10 @@ class UsageRecord:
     cost: float | None = None
     log_id: str | None = None
     stream: bool | None = None
+    started_at: str | None = None
+    """ISO 8601 UTC on the SUT's clock: which budget day and month the record belongs to."""
+    charged: int | None = None
+    """Tokens the gateway charged to the budget for this request (partial streams included)."""
 
 
 class UpstreamControl(Protocol):
