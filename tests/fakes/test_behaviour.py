@@ -258,3 +258,14 @@ async def test_client_disconnect_during_a_stall_ends_the_response(
     assert record.complete
     assert record.cut
     assert record.duration_ms < 600_000
+
+
+async def test_concurrent_paced_streams_all_complete(fake: FakeGateway, client: httpx.AsyncClient) -> None:
+    outcome = {"tokens": 5, "ttfb_ms": 20_000, "token_delay_ms": 10_000, "jitter_ms": 5_000}
+    reads = await asyncio.gather(*(read_stream(client, RUN, STREAM, behaviour(**outcome)) for _ in range(30)))
+    assert all(read.data()[-1] == "[DONE]" for read in reads)
+    assert all(len([f for f in read.json_events() if f.get("response")]) == 5 for read in reads)
+    records = fake.store.records()
+    assert len(records) == 30
+    assert all(r.complete and not r.cut and r.status_code == 200 for r in records)
+    assert len({r.id for r in records}) == 30
