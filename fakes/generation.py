@@ -2,9 +2,9 @@
 
 Prompt tokens are estimated from the input text (about four characters a token, plus a chat-template
 overhead per message), unless the behaviour fixes them. Completion text is drawn from a small vocabulary
-with a generator seeded by a hash of (seed, model, input); its length is the behaviour's ``tokens``, or
-a length chosen from the input, capped by the request's ``max_tokens`` (then ``finish_reason`` is
-``length``).
+with a generator seeded by a hash of (the fake's seed, model, input text, the request's ``seed``); its
+length is the behaviour's ``tokens``, or a length chosen from the input, capped by the request's
+``max_tokens`` (then ``finish_reason`` is ``length``).
 """
 
 from __future__ import annotations
@@ -131,7 +131,8 @@ def generate(
     seed: int, model: str, body: dict[str, Any], outcome: Outcome, max_tokens_default: int
 ) -> Generation:
     text, _ = input_text(body)
-    digest = hashlib.sha256(json.dumps([seed, model, text]).encode()).digest()
+    request_seed = body.get("seed") if isinstance(body.get("seed"), int) else None  # Workers AI's seed input
+    digest = hashlib.sha256(json.dumps([seed, model, text, request_seed]).encode()).digest()
     rng = random.Random(int.from_bytes(digest[:8], "big"))
     limit = _max_tokens(body, max_tokens_default)
     if outcome.text is not None:

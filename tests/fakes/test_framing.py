@@ -216,3 +216,13 @@ async def test_stream_only_when_asked(client: httpx.AsyncClient) -> None:
     )
     assert response.headers["content-type"] == "application/json"
     assert ACCOUNT in str(response.request.url)
+
+
+async def test_the_request_seed_changes_the_text(client: httpx.AsyncClient) -> None:
+    path = gateway_path(f"workers-ai/{NATIVE}")
+    texts = []
+    for seed in (1, 1, 2):
+        response = await client.post(path, json={"prompt": "same", "seed": seed}, headers=auth())
+        texts.append(response.json()["result"]["response"])
+    assert texts[0] == texts[1]
+    assert texts[2] != texts[0]
