@@ -3,8 +3,8 @@
 Both servers run in their own process (uvicorn, one worker each, started here and stopped at the end);
 the load generator runs in this process on loopback: keep-alive HTTP/1.1 connections, each sending the
 same streamed request over and over, reading every chunk. The bare app answers with the exact bytes the
-fake sent for that request, one write per event, so the difference is the fake's own work: routing,
-authentication, behaviour lookup, text generation, framing, the request store.
+fake sent for that request (its headers too), one write per event, so the difference is the fake's own
+work: routing, authentication, behaviour lookup, text generation, framing, the request store.
 
     .venv/bin/python benchmarks/fake_stream.py [--seconds 5] [--connections 8] [--tokens 32] [--rounds 2]
 
@@ -58,10 +58,8 @@ def _serve_fake(port: int, tokens: int) -> None:
     )
 
 
-def _serve_bare(port: int, events: list[bytes]) -> None:
+def _serve_bare(port: int, events: list[bytes], headers: list[tuple[bytes, bytes]]) -> None:
     import uvicorn
-
-    headers = [(b"content-type", b"text/event-stream")]
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -90,6 +88,10 @@ async def _read_response(reader: asyncio.StreamReader) -> bytes:
     head = await reader.readuntil(b"\r\n\r\n")
     if b" 200 " not in head.split(b"\r\n", 1)[0]:
         raise RuntimeError(f"unexpected response: {head[:200]!r}")
+    return await _read_chunked(reader)
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
     body = bytearray()
     while True:
         size_line = await reader.readuntil(b"\r\n")
@@ -101,12 +103,23 @@ async def _read_response(reader: asyncio.StreamReader) -> bytes:
         del body[-2:]
 
 
-async def _fetch_once(port: int) -> bytes:
+_SERVER_HEADERS = {b"date", b"server", b"transfer-encoding", b"content-length"}
+
+
+async def _fetch_once(port: int) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """One response from the fake: the headers the app set (not the server's own) and the body."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         writer.write(_request_bytes(port))
         await writer.drain()
-        return await _read_response(reader)
+        head = await reader.readuntil(b"\r\n\r\n")
+        headers = []
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name and name.lower() not in _SERVER_HEADERS:
+                headers.append((name.lower(), value.strip()))
+        body = await _read_chunked(reader)
+        return headers, body
     finally:
         writer.close()
         await writer.wait_closed()
@@ -190,9 +203,9 @@ async def main_async(args: argparse.Namespace) -> int:
     bare: multiprocessing.process.BaseProcess | None = None
     try:
         await _wait_listening(fake_port)
-        sample = await _fetch_once(fake_port)
+        headers, sample = await _fetch_once(fake_port)
         events = _split_events(sample)
-        bare = context.Process(target=_serve_bare, args=(bare_port, events), daemon=True)
+        bare = context.Process(target=_serve_bare, args=(bare_port, events, headers), daemon=True)
         bare.start()
         await _wait_listening(bare_port)
         print(

@@ -39,6 +39,7 @@ from fakes.datafiles import load_model, parse_model, validate_data
 from fakes.errors import CloudflareError, ErrorRow, ErrorShape, error_row
 
 __all__ = [
+    "NO_FAULTS",
     "BehaviourController",
     "BehaviourDocument",
     "CallInfo",
@@ -172,12 +173,21 @@ class StreamFaults(_Strict):
     line_ending: Literal["lf", "crlf", "cr"] = "lf"
     writes: Writes | None = None
 
+    @property
+    def plain(self) -> bool:
+        """No fault and no framing choice set: the stream exactly as Cloudflare sends it."""
+        return not self.model_fields_set or self == NO_FAULTS
+
     @model_validator(mode="before")
     @classmethod
     def _one_stall(cls, value: object) -> object:
         if isinstance(value, dict) and isinstance(value.get("stall"), dict):
             return {**value, "stall": [value["stall"]]}
         return value
+
+
+NO_FAULTS = StreamFaults()
+"""The stream exactly as Cloudflare sends it."""
 
 
 class Outcome(_Strict):

@@ -118,9 +118,13 @@ class Reply:
         return None
 
     def set_header(self, name: str, value: str) -> None:
-        name = name.lower()
-        self.headers = [(k, v) for k, v in self.headers if k != name]
-        self.headers.append((name, value))
+        self.set_headers({name: value})
+
+    def set_headers(self, values: dict[str, str]) -> None:
+        """Set several headers at once, replacing earlier values of the same names."""
+        values = {name.lower(): value for name, value in values.items()}
+        self.headers = [(k, v) for k, v in self.headers if k not in values]
+        self.headers.extend(values.items())
 
 
 def json_reply(status: int, document: Any, headers: Iterable[tuple[str, str]] = ()) -> Reply:

@@ -230,7 +230,7 @@ async def authenticate_stage(call: GatewayCall, call_next: Next) -> Reply:
 
 def _secret_free_head(call: GatewayCall) -> dict[str, str]:
     hidden = {"authorization", "cf-aig-authorization", "x-api-key", "cookie"}
-    return {k: ("[redacted]" if k.lower() in hidden else v) for k, v in call.request.headers.items()}
+    return {k: ("[redacted]" if k in hidden else v) for k, v in call.request.headers.items()}
 
 
 async def record_stage(call: GatewayCall, call_next: Next) -> Reply:
@@ -266,13 +266,16 @@ async def record_stage(call: GatewayCall, call_next: Next) -> Reply:
     except CloudflareError as error:
         reply = error_reply(error)
     if call.gateway_id is not None:
-        reply.set_header("cf-aig-log-id", log_id)
-        reply.set_header("cf-aig-request-id", log_id)
-        reply.set_header("cf-aig-step", str(call.step))
+        gateway_headers = {
+            "cf-aig-log-id": log_id,
+            "cf-aig-request-id": log_id,
+            "cf-aig-step": str(call.step),
+        }
         if reply.header("cf-aig-cache-status") is None:
-            reply.set_header("cf-aig-cache-status", "MISS")
+            gateway_headers["cf-aig-cache-status"] = "MISS"
         if call.options.event_id is not None:
-            reply.set_header("cf-aig-event-id", call.options.event_id)
+            gateway_headers["cf-aig-event-id"] = call.options.event_id
+        reply.set_headers(gateway_headers)
     record.status_code = reply.status
     record.success = 200 <= reply.status < 300
     record.step = call.step

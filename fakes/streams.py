@@ -27,13 +27,12 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring
 from typing import Any
 
-from fakes.behaviour import StreamFaults
+from fakes.behaviour import NO_FAULTS, StreamFaults
 from fakes.catalogue import ModelInfo
 from fakes.generation import Generation
 from fakes.http import StreamCut
 
 __all__ = [
-    "PLAIN_FAULTS",
     "ChatIdentity",
     "Frame",
     "Write",
@@ -61,9 +60,6 @@ def dumps(value: Any) -> str:
     """Compact JSON with non-ASCII characters as is, as Workers AI writes it."""
     return _ENCODE(value)
 
-
-PLAIN_FAULTS = StreamFaults()
-"""No faults: the stream as Cloudflare sends it."""
 
 _POOL_SIZE = 4096
 # Padding characters are slices of one fixed random string: two draws per frame instead of one per char.
@@ -144,7 +140,7 @@ def plain_native_writes(
         delay = token_delay
         if jitter:
             delay = max(0.0, token_delay + rng.uniform(-jitter, jitter))
-    writes.extend(Write(f"data: {data}\n\n".encode()) for data in _native_tail(gen, model, PLAIN_FAULTS))
+    writes.extend(Write(f"data: {data}\n\n".encode()) for data in _native_tail(gen, model, NO_FAULTS))
     return writes
 
 
@@ -265,7 +261,7 @@ def plan_writes(
 ) -> list[Write]:
     """Frames to timed writes, with every scripted fault. ``token_delay`` and ``jitter`` are already
     scaled seconds; stall durations are scaled here by ``scale``."""
-    if faults == PLAIN_FAULTS:
+    if faults.plain:
         return _plain_writes(frames, token_delay, jitter, rng)
     eol = {"lf": "\n", "crlf": "\r\n", "cr": "\r"}[faults.line_ending]
     pieces: list[_Piece] = []

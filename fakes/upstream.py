@@ -21,7 +21,6 @@ from fakes.http import Reply
 from fakes.ids import completion_id, request_uuid
 from fakes.pipeline import GatewayCall, Next, Surface, Usage, error_reply
 from fakes.streams import (
-    PLAIN_FAULTS,
     ChatIdentity,
     chat_chunks,
     chat_completion,
@@ -152,7 +151,7 @@ def _stream_reply(
             cumulative_usage_chunk=openai,
             trailing_native_usage=fidelity.openai_stream_trailing_usage_frame if openai else True,
         )
-    elif faults == PLAIN_FAULTS:
+    elif faults.plain:
         writes = plain_native_writes(
             gen, model, rng, token_delay=delay_ms / 1000 * scale, jitter=jitter_ms / 1000 * scale
         )

@@ -11,6 +11,7 @@ gateway when ``cf-aig-gateway-id`` is given, straight to Workers AI otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fakes.behaviour import parse_outcome
@@ -70,18 +71,19 @@ def install(state: FakeState) -> None:
     router.add(["POST"], f"{api}/run/(?P<model>@.+)", api_run, "api run")
 
 
-def _parse_body(request: IncomingRequest, error_id: str) -> tuple[dict[str, Any], CloudflareError | None]:
+def _parse_body(
+    request: IncomingRequest, error_id: Callable[[], str]
+) -> tuple[dict[str, Any], CloudflareError | None]:
     if not request.body.strip():
         return {}, CloudflareError.of("incomplete_request", detail="body")
-    invalid = CloudflareError.of("invalid_input", detail=error_id)
-    if request.headers.get("content-type", "").startswith("multipart/"):
-        return {}, invalid
-    try:
-        body = request.json()
-    except ValueError:
-        return {}, invalid
+    body: Any = None
+    if not request.headers.get("content-type", "").startswith("multipart/"):
+        try:
+            body = request.json()
+        except ValueError:
+            body = None
     if not isinstance(body, dict):
-        return {}, invalid
+        return {}, CloudflareError.of("invalid_input", detail=error_id())
     return body, None
 
 
@@ -122,7 +124,10 @@ async def _handle(
         except DataFileError as exc:
             return json_reply(400, {"success": False, "errors": [{"code": 400, "message": str(exc)}]})
     options = request_options(request.headers, state.config.fidelity.invalid_metadata)
-    error_id = request_uuid(state.rng)
+
+    def error_id() -> str:  # the id Workers AI puts in "Invalid input (<id>)"
+        return request_uuid(state.rng)
+
     body, input_error = _parse_body(request, error_id)
     provider = "workers-ai"
     if surface is Surface.OPENAI:
@@ -136,7 +141,7 @@ async def _handle(
     else:
         model = request.params["model"]
     if input_error is None and _input_problem(body, surface):
-        input_error = CloudflareError.of("invalid_input", detail=error_id)
+        input_error = CloudflareError.of("invalid_input", detail=error_id())
     call = GatewayCall(
         state=state,
         request=request,
