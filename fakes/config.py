@@ -8,11 +8,12 @@ is an object so that tests can move it.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fakes.clock import Clock, SystemClock
+from fakes.gateways import GatewayError, default_settings, parse_settings
 
 __all__ = [
     "DEFAULT_ACCOUNT_ID",
@@ -38,6 +39,14 @@ class GatewayConfig(BaseModel):
 
     def settings(self) -> dict[str, object]:
         return dict(self.model_extra or {})
+
+    @model_validator(mode="after")
+    def _valid_settings(self) -> Self:
+        try:
+            parse_settings({**default_settings(authentication=False).model_dump(), **self.settings()})
+        except GatewayError as exc:
+            raise ValueError(exc.message) from None
+        return self
 
 
 class AccountConfig(BaseModel):

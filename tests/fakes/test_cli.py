@@ -39,3 +39,15 @@ def test_config_file_mistakes(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     err = capsys.readouterr().err
     assert f"{path}:3: accounts[0].api_tokens: List should have at least 1 item" in err
     assert f"{path}:4: seed: Input should be a valid integer" in err
+
+
+def test_config_file_with_bad_gateway_settings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "fake.yaml"
+    path.write_text(
+        "accounts:\n  - id: acc\n    api_tokens: [t]\n    gateways:\n      - id: g\n        cache_ttl: abc\n"
+    )
+    assert main(["fake", "serve", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"{path}:5: accounts[0].gateways[0]: Value error, cache_ttl: Input should be a valid integer" in err
+    )
