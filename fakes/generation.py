@@ -131,7 +131,7 @@ def generate(
     seed: int, model: str, body: dict[str, Any], outcome: Outcome, max_tokens_default: int
 ) -> Generation:
     text, _ = input_text(body)
-    digest = hashlib.sha256(json.dumps([seed, model, text], ensure_ascii=False).encode()).digest()
+    digest = hashlib.sha256(json.dumps([seed, model, text]).encode()).digest()
     rng = random.Random(int.from_bytes(digest[:8], "big"))
     limit = _max_tokens(body, max_tokens_default)
     if outcome.text is not None:

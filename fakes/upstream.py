@@ -15,7 +15,7 @@ from typing import Any
 
 from fakes.behaviour import CallInfo, StreamFaults
 from fakes.catalogue import ModelInfo
-from fakes.errors import CloudflareError, ErrorRow, ErrorShape
+from fakes.errors import CloudflareError, error_row
 from fakes.generation import Generation, generate
 from fakes.http import Reply
 from fakes.ids import completion_id, request_uuid
@@ -37,8 +37,10 @@ SSE = "text/event-stream"
 
 
 def _timeout_error(status: int) -> CloudflareError:
-    row = ErrorRow(3007, status, "Request timeout", ErrorShape.WORKERS_AI, "timeout")
-    return CloudflareError(row)
+    row = error_row("timeout")
+    if row is None:
+        raise RuntimeError("the Workers AI error table has no 'timeout' row")
+    return CloudflareError(row, status=status)
 
 
 async def upstream_stage(call: GatewayCall, call_next: Next) -> Reply:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,3 +99,28 @@ async def serving(config: FakeConfig) -> AsyncIterator[tuple[FakeGateway, httpx.
         httpx.AsyncClient(base_url=fake.base_url, timeout=10) as http,
     ):
         yield fake, http
+
+
+@contextlib.contextmanager
+def fake_in_thread(config: FakeConfig) -> Iterator[FakeGateway]:
+    """A fake served from its own thread and event loop, for synchronous tests (hypothesis)."""
+    ready = threading.Event()
+    holder: dict[str, Any] = {}
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        async with FakeGateway.running(config) as fake:
+            holder.update(fake=fake, loop=asyncio.get_running_loop(), stop=stop)
+            ready.set()
+            await stop.wait()
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), name="fake-gateway")
+    thread.start()
+    try:
+        if not ready.wait(10):
+            raise RuntimeError("the fake did not start within 10 s")
+        yield holder["fake"]
+    finally:
+        if "loop" in holder:
+            holder["loop"].call_soon_threadsafe(holder["stop"].set)
+        thread.join(10)

@@ -133,3 +133,13 @@ async def test_garbage_paths_and_methods(client: httpx.AsyncClient) -> None:
         assert response.status_code in (400, 405)
         assert response.json()["success"] is False
     await still_serving(client)
+
+
+async def test_lone_surrogates_in_input_are_answered(client: httpx.AsyncClient) -> None:
+    content = b'{"prompt": "\\ud800 broken"}'
+    response = await client.post(RUN, content=content, headers=auth())
+    assert response.status_code == 200
+    bad_text = {**auth(), "x-aigw-behaviour": '{"text": "\\udc00"}'}
+    response = await client.post(RUN, json={"prompt": "x"}, headers=bad_text)
+    assert response.status_code == 400
+    assert "lone surrogate" in response.json()["errors"][0]["message"]
