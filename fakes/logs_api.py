@@ -72,6 +72,10 @@ class LogReader:
                 return record
         return None
 
+    def render(self, log: GatewayLog, *, detail: bool = False) -> dict[str, Any]:
+        as_text = self.features.options.log_metadata == "text"
+        return log.to_json(self.state.clock.time(), detail=detail, metadata_as_text=as_text)
+
     def view(self, record: RequestRecord, sequence: int = 0) -> GatewayLog:
         return log_of(record, self.visibility.head_delay, sequence)
 
@@ -164,7 +168,6 @@ def install(state: FakeState) -> None:
         query = _query(request, for_delete=False)
         selected = [log for log, _ in reader.select(account_id, gateway_id, query)]
         page = page_logs(selected, query)
-        now = state.clock.time()
         info: dict[str, Any] = {
             "count": len(page.items),
             "page": query.page,
@@ -173,7 +176,7 @@ def install(state: FakeState) -> None:
         }
         if query.meta_info:
             info |= summary_stats(selected)
-        return envelope([log.to_json(now) for log in page.items], result_info=info)
+        return envelope([reader.render(log) for log in page.items], result_info=info)
 
     async def delete_logs(request: IncomingRequest) -> Reply:
         account_id, gateway_id = gateway_of(request)
@@ -186,7 +189,7 @@ def install(state: FakeState) -> None:
 
     async def get_log(request: IncomingRequest) -> Reply:
         record = record_of(request)
-        return envelope(reader.view(record).to_json(state.clock.time(), detail=True))
+        return envelope(reader.render(reader.view(record), detail=True))
 
     async def patch_log(request: IncomingRequest) -> Reply:
         record = record_of(request)
@@ -195,7 +198,7 @@ def install(state: FakeState) -> None:
         except ValueError:
             raise bad_request(7001, "body: not valid JSON") from None
         patch_record(record, body)
-        return envelope(reader.view(record).to_json(state.clock.time(), detail=True))
+        return envelope(reader.render(reader.view(record), detail=True))
 
     async def log_request(request: IncomingRequest) -> Reply:
         record = record_of(request)
