@@ -21,12 +21,14 @@ from fakes.http import Reply
 from fakes.ids import completion_id, request_uuid
 from fakes.pipeline import GatewayCall, Next, Surface, Usage, error_reply
 from fakes.streams import (
+    PLAIN_FAULTS,
     ChatIdentity,
     chat_chunks,
     chat_completion,
     dumps,
     native_frames,
     native_result,
+    plain_native_writes,
     plan_writes,
     play,
 )
@@ -150,6 +152,12 @@ def _stream_reply(
             cumulative_usage_chunk=openai,
             trailing_native_usage=fidelity.openai_stream_trailing_usage_frame if openai else True,
         )
+    elif faults == PLAIN_FAULTS:
+        writes = plain_native_writes(
+            gen, model, rng, token_delay=delay_ms / 1000 * scale, jitter=jitter_ms / 1000 * scale
+        )
+        waits = bool(delay_ms or jitter_ms)
+        return Reply(200, [("content-type", SSE)], stream=play(writes), stream_waits=waits)
     else:
         frames = native_frames(gen, model, faults, rng)
     writes = plan_writes(
