@@ -32,6 +32,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -51,8 +52,28 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process (Linux ``/proc``); 0 where that is not available."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Servers:
+    fake: str
+    gateway: str
+    fake_pid: int
+    gateway_pid: int
+
+    def cpu(self) -> tuple[float, float]:
+        return cpu_seconds(self.fake_pid), cpu_seconds(self.gateway_pid)
+
+
 @contextlib.contextmanager
-def processes(workdir: Path) -> Iterator[tuple[str, str]]:
+def processes(workdir: Path) -> Iterator[Servers]:
     fake_port, gateway_port = free_port(), free_port()
     config = {"accounts": [{"id": ACCOUNT, "api_tokens": [TOKEN], "gateways": [{"id": GATEWAY}]}]}
     (workdir / "fake.json").write_text(json.dumps(config))
@@ -90,7 +111,9 @@ def processes(workdir: Path) -> Iterator[tuple[str, str]]:
         stdout=subprocess.DEVNULL,
     )
     try:
-        yield f"http://127.0.0.1:{fake_port}", f"http://127.0.0.1:{gateway_port}"
+        yield Servers(
+            f"http://127.0.0.1:{fake_port}", f"http://127.0.0.1:{gateway_port}", fake.pid, gateway.pid
+        )
     finally:
         for process in (gateway, fake):
             process.terminate()
@@ -186,7 +209,8 @@ async def run(args: argparse.Namespace) -> None:
     limits = httpx.Limits(
         max_connections=args.concurrency * 2, max_keepalive_connections=args.concurrency * 2
     )
-    with tempfile.TemporaryDirectory() as workdir, processes(Path(workdir)) as (fake, gateway):
+    with tempfile.TemporaryDirectory() as workdir, processes(Path(workdir)) as servers:
+        fake, gateway = servers.fake, servers.gateway
         async with httpx.AsyncClient(timeout=60, limits=limits) as client:
             await wait_ready(client, f"{fake}/__aigw/behaviour", {})
             await wait_ready(client, f"{gateway}/health", {"x-tenant-id": "example"})
@@ -216,11 +240,16 @@ async def run(args: argparse.Namespace) -> None:
             throughput = {"default": {"ttfb_ms": 0, "token_delay_ms": 0, "tokens": args.tokens}}
             (await client.put(f"{fake}/__aigw/behaviour", json=throughput)).raise_for_status()
             elapsed = {"direct": 0.0, "gateway": 0.0}
+            cpu = {"direct": [0.0, 0.0], "gateway": [0.0, 0.0]}  # fake, gateway process seconds
             for _ in range(args.rounds):
                 for name, stream in (("direct", direct), ("gateway", via_gateway)):
+                    cpu_before = servers.cpu()
                     started = time.perf_counter()
                     await round_of(args.concurrency, stream)
                     elapsed[name] += time.perf_counter() - started
+                    cpu_after = servers.cpu()
+                    cpu[name][0] += cpu_after[0] - cpu_before[0]
+                    cpu[name][1] += cpu_after[1] - cpu_before[1]
 
     streams = args.rounds * args.concurrency  # throughput phase
     median = {k: statistics.median(v) * 1000 for k, v in ttft.items()}
@@ -246,6 +275,11 @@ async def run(args: argparse.Namespace) -> None:
     )
     print(f"  direct {rate['direct']:.1f} streams/s, gateway {rate['gateway']:.1f} streams/s")
     print(f"  ratio gateway/direct: {ratio:.2f} (goal >= 0.5: {'met' if ratio >= 0.5 else 'NOT met'})")
+    per_stream = {k: (v[0] / streams * 1000, v[1] / streams * 1000) for k, v in cpu.items()}
+    print(
+        f"  CPU per stream: fake {per_stream['direct'][0]:.2f} ms (direct); through the gateway: "
+        f"fake {per_stream['gateway'][0]:.2f} ms + gateway {per_stream['gateway'][1]:.2f} ms"
+    )
 
 
 def main() -> None:
