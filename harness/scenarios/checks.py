@@ -151,7 +151,7 @@ def _sse_observers(sse: SseExpect) -> list[tuple[str, str, Observer]]:
                 return ("no done event", None)
             trailing = names[names.index("done") + 1 :]
             raw = e.raw_stream or ""
-            tail = raw[raw.rfind("event: done") :].split("\n\n", 1)[1] if "event: done" in raw else ""
+            tail = raw[raw.rfind("event: done") :].partition("\n\n")[2] if "event: done" in raw else ""
             if trailing or tail.strip():
                 return (f"after done: events {trailing}, bytes {tail[:80]!r}", trailing)
             return (None, [])

@@ -152,9 +152,10 @@ def _check_needs(check: Check) -> set[Capability]:
     return needed
 
 
-def _missing_reason(missing: set[Capability], target_name: str) -> str:
+def _missing_reason(missing: set[Capability], target_name: str | None) -> str:
     words = "; ".join(CAPABILITY_WORDS[c] for c in sorted(missing))
-    return f"target {target_name!r} cannot give {', '.join(sorted(missing))} ({words})"
+    who = f"target {target_name!r}" if target_name else "the target"
+    return f"{who} cannot give {', '.join(sorted(missing))} ({words})"
 
 
 def _now() -> str:
@@ -348,7 +349,7 @@ class _Play:
                         description=check.description,
                         status=CheckStatus.SKIPPED,
                         expected="",
-                        reason=_missing_reason(missing, self.sut.description or "target"),
+                        reason=_missing_reason(missing, None),
                     )
                 )
                 continue
