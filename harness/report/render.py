@@ -112,7 +112,7 @@ def _charts(results: Results) -> dict[str, Any]:
     overshoot: dict[str, list[tuple[int, int]]] = {}
     for scenario in results.scenarios:
         for point in scenario.overshoot:
-            label = f"{point.budget_store} store"
+            label = scenario.id
             overshoot.setdefault(label, []).append((point.concurrency, point.overshoot_tokens))
     arrival: dict[str, Markup] = {}
     for scenario in results.scenarios:
