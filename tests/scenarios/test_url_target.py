@@ -48,7 +48,11 @@ async def test_scripted_scenario_runs_on_a_deployment_whose_upstream_is_the_fake
             options = RunOptions(
                 target="url",
                 sut_url=gateway.base_url,
-                extra={"upstream_url": fake.base_url, "account_id": fake.account_id, "api_token": fake.api_token},
+                extra={
+                    "upstream_url": fake.base_url,
+                    "account_id": fake.account_id,
+                    "api_token": fake.api_token,
+                },
             )
             result = await run_scenario(SCRIPTED, options)
     assert result.status is ScenarioStatus.PASSED, [c.reason for c in result.checks]
