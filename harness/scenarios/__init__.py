@@ -1,6 +1,6 @@
 """Scenario files to results: the model, the loader, targets, the runner, checks and measurements.
 
-- ``model``: the scenario format (strict pydantic; ``Scenario.model_json_schema()`` is ``scenarios/schema.json``);
+- ``model``: the scenario format (strict pydantic; its JSON Schema is ``scenarios/schema.json``);
 - ``loader``: finding and loading files, tenant resolution; errors name file, line and field;
 - ``targets``: the ``Target`` interface, capabilities, the records sources hand back, the registry;
 - ``fake_target``, ``url_target``: the embedded fake with the reference gateway, and any ``/chat`` URL;
