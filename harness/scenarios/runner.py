@@ -389,6 +389,7 @@ class _Play:
         problems: list[str] = []
         expected: list[str] = []
         observed: dict[str, Any] = {"used": used}
+        concerned = [e.id for e in self.exchanges if e.tenant == spec.tenant]
         if spec.used is not None:
             expected.append(f"used {spec.used.describe()}")
             if (why := chk.match(spec.used, used)) is not None:
@@ -402,6 +403,8 @@ class _Play:
             ]
             charged = sum(_charged(r) for r in records)
             observed["metrics_total"] = charged
+            traces = {r.trace_id for r in records}
+            concerned = [e.id for e in self.exchanges if e.trace_id in traces]
             expected.append(f"used == the tokens the usage records charged in {now}")
             if charged != used:
                 problems.append(f"ledger says {used}, metrics say {charged}")
@@ -413,7 +416,7 @@ class _Play:
             expected="; ".join(expected),
             observed=observed,
             reason="; ".join(problems),
-            exchanges=[e.id for e in self.exchanges if e.tenant == spec.tenant],
+            exchanges=concerned,
         )
 
     def measurements(self) -> list[Measurement]:
