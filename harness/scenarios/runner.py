@@ -524,9 +524,11 @@ def _evidence_from_checks(
         observed = c.reason or f"observed {chk.json_short(c.observed)}"
         parts.append(f"{c.id}: expected {c.expected}; {observed}")
     request_ids: list[str] = []
-    log_ids: list[str] = []
     for c in shown:
         request_ids.extend(r for r in c.exchanges if r not in request_ids)
+    # Log ids in the order of the requests (the failing ones first), then any the checks name besides.
+    log_ids: list[str] = [lid for rid in request_ids if rid in exchanges for lid in exchanges[rid].log_ids]
+    for c in shown:
         log_ids.extend(lid for lid in c.log_ids if lid not in log_ids)
     timing: dict[str, float] = {}
     first = exchanges.get(request_ids[0]) if request_ids else None
