@@ -1,8 +1,8 @@
 """Switches for the gateway features whose live behaviour Cloudflare does not document.
 
-Each default is the documented behaviour where there is one, else the most often observed. They are set
-at start-up (``FakeConfig.features``) and can be changed on a running fake (``state.features.options``),
-so that a test can, for example, make logs appear only a moment after the call.
+Each default is the documented behaviour where there is one, else the most often observed. A running fake
+takes new values from ``PUT /__aigw/features`` (``fakes.gateway_state``), so that a test can, for example,
+make logs appear only a moment after the call; ``reset()`` restores the defaults.
 """
 
 from __future__ import annotations

@@ -80,7 +80,7 @@ class GatewayLog:
     custom_cost: bool = False
     metadata: dict[str, MetadataValue] | None = None
     model_type: str | None = "text-generation"
-    request_type: str | None = "universal"
+    request_type: str | None = None
     request_content_type: str | None = "application/json"
     response_content_type: str | None = None
     step: int = 0

@@ -28,7 +28,6 @@ from fakes.http import IncomingRequest, Reply, ReplyResult
 from fakes.ids import request_uuid
 from fakes.metadata import request_options
 from fakes.pipeline import GatewayCall, Host, Surface
-from fakes.retries import RetryPolicy
 from fakes.state import FakeState
 from fakes.universal import (
     AllFailed,
@@ -141,26 +140,11 @@ async def run_universal(
         replies.append(reply)
         return reply
 
-    async def sleep(seconds: float) -> None:
-        await asyncio.sleep(seconds * state.config.time_scale)
-
-    result = await run_steps(
-        steps,
-        outer,
-        RetryPolicy(),
-        attempt,
-        status_of=lambda reply: reply.status,
-        sleep=sleep,
-        policy=policy,
-        managed_attempts=True,
-    )
-    chosen = result.outcome
-    for reply in replies:
-        if reply is not chosen:
-            close_unsent(reply)
-    if chosen is None:
-        raise RuntimeError("a Universal step ended without a reply; managed attempts are never cancelled")
-    return chosen
+    result = await run_steps(steps, outer, attempt, status_of=lambda reply: reply.status, policy=policy)
+    for answer in result.answers:
+        if answer.outcome is not result.outcome:
+            close_unsent(answer.outcome)
+    return result.outcome
 
 
 def install(state: FakeState) -> None:
