@@ -1,0 +1,35 @@
+"""The reference gateway: the platform's gateway layer and ``/chat`` contract as an executable specification.
+
+Parts: ``tenants`` (configs, environment, resolution), ``selection`` (model precedence and allow-list),
+``upstream`` (the AI Gateway call, errors, timeouts), ``tokens`` (frames, usage, estimates), ``ledger``
+(budgets in an atomic or KV store), ``ratelimit`` and ``sessions`` (as the platform's Durable Objects),
+``metrics`` (usage records), ``chat`` (the ASGI app), ``server`` (``ReferenceGateway.running``).
+
+It reaches the upstream (the fake or Cloudflare) only over HTTP and never imports the scenario runner,
+the report or the command line.
+"""
+
+from harness.gateway.clock import Clock, ManualClock, SystemClock
+from harness.gateway.ledger import BudgetLedger, LedgerView
+from harness.gateway.metrics import AttemptRecord, UsageRecord
+from harness.gateway.server import ReferenceGateway, create_app
+from harness.gateway.settings import FallbackPolicy, GatewaySettings, KVOptions, Timeouts, UpstreamSettings
+from harness.gateway.upstream import ErrorClass
+
+__all__ = [
+    "AttemptRecord",
+    "BudgetLedger",
+    "Clock",
+    "ErrorClass",
+    "FallbackPolicy",
+    "GatewaySettings",
+    "KVOptions",
+    "LedgerView",
+    "ManualClock",
+    "ReferenceGateway",
+    "SystemClock",
+    "Timeouts",
+    "UpstreamSettings",
+    "UsageRecord",
+    "create_app",
+]

@@ -1,0 +1,113 @@
+"""Settings of one reference gateway: tenants, environment, upstream, budgets, timeouts, fallback, clock.
+
+One validated model, built by the CLI from flags, by scenario targets from scenario files, or directly in
+Python. Secrets are ``SecretStr`` so that they never print.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from harness.gateway.clock import Clock, SystemClock
+from harness.gateway.metrics import MetricsObserver
+from harness.gateway.tenants import ENV_KEYS, TenantConfig
+from harness.gateway.upstream import DEFAULT_FALLBACK_CLASSES, ErrorClass
+
+__all__ = ["FallbackPolicy", "GatewaySettings", "KVOptions", "Timeouts", "UpstreamSettings"]
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+
+class UpstreamSettings(_Settings):
+    base_url: str = Field(description="the fake's base URL, or https://gateway.ai.cloudflare.com")
+    account_id: str | None = Field(
+        default=None,
+        description="used for every tenant when set (the fake has one account); else each tenant's",
+    )
+    api_token: SecretStr | None = Field(
+        default=None, description="Cloudflare API token, sent as authorization"
+    )
+    gateway_token: SecretStr | None = Field(
+        default=None, description="for an authenticated gateway, sent as cf-aig-authorization"
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class Timeouts(_Settings):
+    first_byte: float | None = Field(default=30.0, gt=0, description="seconds to the upstream response head")
+    between_events: float | None = Field(default=30.0, gt=0, description="seconds between stream events")
+    total: float | None = Field(default=300.0, gt=0, description="seconds for all attempts of one request")
+
+
+class FallbackPolicy(_Settings):
+    """Which failures before the first token move on to the fallback model; after it, none do."""
+
+    on: frozenset[ErrorClass] = DEFAULT_FALLBACK_CLASSES
+
+    def allows(self, error_class: ErrorClass) -> bool:
+        return error_class in self.on
+
+
+class KVOptions(_Settings):
+    propagation_delay: float = Field(default=0.0, ge=0, description="seconds before a write is visible")
+    write_interval: float = Field(default=1.0, ge=0, description="minimum seconds between writes to one key")
+    settle_from_snapshot: bool = Field(
+        default=False, description="add usage to the values read at admission, as the platform does"
+    )
+
+
+class GatewaySettings(_Settings):
+    tenants_dir: Path | None = None
+    tenants: list[TenantConfig] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict, description="environment overrides (wrangler vars)")
+    upstream: UpstreamSettings
+    budget_store: Literal["atomic", "kv"] = "atomic"
+    kv: KVOptions = Field(default_factory=KVOptions)
+    output_reservation: int = Field(
+        default=0, ge=0, description="tokens reserved for the answer at admission"
+    )
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+    fallback: FallbackPolicy = Field(default_factory=FallbackPolicy)
+    trace_ids: Literal["platform", "always"] = Field(
+        default="platform",
+        description="platform: cf-ray, else x-request-id, else none; always: x-trace-id, else a new UUID",
+    )
+    clock: Clock = Field(default_factory=SystemClock, exclude=True)
+    transport: httpx.AsyncBaseTransport | None = Field(default=None, exclude=True)
+    metrics_jsonl: Path | None = None
+    observers: list[MetricsObserver] = Field(default_factory=list, exclude=True)
+
+    @field_validator("env")
+    @classmethod
+    def _known_env(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(ENV_KEYS))
+        if unknown:
+            raise ValueError(f"unknown keys {', '.join(unknown)}; the known ones are {', '.join(ENV_KEYS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _some_tenants(self) -> GatewaySettings:
+        if self.tenants_dir is None and not self.tenants:
+            raise ValueError("name the tenants: tenants_dir or a tenants list")
+        return self
+
+    @classmethod
+    def for_upstream(cls, base_url: str, **kwargs: Any) -> GatewaySettings:
+        """Shorthand: ``GatewaySettings.for_upstream(fake.base_url, account_id=..., api_token=..., ...)``."""
+        upstream_keys = {"account_id", "api_token", "gateway_token"}
+        upstream = UpstreamSettings(
+            base_url=base_url, **{k: kwargs.pop(k) for k in list(kwargs) if k in upstream_keys}
+        )
+        return cls(upstream=upstream, **kwargs)
