@@ -18,7 +18,15 @@ from markupsafe import Markup
 from harness.report import charts
 from harness.report.results import Results, ScenarioResult, ScenarioStatus
 
-__all__ = ["ReportPaths", "environment", "render_html", "render_markdown", "write_report"]
+__all__ = [
+    "DOC_SECTIONS",
+    "ReportPaths",
+    "environment",
+    "render_docs",
+    "render_html",
+    "render_markdown",
+    "write_report",
+]
 
 _SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
 _MAX_ARRIVAL_STREAMS = 8
@@ -147,3 +155,104 @@ def write_report(results: Results, directory: Path) -> ReportPaths:
     paths.report_md.write_text(render_markdown(results), encoding="utf-8")
     paths.report_html.write_text(render_html(results), encoding="utf-8")
     return paths
+
+
+# The milestone's outline for docs/ai-gateway.md: each section, its opening, and the areas it draws on.
+DOC_SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    (
+        "How env.AI.run() with the gateway option works",
+        "Every model call goes through AI Gateway: "
+        "`env.AI.run(model, {messages}, {gateway: {id, metadata}})`. The spike scenarios prove "
+        "connectivity, that the gateway option reaches the gateway (its log records carry the gateway "
+        "id and `metadata.tenantId`), and that streaming through the gateway delivers tokens "
+        "progressively.",
+        ("spike",),
+    ),
+    (
+        "Tenant metadata strategy and identity",
+        "The gateway sends `{traceId, sessionId, route, tenantId}` as custom metadata; AI Gateway keeps only "
+        "the first five entries. Tenants are resolved from `x-tenant-id`, the host name or `x-api-key`.",
+        ("identity",),
+    ),
+    (
+        "Model selection precedence",
+        "The model is the request's `modelId`, else the environment's `MODEL_ID`, else the tenant's "
+        "`aiModels.chat`; the fallback is `FALLBACK_MODEL_ID`, else the tenant's chat model. With "
+        "`featureFlags.modelAllowList`, a selected model outside `allowedModels` is refused with 403 and a "
+        "fallback outside it is dropped.",
+        ("precedence",),
+    ),
+    (
+        "Streaming behaviour",
+        "A streamed `/chat` answer is `text/event-stream`: one `data:` event per upstream token, at most one "
+        "`event: error`, then exactly one `event: done` carrying usage, then the stream closes.",
+        ("streaming",),
+    ),
+    (
+        "Error handling and fallback",
+        "Before the first token, a failed primary moves on to the fallback model; after it, the error is "
+        "reported in-band (`event: error`, then `done`) and nothing is retried. These scenarios cover "
+        "primary 429 and 5xx, first-byte timeouts, errors and stalls mid-stream, malformed frames, a "
+        "missing terminator, the gateway being unavailable, a model answering in the other response shape "
+        "(the API-change case) and clients that disconnect.",
+        ("fallback",),
+    ),
+    (
+        "Usage metrics, observability and cost",
+        "Latency, tokens in and out, status and cost are recorded by the gateway's usage hook, sent in "
+        "response headers and `done` usage, and kept by AI Gateway in its logs. These scenarios check that "
+        "the sources agree, request by request.",
+        ("observability", "accounting"),
+    ),
+    (
+        "Budgets, limits and concurrency",
+        "Per-tenant token budgets are checked daily first, then monthly, against UTC days and months. The "
+        "platform's KV store does a blind read-modify-write; the reference gateway's atomic store reserves "
+        "at admission and settles after the answer. Concurrent bursts measure how far each overshoots.",
+        ("budget", "limits", "concurrency"),
+    ),
+)
+
+_UNSTABLE_CHECKS = ("ttft", "duration", "progressive", "latency", "x-ratelimit-reset", "tokens_per_s", "gap")
+
+
+def _stable_checks(scenario: ScenarioResult) -> tuple[list[str], dict[str, str]]:
+    """Checks whose observed values do not depend on timing, and their observed values as short text."""
+    ids: list[str] = []
+    observed: dict[str, str] = {}
+    for check in scenario.checks:
+        if check.kind == "measurement" or any(word in check.id for word in _UNSTABLE_CHECKS):
+            continue
+        ids.append(check.id)
+        if check.status == "skipped":
+            observed[check.id] = f"not run: {check.reason}"
+        elif check.kind in ("expect", "upstream_calls"):
+            observed[check.id] = _short(check.observed, 120)
+        else:
+            # Ledger figures and cross-source tables can depend on how a burst interleaved: outcome only.
+            observed[check.id] = "as expected" if check.status == "passed" else "see the run's report"
+    return ids, observed
+
+
+def render_docs(results: Results) -> str:
+    """``docs/ai-gateway.md`` from a run: no timings, dates or ids that vary between runs."""
+    sections = []
+    for title, intro, areas in DOC_SECTIONS:
+        chosen = [s for s in results.scenarios if s.area in areas]
+        sections.append({"title": title, "intro": intro, "scenarios": chosen})
+    stable: dict[str, list[str]] = {}
+    observed: dict[str, dict[str, str]] = {}
+    for scenario in results.scenarios:
+        stable[scenario.id], observed[scenario.id] = _stable_checks(scenario)
+    return (
+        environment()
+        .get_template("ai-gateway.md.j2")
+        .render(
+            run=results.run,
+            summary=results.summary,
+            sections=sections,
+            scenarios=results.scenarios,
+            stable=stable,
+            observed=observed,
+        )
+    )

@@ -152,8 +152,12 @@ class OvershootPoint(_Model):
     budget_store: str
     limit: int
     used: int
+    """What the ledger says was used after the burst."""
+    consumed: int
+    """Tokens actually served in the period (usage before the burst plus what the burst's admitted requests
+    used, from the gateway's usage records); differs from ``used`` when the ledger loses updates."""
     overshoot_tokens: int
-    """``max(0, used - limit)``."""
+    """``max(0, consumed - limit)``."""
     admitted: int
     """Requests in the burst that were let through."""
 

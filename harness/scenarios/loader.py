@@ -90,26 +90,43 @@ def load_scenarios(paths: list[Path]) -> list[LoadedScenario]:
 
 def resolve_tenants(scenario: Scenario, tenants_dir: Path) -> list[dict[str, Any]]:
     """The scenario's tenant documents: names are read from ``tenants_dir`` (``NAME.yaml``/``.json`` or
-    ``NAME/tenant.config.json``), inline documents are used as written."""
+    ``NAME/tenant.config.json``); inline documents are used as written, and one with ``extends: NAME``
+    starts from that tenant's file, its own top-level keys replacing the file's (mappings are merged)."""
     documents: list[dict[str, Any]] = []
     for index, entry in enumerate(scenario.tenants):
         if isinstance(entry, dict):
-            documents.append(dict(entry))
+            inline = dict(entry)
+            base_name = inline.pop("extends", None)
+            if base_name is None:
+                documents.append(inline)
+                continue
+            if not isinstance(base_name, str):
+                raise DataFileError(
+                    scenario.id, [Problem(f"tenants[{index}].extends", "must be a tenant name")]
+                )
+            base = _tenant_file(scenario, base_name, tenants_dir, f"tenants[{index}].extends")
+            for key, value in inline.items():
+                if isinstance(value, dict) and isinstance(base.get(key), dict):
+                    base[key] = {**base[key], **value}
+                else:
+                    base[key] = value
+            documents.append(base)
             continue
-        candidates = [
-            tenants_dir / f"{entry}.yaml",
-            tenants_dir / f"{entry}.yml",
-            tenants_dir / f"{entry}.json",
-            tenants_dir / entry / "tenant.config.json",
-        ]
-        path = next((c for c in candidates if c.is_file()), None)
-        if path is None:
-            raise DataFileError(
-                scenario.id,
-                [Problem(f"tenants[{index}]", f"no tenant file for {entry!r} in {tenants_dir}")],
-            )
-        documents.append(_read_document(path))
+        documents.append(_tenant_file(scenario, entry, tenants_dir, f"tenants[{index}]"))
     return documents
+
+
+def _tenant_file(scenario: Scenario, entry: str, tenants_dir: Path, field: str) -> dict[str, Any]:
+    candidates = [
+        tenants_dir / f"{entry}.yaml",
+        tenants_dir / f"{entry}.yml",
+        tenants_dir / f"{entry}.json",
+        tenants_dir / entry / "tenant.config.json",
+    ]
+    path = next((c for c in candidates if c.is_file()), None)
+    if path is None:
+        raise DataFileError(scenario.id, [Problem(field, f"no tenant file for {entry!r} in {tenants_dir}")])
+    return _read_document(path)
 
 
 class _Document(pydantic.RootModel[dict[str, Any]]):

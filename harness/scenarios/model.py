@@ -25,6 +25,7 @@ __all__ = [
     "Expect",
     "Finding",
     "FindingWhen",
+    "GatewayOptions",
     "Match",
     "Period",
     "RequestSpec",
@@ -142,6 +143,8 @@ class SseExpect(_Strict):
     nothing_after_done: bool | None = None
     error_event: bool | None = None
     """True: an ``error`` event is present; false: none is."""
+    data: dict[str, Match] | None = None
+    """Fields of every data event's JSON payload (dotted paths)."""
     error: dict[str, Match] | None = None
     """Fields of the ``error`` event's JSON payload (dotted paths)."""
     done: dict[str, Match] | None = None
@@ -184,6 +187,8 @@ class RequestSpec(_Strict):
     model: str | None = None
     session: str | None = None
     """A session UUID; by default each scenario uses one fixed UUID derived from the seed."""
+    new_session: bool = False
+    """Give every request its own session (no history), derived from the seed."""
     user_id: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     body: dict[str, Any] | str | None = None
@@ -267,6 +272,14 @@ class UpstreamCallsCheck(_Strict):
     models: list[str] | None = None
     """The models the upstream was asked for, in order."""
     statuses: list[int] | None = None
+    gateway_id: Match | None = None
+    """Every call's gateway."""
+    metadata: dict[str, Match] | None = None
+    """Every call's ``cf-aig-metadata`` fields, as the gateway stored them."""
+    metadata_entries: Match | None = None
+    """How many metadata entries every call carried."""
+    cut: list[bool] | None = None
+    """Whether each call's response was cut off (a fault or the client going away), in order."""
 
 
 class LogsCheck(_Strict):
@@ -282,7 +295,10 @@ class LogsCheck(_Strict):
 class AgreementCheck(_Strict):
     """For each successful request, the named sources report the same value for each field."""
 
-    sources: Annotated[list[Literal["metrics", "logs", "stream", "headers", "upstream"]], Field(min_length=2)]
+    sources: Annotated[
+        list[Literal["metrics", "logs", "response", "stream", "headers", "upstream"]], Field(min_length=2)
+    ]
+    """``response`` is the done event's usage for a stream and the headers for a JSON answer."""
     fields: Annotated[
         list[Literal["model", "tokens_in", "tokens_out", "status", "cost"]], Field(min_length=1)
     ]
@@ -298,6 +314,9 @@ class MeasurementCheck(_Strict):
 
 class MetricsCheck(_Strict):
     count: Match | None = None
+    statuses: list[str] | None = None
+    """Each usage record's status in order (``success``, ``rejected``, ``error``, ``truncated``,
+    ``disconnected``)."""
     fields: dict[str, Match] | None = None
     """Every usage record's fields (``status``, ``model_id``, ``tokens_out``...)."""
 
@@ -354,6 +373,24 @@ class Finding(_Strict):
     recommendation: str
 
 
+class GatewayOptions(_Strict):
+    """Settings of the reference gateway for targets that run it (``fake``, ``live``, ``replay``).
+
+    Durations are nominal seconds, scaled by the run's time scale like every other delay.
+    """
+
+    first_byte_timeout_s: Annotated[float, Field(gt=0)] | None = None
+    between_events_timeout_s: Annotated[float, Field(gt=0)] | None = None
+    total_timeout_s: Annotated[float, Field(gt=0)] | None = None
+    output_reservation: Annotated[int, Field(ge=0)] | None = None
+    """Tokens the atomic ledger reserves for the answer at admission."""
+    kv_propagation_delay_s: Annotated[float, Field(ge=0)] | None = None
+    kv_write_interval_s: Annotated[float, Field(ge=0)] | None = None
+    kv_settle_from_snapshot: bool | None = None
+    """The platform's blind read-modify-write: add usage to the values read at admission."""
+    trace_ids: Literal["platform", "always"] | None = None
+
+
 class Scenario(_Strict):
     """One scenario file."""
 
@@ -371,6 +408,9 @@ class Scenario(_Strict):
     environment: dict[str, str] = Field(default_factory=dict)
     """The deployment's environment variables (``MODEL_ID``, ``FALLBACK_MODEL_ID``...)."""
     budget_store: _Lax[BudgetStore] = BudgetStore.ATOMIC
+    gateway: GatewayOptions = Field(default_factory=GatewayOptions)
+    absent_gateways: list[str] = Field(default_factory=list)
+    """Gateway ids the upstream account does not have (a mistyped or deleted slug); needs upstream_control."""
     clock: _Lax[datetime] | None = None
     """Where the system's clock starts (needs ``clock``)."""
     upstream: dict[str, Any] | None = None

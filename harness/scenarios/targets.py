@@ -77,6 +77,11 @@ class ScenarioSetup:
     seed: int = 0
     time_scale: float = 1.0
     """Delays in behaviour documents and pauses are multiplied by this (0.05 runs 20 times faster)."""
+    absent_gateways: tuple[str, ...] = ()
+    """Gateway ids the upstream account must not have (a mistyped or deleted slug), where it is our fake."""
+    gateway: Mapping[str, Any] = field(default_factory=dict)
+    """Reference-gateway settings the scenario asks for (``harness.scenarios.model.GatewayOptions`` fields,
+    durations in nominal seconds), for targets that run the reference gateway."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +99,14 @@ class UpstreamCall:
     cost: float | None = None
     stream: bool | None = None
     outcome: str | None = None
-    """What the behaviour script made of it (``ok``, ``error``, ``stall``...), when the fake says."""
-    started_at: float | None = None
+    """Which scripted outcome answered it (``default``, ``rule 0 step 1 (call 2)``), when the fake says."""
+    created_at: str | None = None
     duration_ms: float | None = None
+    ttfb_ms: float | None = None
+    complete: bool = True
+    """The response was written to the end."""
+    cut: bool = False
+    """The response was cut off (a scripted fault or the client going away)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +145,10 @@ class UsageRecord:
     cost: float | None = None
     log_id: str | None = None
     stream: bool | None = None
+    started_at: str | None = None
+    """ISO 8601 UTC on the SUT's clock: which budget day and month the record belongs to."""
+    charged: int | None = None
+    """Tokens the gateway charged to the budget for this request (partial streams included)."""
 
 
 class UpstreamControl(Protocol):

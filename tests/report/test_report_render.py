@@ -83,6 +83,7 @@ def sample_results() -> Results:
                 budget_store=store,
                 limit=100,
                 used=100 + over,
+                consumed=100 + over,
                 overshoot_tokens=over,
                 admitted=c,
             )
@@ -214,7 +215,7 @@ def test_markdown_lists_raised_findings_with_evidence_only() -> None:
     assert "  - cf-aig-log-id: `01LOGr0002`" in text
     assert "  - timings: ttft 55 ms" in text
     assert "**skipped**: the target cannot give gateway_logs." in text
-    assert "| 16 | kv | 100 | 580 | 480 | 16 |" in text
+    assert "| 16 | kv | 100 | 580 | 580 | 480 | 16 |" in text
 
 
 def test_rendering_is_deterministic() -> None:

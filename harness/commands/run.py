@@ -1,0 +1,187 @@
+"""``aigw run``: run scenario files against a target and write the findings report."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from harness.errors import ConfigError
+from harness.report.render import write_report
+from harness.report.results import Results, ScenarioResult, ScenarioStatus
+from harness.scenarios.loader import DEFAULT_DIR, load_scenarios
+from harness.scenarios.runner import RunOptions, run_scenarios
+from harness.scenarios.targets import REGISTRY
+
+__all__ = ["ProgressPrinter", "add_run_options", "options_from", "register"]
+
+_EPILOG = """\
+targets:
+  fake    the reference gateway and the fake AI Gateway in this process (default; every capability)
+  url     any deployment speaking the /chat contract (--sut-url); add --target-option upstream_url=URL
+          when its upstream is 'aigw fake serve', so that scenarios scripting the upstream run too
+  live    the reference gateway against the real Cloudflare AI Gateway (needs credentials)
+  replay  the reference gateway against recorded cassettes
+  worker  your Worker in workerd with env.AI pointed at the fake (needs Node.js)
+  module:factory  any other Target implementation
+
+exit status: 0 every expectation held (skipped scenarios allowed), 1 an expectation failed or a scenario
+could not run, 2 a usage or configuration error (bad flag, bad scenario file: file, line and field named).
+
+examples:
+  aigw run                                   the whole catalogue on the embedded fake
+  aigw run scenarios/budget-*.yaml --seed 7  some scenarios, another seed
+  aigw run --target url --sut-url http://127.0.0.1:8787 scenarios/streaming-contract.yaml
+"""
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= 10:
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 10, got {text}")
+    return value
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, equals, value = text.partition("=")
+    if not equals or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--target",
+        default="fake",
+        metavar="NAME",
+        help=f"where to run: {', '.join(REGISTRY)} or module:factory (default: fake)",
+    )
+    parser.add_argument("--sut-url", metavar="URL", help="the deployment serving /chat (for --target url)")
+    parser.add_argument(
+        "--target-option",
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option for the target, repeatable (url: upstream_url, account_id, api_token)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, metavar="N", help="seed for the fake and ids (default: 0)"
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=_positive_float,
+        default=0.05,
+        metavar="X",
+        help="multiply scripted delays, timeouts and pauses by X (default: 0.05, twenty times faster); "
+        "reported times are unscaled",
+    )
+    parser.add_argument(
+        "--tenants",
+        type=Path,
+        default=DEFAULT_DIR / "tenants",
+        metavar="DIR",
+        help="where tenant files named by scenarios live (default: scenarios/tenants)",
+    )
+
+
+def options_from(args: argparse.Namespace) -> RunOptions:
+    if args.target == "url" and not args.sut_url:
+        raise ConfigError("--target url needs --sut-url URL")
+    if args.sut_url and args.target == "fake":
+        args.target = "url"  # a URL given means that deployment is the system under test
+    return RunOptions(
+        target=args.target,
+        sut_url=args.sut_url,
+        seed=args.seed,
+        time_scale=args.time_scale,
+        tenants_dir=args.tenants,
+        extra=dict(args.target_option),
+    )
+
+
+_MARK = {
+    ScenarioStatus.PASSED: "ok",
+    ScenarioStatus.FAILED: "FAIL",
+    ScenarioStatus.ERROR: "ERROR",
+    ScenarioStatus.SKIPPED: "skip",
+}
+
+
+class ProgressPrinter:
+    """One line per scenario; on a terminal, the scenario being run is shown while it runs."""
+
+    def __init__(self, stream: TextIO, quiet: bool = False) -> None:
+        self.stream = stream
+        self.quiet = quiet
+        self.live = stream.isatty()
+
+    def __call__(self, index: int, total: int, result: ScenarioResult | None, scenario_id: str) -> None:
+        if self.quiet:
+            return
+        prefix = f"[{index + 1:>{len(str(total))}}/{total}]"
+        if result is None:
+            if self.live:
+                self.stream.write(f"\r\x1b[K{prefix} {scenario_id} ...")
+                self.stream.flush()
+            return
+        line = f"{prefix} {_MARK[result.status]:<5} {scenario_id} ({result.duration_s:.2f} s)"
+        if result.status is ScenarioStatus.SKIPPED or result.status is ScenarioStatus.ERROR:
+            line += f": {result.reason}"
+        elif result.status is ScenarioStatus.FAILED:
+            failed = [c.id for c in result.checks if c.status == "failed"]
+            line += f": {', '.join(failed[:4])}{' ...' if len(failed) > 4 else ''}"
+        self.stream.write(("\r\x1b[K" if self.live else "") + line + "\n")
+        self.stream.flush()
+
+
+def summary_lines(results: Results) -> list[str]:
+    s = results.summary
+    raised = ", ".join(f"{n} {sev}" for sev, n in s.findings_raised.items()) or "none"
+    return [
+        f"{s.total} scenarios in {results.run.duration_s:.1f} s: {s.passed} passed, {s.failed} failed, "
+        f"{s.error} errors, {s.skipped} skipped; findings raised: {raised}",
+    ]
+
+
+def _handle(args: argparse.Namespace) -> int:
+    options = options_from(args)
+    paths = args.paths or [DEFAULT_DIR]
+    loaded = load_scenarios(paths)
+    if not loaded:
+        raise ConfigError(f"no scenario files found in {', '.join(map(str, paths))}")
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    progress = ProgressPrinter(sys.stderr, quiet=args.quiet)
+    results = asyncio.run(run_scenarios(loaded, options, progress, run_id=run_id))
+    out = args.out or Path("reports") / run_id
+    paths_written = write_report(results, out)
+    for line in summary_lines(results):
+        print(line, file=sys.stderr)
+    print(f"report: {paths_written.report_html}")
+    print(f"        {paths_written.report_md}")
+    print(f"        {paths_written.results_json}")
+    return 0 if results.ok else 1
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="run scenario files against a target and write a findings report",
+        description="Run scenario files against a target and write reports/<run>/report.html, report.md "
+        "and results.json. Without PATH, runs every scenario under scenarios/.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="scenario files or directories")
+    add_run_options(parser)
+    parser.add_argument(
+        "--out", type=Path, metavar="DIR", help="where to write the report (default: reports/<run id>)"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    parser.set_defaults(handler=_handle)

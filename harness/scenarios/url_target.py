@@ -1,0 +1,62 @@
+"""The ``url`` target: any deployment that speaks the platform's ``/chat`` contract, given by ``--sut-url``.
+
+On its own it can only send requests and read responses, so scenarios that script the upstream, move the
+clock, apply their own tenants or read the ledger are skipped with the reason. When that deployment's
+upstream is our fake (``aigw fake serve``), pass the fake's address as ``--target-option upstream_url=URL``:
+the upstream can then be scripted and its requests and logs read, and those scenarios run too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
+
+import httpx
+
+from harness.errors import ConfigError
+from harness.scenarios.control import ControlApiUpstream, LogsApiReader
+from harness.scenarios.targets import Capability, ScenarioSetup, SystemUnderTest, TargetOptions
+
+__all__ = ["UrlTarget"]
+
+
+def _checked_url(value: str, what: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{what} must be an http(s) URL such as http://127.0.0.1:8787, not {value!r}")
+    return value.rstrip("/")
+
+
+class UrlTarget:
+    name = "url"
+
+    def __init__(self, options: TargetOptions) -> None:
+        if not options.sut_url:
+            raise ConfigError("the url target needs --sut-url URL (the deployment serving /chat)")
+        self.chat_url = _checked_url(options.sut_url, "--sut-url")
+        upstream = options.extra.get("upstream_url")
+        self.upstream_url = _checked_url(upstream, "upstream_url") if upstream else None
+        self.account_id = options.extra.get("account_id")
+        self.api_token = options.extra.get("api_token")
+        caps: set[Capability] = set()
+        if self.upstream_url:
+            caps.add(Capability.UPSTREAM_CONTROL)
+            if self.account_id and self.api_token:
+                caps.add(Capability.GATEWAY_LOGS)
+        self.capabilities = frozenset(caps)
+        self.description = f"the deployment at {self.chat_url}" + (
+            f", upstream: the fake at {self.upstream_url}" if self.upstream_url else ""
+        )
+
+    @asynccontextmanager
+    async def session(self, setup: ScenarioSetup) -> AsyncIterator[SystemUnderTest]:
+        async with httpx.AsyncClient(timeout=30.0, trust_env=False) as client:
+            sut = SystemUnderTest(
+                chat_url=self.chat_url, capabilities=self.capabilities, description=self.description
+            )
+            if self.upstream_url:
+                sut.upstream = ControlApiUpstream(client, self.upstream_url)
+                if self.account_id and self.api_token:
+                    sut.logs = LogsApiReader(client, self.upstream_url, self.account_id, self.api_token)
+            yield sut
