@@ -36,6 +36,7 @@ __all__ = [
     "SpendLedger",
     "SpendLimits",
     "SpendRule",
+    "spend_limit_detail",
     "spend_limit_message",
 ]
 
@@ -92,12 +93,17 @@ def _format_number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
+def spend_limit_detail(rule: SpendRule, provider: str, model: str) -> str:
+    """What follows "Spend limit exceeded: " in the refusal message."""
+    return (
+        f"rule '{rule.id}' (cost limit {_format_number(rule.limit)} per {rule.window}s, {rule.technique}) "
+        f"for {provider} {model}"
+    )
+
+
 def spend_limit_message(rule: SpendRule, provider: str, model: str) -> str:
     """The refusal message as observed live."""
-    return (
-        f"Spend limit exceeded: rule '{rule.id}' (cost limit {_format_number(rule.limit)} per "
-        f"{rule.window}s, {rule.technique}) for {provider} {model}"
-    )
+    return f"Spend limit exceeded: {spend_limit_detail(rule, provider, model)}"
 
 
 def _bucket(
