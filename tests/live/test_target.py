@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -47,7 +48,13 @@ async def test_chat_through_the_live_target_is_tagged_capped_and_logged(
         first = await _chat(sut.chat_url)
         second = await _chat(sut.chat_url)
         assert sut.logs is not None
-        logs = await sut.logs.list()
+        # Logs appear a little after the response (50 ms at the stand-in): poll, bounded.
+        logs = []
+        for _ in range(150):
+            logs = await sut.logs.list()
+            if logs:
+                break
+            await asyncio.sleep(0.02)
     events = decode_all(first.content)
     assert "".join(json.loads(e.data).get("content", "") for e in events if e.event == "message") == "1 2 3 4"
     # Every upstream request went to the configured gateway (not the tenant file's), tagged with the run id.
