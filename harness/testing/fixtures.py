@@ -9,6 +9,7 @@ a ``conftest.py``), then ``@pytest.mark.aigw(...)`` on the test (the closest mar
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_TENANT",
+    "aigw_chat_url",
     "aigw_config",
     "aigw_fake",
     "aigw_gateway",
@@ -79,12 +81,48 @@ async def aigw_fake(
     ``aigw_fake.behaviour.load(document)`` scripts it further, ``aigw_fake.store`` is its request log and
     ``aigw_fake.reset()`` starts it over. The gateways the tenants name exist from the start.
     """
+    async with _running_fake(request, resolve_config(request, aigw_config)) as fake:
+        yield fake
+
+
+@pytest_asyncio.fixture
+async def aigw_gateway(
+    request: pytest.FixtureRequest, aigw_config: dict[str, Any], aigw_fake: FakeGateway
+) -> AsyncIterator[ReferenceGateway]:
+    """The reference gateway on a loopback port, in front of ``aigw_fake``.
+
+    Configured with the tenants, environment and budget store; with ``clock_start`` its clock is a
+    ``ManualClock`` (``aigw_gateway.clock``) that a test moves across UTC day and month boundaries.
+    ``aigw_gateway.metrics`` holds the usage records and ``aigw_gateway.ledger`` the budget ledger.
+    """
+    async with _running_gateway(request, resolve_config(request, aigw_config), aigw_fake) as gateway:
+        yield gateway
+
+
+@pytest_asyncio.fixture
+async def aigw_chat_url(request: pytest.FixtureRequest, aigw_config: dict[str, Any]) -> AsyncIterator[str]:
+    """The base URL of the system under test: ``--aigw-sut-url`` when given (your Worker under
+    ``wrangler dev``, a staging deployment), else a reference gateway started on the fake for this test.
+
+    The same contract test then runs locally against the reference and in CI against the deployment.
+    """
+    sut_url = request.config.stash[OPTIONS_KEY].sut_url
+    if sut_url is not None:
+        yield sut_url
+        return
+    config = resolve_config(request, aigw_config)
+    async with _running_fake(request, config) as fake, _running_gateway(request, config, fake) as gateway:
+        yield gateway.base_url
+
+
+@asynccontextmanager
+async def _running_fake(
+    request: pytest.FixtureRequest, config: Mapping[str, Any]
+) -> AsyncIterator[FakeGateway]:
     from fakes.config import DEFAULT_ACCOUNT_ID, DEFAULT_API_TOKEN, AccountConfig, FakeConfig, GatewayConfig
     from fakes.server import FakeGateway
 
-    config = resolve_config(request, aigw_config)
-    tenants = _tenants(request, config)
-    gateways = sorted({tenant.ai_gateway_id for tenant in tenants})
+    gateways = sorted({tenant.ai_gateway_id for tenant in _tenants(request, config)})
     account = AccountConfig(
         id=DEFAULT_ACCOUNT_ID,
         api_tokens=[DEFAULT_API_TOKEN],
@@ -100,28 +138,21 @@ async def aigw_fake(
         yield fake
 
 
-@pytest_asyncio.fixture
-async def aigw_gateway(
-    request: pytest.FixtureRequest, aigw_config: dict[str, Any], aigw_fake: FakeGateway
+@asynccontextmanager
+async def _running_gateway(
+    request: pytest.FixtureRequest, config: Mapping[str, Any], fake: FakeGateway
 ) -> AsyncIterator[ReferenceGateway]:
-    """The reference gateway on a loopback port, in front of ``aigw_fake``.
-
-    Configured with the tenants, environment and budget store; with ``clock_start`` its clock is a
-    ``ManualClock`` (``aigw_gateway.clock``) that a test moves across UTC day and month boundaries.
-    ``aigw_gateway.metrics`` holds the usage records and ``aigw_gateway.ledger`` the budget ledger.
-    """
     from harness.gateway.clock import ManualClock, SystemClock
     from harness.gateway.server import ReferenceGateway
     from harness.gateway.settings import GatewaySettings
 
-    config = resolve_config(request, aigw_config)
     start = config.get("clock_start")
     if isinstance(start, str):
         start = datetime.fromisoformat(start.replace("Z", "+00:00"))
     settings = GatewaySettings.for_upstream(
-        aigw_fake.base_url,
-        account_id=aigw_fake.account_id,
-        api_token=aigw_fake.api_token,
+        fake.base_url,
+        account_id=fake.account_id,
+        api_token=fake.api_token,
         tenants=_tenants(request, config),
         env=dict(config.get("environment") or {}),
         budget_store=config.get("budget_store", "atomic"),
