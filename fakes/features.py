@@ -10,4 +10,11 @@ from __future__ import annotations
 FEATURES: tuple[str, ...] = (
     "fakes.control",
     "fakes.workers_ai",
+    # gateway features: settings at work in the pipeline, then their APIs and the other entry points
+    "fakes.gateway_state",
+    "fakes.gateway_stages",
+    "fakes.gateways_api",
+    "fakes.logs_api",
+    "fakes.universal_endpoint",
+    "fakes.binding",
 )

@@ -1,14 +1,17 @@
-"""Gateways and their settings, per account: the model the CRUD API serves and the pipeline reads.
+"""Gateways and their settings, per account: what the gateway API manages and the pipeline reads.
 
 Fields are those of Cloudflare's gateway API. Create and update require ``cache_invalidate_on_update``,
 ``cache_ttl``, ``collect_logs``, ``rate_limiting_interval`` and ``rate_limiting_limit``; the rest are
-optional. Answers add ``created_at``, ``modified_at`` and ``is_default``. A ``cache_ttl`` of ``null`` is
-stored as 0, as observed live.
+optional and validated (``retry_max_attempts`` 1-5, ``retry_delay`` 0-5000 ms, ``spend_limits`` rules, ...).
+Answers add ``created_at``, ``modified_at`` and ``is_default``. A ``cache_ttl`` of ``null`` is stored as 0,
+as observed live.
 
 The ``default`` gateway is created on first use with the documented defaults (authentication on, logs on,
-caching off, no rate limit); any other unknown gateway is an error (code 2001 on gateway paths). An
-account holds at most ``max_gateways`` gateways (20, the paid plan's limit); ids are 1-64 letters,
-digits, ``-`` or ``_``.
+caching off, no rate limit); any other unknown gateway is an error: code 2001 ("gateway does not exist"),
+HTTP 400 on gateway paths and 404 on the API. An account holds at most ``max_gateways`` gateways (20, the
+paid plan's limit); ids are 1-64 letters, digits, ``-`` or ``_``.
+
+The API that manages them is ``fakes.gateways_api``.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ __all__ = [
     "GatewayRegistry",
     "GatewaySettings",
     "default_settings",
+    "parse_settings",
 ]
 
 DEFAULT_GATEWAY_ID = "default"
@@ -168,7 +172,7 @@ class GatewayRegistry:
             )
         settings = parse_settings(body)
         if self.get(account_id, gateway_id) is not None:
-            raise GatewayError(409, 7003, f"id: a gateway named {gateway_id!r} already exists")
+            raise GatewayError(400, 7001, f"id: a gateway named {gateway_id!r} already exists")
         if len(self._gateways.get(account_id, {})) >= self.max_gateways:
             raise GatewayError(
                 400, 7004, f"the account already has {self.max_gateways} gateways, the most it may have"
@@ -179,7 +183,7 @@ class GatewayRegistry:
         """Replace a gateway's settings; the flag says whether its cache must be invalidated."""
         gateway = self.get(account_id, gateway_id)
         if gateway is None:
-            raise GatewayError(404, 7002, f"gateway {gateway_id!r} not found")
+            raise GatewayError(404, 2001, "gateway does not exist")
         settings = parse_settings(body)
         gateway.settings = settings
         gateway.modified_at = now
@@ -188,7 +192,7 @@ class GatewayRegistry:
     def delete(self, account_id: str, gateway_id: str) -> Gateway:
         gateway = self._gateways.get(account_id, {}).pop(gateway_id, None)
         if gateway is None:
-            raise GatewayError(404, 7002, f"gateway {gateway_id!r} not found")
+            raise GatewayError(404, 2001, "gateway does not exist")
         return gateway
 
     def reset(self) -> None:

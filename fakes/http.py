@@ -78,6 +78,9 @@ class Reply:
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
     stream: AsyncIterator[bytes] | None = None
+    stream_waits: bool = True
+    """The stream may pause between writes; while it does, a client disconnect must stop it. A stream that
+    never pauses skips the disconnect watcher (writes to a gone client are dropped)."""
     cut_after_bytes: int | None = None
     """Cut a non-streamed body after this many bytes."""
     on_close: list[Callable[[ReplyResult], None]] = field(default_factory=list)
@@ -169,7 +172,10 @@ async def write_reply(reply: Reply, receive: Receive, send: Send) -> None:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
 
             try:
-                await _until_disconnect(pump(), receive)
+                if reply.stream_waits:
+                    await _until_disconnect(pump(), receive)
+                else:
+                    await pump()
             except _Disconnected:
                 disconnected = True
             except StreamCut:

@@ -1,4 +1,4 @@
-"""Gateway logs: the record Cloudflare keeps per request, its JSON shape, and per-gateway log books.
+"""Gateway logs as the Logs API and the binding serve them: a view of the request store's records.
 
 A ``GatewayLog`` carries every field the official SDKs' log types name (``id``, ``created_at``, ``provider``,
 ``model``, ``model_type``, ``path``, ``duration``, ``request_type``, content types, ``status_code``,
@@ -7,29 +7,34 @@ sizes and heads) plus the live extras (``event_id``, ``feedback``, ``score``, ``
 ``wholesale``, ``byok``). ``metadata`` is served as a JSON object, as the live REST API does, although the
 SDK types call it a string.
 
-A ``LogBook`` holds one gateway's logs. Visibility can lag: a log becomes readable ``visibility_delay``
-seconds after it was written (so a read right after the call can be "not found" and succeed a moment
-later), and its heads can stay ``null`` for ``head_delay`` seconds. Both default to 0.
-
-Pure logic: times come from the caller.
+A record is a gateway log when it went through that gateway, logging was on for it (``collect_logs`` or
+``cf-aig-collect-log``) and its response has ended. Visibility can lag: a log is readable only
+``visibility_delay`` seconds (of the fake's clock) after the request started, so a read right after the
+call can be "not found" and succeed a moment later; its heads can stay ``null`` for ``head_delay`` seconds.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fakes.store import RequestRecord, RequestStore
 
 __all__ = [
     "MAX_METADATA_ENTRIES",
     "GatewayLog",
-    "LogBook",
     "LogVisibility",
+    "MetadataValue",
+    "is_gateway_log",
     "iso_timestamp",
+    "log_of",
     "normalise_metadata",
-    "parse_metadata_header",
+    "visible_logs",
 ]
 
 MAX_METADATA_ENTRIES = 5
@@ -45,19 +50,11 @@ def normalise_metadata(raw: Any) -> dict[str, MetadataValue] | None:
     for index, (key, value) in enumerate(raw.items()):
         if value is None or not isinstance(value, str | int | float | bool):
             return None
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
         if index < MAX_METADATA_ENTRIES:
             kept[str(key)] = value
     return kept
-
-
-def parse_metadata_header(raw: str | None) -> dict[str, MetadataValue] | None:
-    """``cf-aig-metadata`` as stored; text that is not a JSON object stores no metadata."""
-    if not raw:
-        return None
-    try:
-        return normalise_metadata(json.loads(raw))
-    except ValueError:
-        return None
 
 
 def iso_timestamp(epoch_seconds: float) -> str:
@@ -96,12 +93,10 @@ class GatewayLog:
     user_agent: str | None = None
     request_head: str | None = None
     response_head: str | None = None
-    request_body: bytes | None = None  # None when payloads are not collected
-    response_body: bytes | None = None
     request_size: int = 0
     response_size: int = 0
-    visible_at: float = 0.0
-    heads_at: float = 0.0
+    heads_at: float = 0.0  # clock time from which the heads are served
+    sequence: int = 0  # arrival order, which breaks ties between logs of the same instant
 
     @property
     def tokens(self) -> int:
@@ -148,61 +143,70 @@ class GatewayLog:
         return out
 
 
+def _head_text(head: Mapping[str, str]) -> str | None:
+    return json.dumps(dict(head)) if head else None
+
+
+def log_of(record: RequestRecord, head_delay: float = 0.0, sequence: int = 0) -> GatewayLog:
+    """The log view of one store record."""
+    return GatewayLog(
+        id=record.id,
+        created_at=record.created_at,
+        provider=record.provider,
+        model=record.model,
+        path=record.path,
+        status_code=record.status_code,
+        success=record.success,
+        duration=record.duration_ms,
+        cached=record.cached,
+        tokens_in=record.tokens_in,
+        tokens_out=record.tokens_out,
+        cost=record.cost,
+        custom_cost=record.custom_cost,
+        metadata=record.metadata,
+        model_type=record.model_type,
+        request_type=record.request_type,
+        request_content_type=record.request_content_type,
+        response_content_type=record.response_content_type,
+        step=record.step,
+        event_id=record.event_id,
+        feedback=record.feedback,
+        score=record.score,
+        authentication=record.authentication,
+        user_agent=record.request_head.get("user-agent"),
+        request_head=_head_text(record.request_head),
+        response_head=_head_text(record.response_head),
+        request_size=record.request_size,
+        response_size=record.response_size,
+        heads_at=record.created_at + head_delay,
+        sequence=sequence,
+    )
+
+
+def is_gateway_log(record: RequestRecord, account_id: str, gateway_id: str) -> bool:
+    return (
+        record.account_id == account_id
+        and record.gateway_id == gateway_id
+        and record.logged
+        and record.complete
+    )
+
+
+def visible_logs(
+    store: RequestStore, account_id: str, gateway_id: str, now: float, visibility: LogVisibility
+) -> list[RequestRecord]:
+    """The gateway's readable logs at ``now``, oldest first."""
+    return [
+        record
+        for record in store
+        if is_gateway_log(record, account_id, gateway_id)
+        and now >= record.created_at + visibility.visibility_delay
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class LogVisibility:
-    """How long after it is written a log can be read, and its heads filled in (seconds)."""
+    """How long after a request started its log can be read, and its heads filled in (seconds)."""
 
     visibility_delay: float = 0.0
     head_delay: float = 0.0
-
-
-@dataclass(slots=True)
-class LogBook:
-    """One gateway's logs, oldest first."""
-
-    visibility: LogVisibility = field(default_factory=LogVisibility)
-    _logs: dict[str, GatewayLog] = field(default_factory=dict)
-
-    def add(self, log: GatewayLog, now: float) -> GatewayLog:
-        stamped = replace(
-            log,
-            visible_at=now + self.visibility.visibility_delay,
-            heads_at=now + self.visibility.head_delay,
-        )
-        self._logs[log.id] = stamped
-        return stamped
-
-    def visible(self, now: float) -> Iterator[GatewayLog]:
-        return (log for log in self._logs.values() if log.visible_at <= now)
-
-    def get(self, log_id: str, now: float) -> GatewayLog | None:
-        log = self._logs.get(log_id)
-        return log if log is not None and log.visible_at <= now else None
-
-    def patch(self, log_id: str, now: float, changes: Mapping[str, Any]) -> GatewayLog | None:
-        """Apply the ``feedback``/``score``/``metadata`` keys present in ``changes`` (``None`` clears)."""
-        log = self.get(log_id, now)
-        if log is None:
-            return None
-        if "feedback" in changes:
-            feedback = changes["feedback"]
-            log.feedback = int(feedback) if isinstance(feedback, int | float) else None
-        if "score" in changes:
-            score = changes["score"]
-            log.score = float(score) if isinstance(score, int | float) else None
-        if "metadata" in changes:
-            log.metadata = normalise_metadata(changes["metadata"])
-        return log
-
-    def delete(self, ids: list[str]) -> int:
-        removed = 0
-        for log_id in ids:
-            if self._logs.pop(log_id, None) is not None:
-                removed += 1
-        return removed
-
-    def __len__(self) -> int:
-        return len(self._logs)
-
-    def clear(self) -> None:
-        self._logs.clear()

@@ -61,6 +61,14 @@ class RetryPolicy:
             backoff=_backoff(backoff, Backoff.CONSTANT),
         )
 
+    def override(self, max_attempts: int | None, delay_ms: int | None, backoff: str | None) -> RetryPolicy:
+        """This policy with a request's own values (``None``: not given) applied and clamped."""
+        return RetryPolicy(
+            max_attempts=self.max_attempts if max_attempts is None else _clamp(max_attempts, 1, MAX_ATTEMPTS),
+            delay_ms=self.delay_ms if delay_ms is None else _clamp(delay_ms, 0, MAX_DELAY_MS),
+            backoff=_backoff(backoff, self.backoff),
+        )
+
     def delay_before(self, attempt: int) -> float:
         """Seconds to wait before ``attempt`` (1-based); the first attempt never waits."""
         if attempt <= 1:
@@ -89,13 +97,10 @@ def policy_from_headers(base: RetryPolicy, headers: Mapping[str, str]) -> RetryP
 
     ``headers`` must be case-insensitive or lower-cased.
     """
-    attempts = _header_int(headers, "cf-aig-max-attempts")
-    delay = _header_int(headers, "cf-aig-retry-delay")
-    backoff_raw = headers.get("cf-aig-backoff")
-    return RetryPolicy(
-        max_attempts=base.max_attempts if attempts is None else _clamp(attempts, 1, MAX_ATTEMPTS),
-        delay_ms=base.delay_ms if delay is None else _clamp(delay, 0, MAX_DELAY_MS),
-        backoff=_backoff(backoff_raw, base.backoff),
+    return base.override(
+        _header_int(headers, "cf-aig-max-attempts"),
+        _header_int(headers, "cf-aig-retry-delay"),
+        headers.get("cf-aig-backoff"),
     )
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import pydantic
@@ -36,6 +37,7 @@ __all__ = [
     "SpendLedger",
     "SpendLimits",
     "SpendRule",
+    "spend_limit_detail",
     "spend_limit_message",
 ]
 
@@ -89,15 +91,27 @@ class SpendLimits(pydantic.BaseModel):
 
 
 def _format_number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+    """As JavaScript prints numbers: no exponent between 1e-7 and 1e21."""
+    number = float(value)
+    if number.is_integer() and abs(number) < 1e21:
+        return str(int(number))
+    text = repr(number)
+    if "e" in text and 1e-7 <= abs(number) < 1e21:
+        text = format(Decimal(text), "f")
+    return text
+
+
+def spend_limit_detail(rule: SpendRule, provider: str, model: str) -> str:
+    """What follows "Spend limit exceeded: " in the refusal message."""
+    return (
+        f"rule '{rule.id}' (cost limit {_format_number(rule.limit)} per {rule.window}s, {rule.technique}) "
+        f"for {provider} {model}"
+    )
 
 
 def spend_limit_message(rule: SpendRule, provider: str, model: str) -> str:
     """The refusal message as observed live."""
-    return (
-        f"Spend limit exceeded: rule '{rule.id}' (cost limit {_format_number(rule.limit)} per "
-        f"{rule.window}s, {rule.technique}) for {provider} {model}"
-    )
+    return f"Spend limit exceeded: {spend_limit_detail(rule, provider, model)}"
 
 
 def _bucket(

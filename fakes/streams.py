@@ -22,8 +22,9 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from typing import Any
 
 from fakes.behaviour import StreamFaults
@@ -47,18 +48,31 @@ __all__ = [
 ]
 
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+_ALPHABET_TWICE = _ALPHABET * 2
+
+
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_string: Callable[[str], str] = encode_basestring  # a JSON string literal, non-ASCII kept as is
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON with non-ASCII characters as is, as Workers AI writes it."""
+    return _ENCODE(value)
+
+
+_POOL_SIZE = 4096
+# Padding characters are slices of one fixed random string: two draws per frame instead of one per char.
+_POOL = "".join(random.Random(0x5EED).choice(_ALPHABET) for _ in range(_POOL_SIZE))
 
 
 def padding(rng: random.Random) -> str:
     """Random-length padding against the token-length side channel: an alphabet prefix or random chars."""
-    length = rng.randint(1, 48)
-    if rng.random() < 0.5:
-        return (_ALPHABET * 2)[:length]
-    return "".join(rng.choice(_ALPHABET) for _ in range(length))
+    bits = rng.getrandbits(32)
+    length = 1 + (bits & 0xFFFF) % 48
+    if bits >> 31:
+        return _ALPHABET_TWICE[:length]
+    start = (bits >> 16 & 0x7FFF) % (_POOL_SIZE - length)
+    return _POOL[start : start + length]
 
 
 def usage_json(
@@ -92,10 +106,10 @@ def native_result(gen: Generation, model: ModelInfo) -> dict[str, Any]:
 def native_frames(gen: Generation, model: ModelInfo, faults: StreamFaults, rng: random.Random) -> list[Frame]:
     frames = []
     for token in gen.tokens:
-        doc: dict[str, Any] = {"response": token}
         if faults.padding:
-            doc["p"] = padding(rng)
-        frames.append(Frame(dumps(doc), token=True))
+            frames.append(Frame(f'{{"response":{_string(token)},"p":"{padding(rng)}"}}', token=True))
+        else:
+            frames.append(Frame(f'{{"response":{_string(token)}}}', token=True))
     if faults.empty_frame:
         frames.append(Frame('{"response":""}'))
     if faults.usage_frame:
@@ -207,7 +221,12 @@ class _Piece:
 
 
 def _encode(data: str, eol: str) -> bytes:
+    if eol == "\n" and "\n" not in data:
+        return f"data: {data}\n\n".encode()
     return ("".join(f"data: {line}{eol}" for line in data.split("\n")) + eol).encode()
+
+
+_PLAIN = StreamFaults()
 
 
 def plan_writes(
@@ -217,8 +236,12 @@ def plan_writes(
     token_delay: float,
     jitter: float,
     rng: random.Random,
+    scale: float = 1.0,
 ) -> list[Write]:
-    """Frames to timed writes, with every scripted fault. Delays are in (scaled) seconds."""
+    """Frames to timed writes, with every scripted fault. ``token_delay`` and ``jitter`` are already
+    scaled seconds; stall durations are scaled here by ``scale``."""
+    if faults == _PLAIN:
+        return _plain_writes(frames, token_delay, jitter, rng)
     eol = {"lf": "\n", "crlf": "\r\n", "cr": "\r"}[faults.line_ending]
     pieces: list[_Piece] = []
     keepalive = faults.keepalive
@@ -227,7 +250,7 @@ def plan_writes(
         pieces.extend(_Piece(comment, 0.0, False) for _ in range(keepalive.before_first))
     stalls: dict[int, float] = {}
     for stall in faults.stall:
-        stalls[stall.after_events] = stalls.get(stall.after_events, 0.0) + stall.seconds
+        stalls[stall.after_events] = stalls.get(stall.after_events, 0.0) + stall.seconds * scale
     events = 0
 
     def add_event(data: str, delay: float) -> None:
@@ -298,6 +321,18 @@ def plan_writes(
     else:
         out.append(Write(b"", 0.0, cut_after=True))
     return out
+
+
+def _plain_writes(frames: list[Frame], token_delay: float, jitter: float, rng: random.Random) -> list[Write]:
+    writes = []
+    first = True
+    for frame in frames:
+        delay = 0.0
+        if frame.token and not first and (token_delay or jitter):
+            delay = max(0.0, token_delay + (rng.uniform(-jitter, jitter) if jitter else 0.0))
+        first = False
+        writes.append(Write(f"data: {frame.data}\n\n".encode(), delay))
+    return writes
 
 
 def _group(pieces: list[_Piece], faults: StreamFaults) -> list[Write]:

@@ -91,7 +91,14 @@ def _header_text(value: Any) -> str:
 def merge_step_headers(request_headers: Mapping[str, str], step: UniversalStep) -> dict[str, str]:
     """Lower-cased headers for one step: the request's, overridden by the step's, then by its config."""
     merged = {name.lower(): value for name, value in request_headers.items()}
-    merged.update({name.lower(): _header_text(value) for name, value in step.headers.items()})
+    # The gateway token must come with the outer request; a step cannot authenticate itself.
+    merged.update(
+        {
+            name.lower(): _header_text(value)
+            for name, value in step.headers.items()
+            if name.lower() != "cf-aig-authorization"
+        }
+    )
     config = step.config
     if config is not None:
         for name, value in (
@@ -181,22 +188,30 @@ async def run_steps[T](
     status_of: Callable[[T], int],
     sleep: Callable[[float], Awaitable[None]],
     policy: FailurePolicy | None = None,
+    managed_attempts: bool = False,
 ) -> UniversalResult[T]:
     """Run ``steps`` in order; ``attempt(index, step, headers)`` returns once a response has started.
 
     A timed-out attempt is cancelled (its callable must clean up on cancellation) and counts as a failure.
+    With ``managed_attempts=True`` each step is attempted once here, with no timeout: the ``attempt``
+    callable applies the retry and timeout headers it is given itself (the fake's request pipeline does).
     """
     policy = policy or FailurePolicy()
     history: list[StepAttempt[T]] = []
     per_step: list[StepAttempt[T]] = []
     for index, step in enumerate(steps):
         headers = merge_step_headers(request_headers, step)
-        retry = policy_from_headers(gateway_policy, headers)
+        retry = RetryPolicy() if managed_attempts else policy_from_headers(gateway_policy, headers)
+        timeout = None if managed_attempts else _timeout_seconds(headers)
 
         def one(
-            number: int, index: int = index, step: UniversalStep = step, headers: dict[str, str] = headers
+            number: int,
+            index: int = index,
+            step: UniversalStep = step,
+            headers: dict[str, str] = headers,
+            timeout: float | None = timeout,
         ) -> Awaitable[StepAttempt[T]]:
-            return _attempt_once(attempt, status_of, index, step, headers, number, _timeout_seconds(headers))
+            return _attempt_once(attempt, status_of, index, step, headers, number, timeout)
 
         log = await run_attempts(retry, one, is_failure=lambda a: policy.is_failure(a.status), sleep=sleep)
         history.extend(log.outcomes)

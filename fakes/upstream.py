@@ -151,6 +151,12 @@ def _stream_reply(
     else:
         frames = native_frames(gen, model, faults, rng)
     writes = plan_writes(
-        frames, faults, token_delay=delay_ms / 1000 * scale, jitter=jitter_ms / 1000 * scale, rng=rng
+        frames,
+        faults,
+        token_delay=delay_ms / 1000 * scale,
+        jitter=jitter_ms / 1000 * scale,
+        rng=rng,
+        scale=scale,
     )
-    return Reply(200, [("content-type", SSE)], stream=play(writes))
+    waits = any(write.delay for write in writes)
+    return Reply(200, [("content-type", SSE)], stream=play(writes), stream_waits=waits)

@@ -641,6 +641,10 @@ class ChatApp:
                 record.attempts[-1].outcome = "cancelled"
             await self._finish(call)
             raise
+        except Exception as exc:  # a bug must not leave a reservation open or answer with a traceback
+            call.error = UpstreamError(ErrorClass.SERVER, f"internal error: {type(exc).__name__}")
+            call.served_model = None
+            text = None
         await self._finish(call)
         if text is None or call.served_model is None:
             await _send_json(send, 502, fail_body("ai_error", "AI provider unavailable", call.trace_id))

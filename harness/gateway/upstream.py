@@ -239,7 +239,10 @@ class UpstreamStream:
             raise self._error(ErrorClass.STREAM, "the stream ended without its terminator", truncated=True)
 
     async def _json_as_frame(self) -> Frame:
-        body = await self.response.aread()
+        try:
+            body = await self.response.aread()
+        except httpx.HTTPError as exc:
+            raise self._error(ErrorClass.CONNECTION, f"the response broke: {type(exc).__name__}") from None
         try:
             payload = json.loads(body)
         except ValueError:

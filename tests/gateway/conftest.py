@@ -1,4 +1,9 @@
-"""Fixtures for the reference gateway's tests: settings, a scripted upstream, a running gateway, a client."""
+"""Fixtures for the reference gateway's tests.
+
+``start_gateway(**settings)`` starts a reference gateway in front of the fake AI Gateway (one fake for the
+whole run, reset before each test, served in the session's event loop) or, when a test passes
+``transport=`` (an ``httpx.MockTransport``), in front of that. Every server a test starts, the test stops.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +15,30 @@ from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 
+from fakes.config import AccountConfig, FakeConfig, GatewayConfig
+from fakes.server import FakeGateway
 from harness.gateway import GatewaySettings, ManualClock, ReferenceGateway
 from harness.gateway.tenants import TenantConfig
-
-from .upstream_double import ScriptedUpstream
 
 TENANTS_DIR = Path(__file__).resolve().parents[2] / "scenarios" / "tenants"
 SESSION = "11111111-1111-1111-1111-111111111111"
 LLAMA = "@cf/meta/llama-3.1-8b-instruct"
 LLAMA_FAST = "@cf/meta/llama-3.1-8b-instruct-fast"
+FAKE_ACCOUNT = "0123456789abcdef0123456789abcdef"
+FAKE_TOKEN = "fake-api-token-for-tests"
+AUTH_GATEWAY = "auth-gateway"
+GATEWAY_TOKEN = "gateway-token-for-tests"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run this directory's async tests in the session loop, where the shared fake is served."""
+    here = Path(__file__).parent
+    marker = pytest.mark.asyncio(loop_scope="session")
+    for item in items:
+        if pytest_asyncio.is_async_test(item) and here in Path(str(item.path)).parents:
+            item.add_marker(marker, append=False)
 
 
 def tenant(**overrides: Any) -> TenantConfig:
@@ -39,32 +58,45 @@ def tenant(**overrides: Any) -> TenantConfig:
     return TenantConfig.model_validate(data)
 
 
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def fake_server() -> AsyncIterator[FakeGateway]:
+    gateways = [GatewayConfig(id=g) for g in ("alpha-gateway", "example-gateway", "gw1")]
+    gateways.append(GatewayConfig(id=AUTH_GATEWAY, authentication=True))
+    account = AccountConfig(id=FAKE_ACCOUNT, api_tokens=[FAKE_TOKEN, GATEWAY_TOKEN], gateways=gateways)
+    async with FakeGateway.running(FakeConfig(accounts=[account], time_scale=0.01)) as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake(fake_server: FakeGateway) -> FakeGateway:
+    fake_server.reset()
+    return fake_server
+
+
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(datetime(2026, 2, 7, 12, 0, tzinfo=UTC))
-
-
-@pytest.fixture
-def upstream() -> ScriptedUpstream:
-    return ScriptedUpstream()
 
 
 GatewayFactory = Callable[..., AbstractAsyncContextManager[tuple[ReferenceGateway, httpx.AsyncClient]]]
 
 
 @pytest.fixture
-def start_gateway(upstream: ScriptedUpstream, clock: ManualClock) -> GatewayFactory:
-    """``async with start_gateway(**settings) as (gw, client)``, in front of the scripted upstream."""
+def start_gateway(fake: FakeGateway, clock: ManualClock) -> GatewayFactory:
+    """``async with start_gateway(**settings) as (gw, client)``: a gateway and a client for it."""
 
     @asynccontextmanager
     async def start(**overrides: Any) -> AsyncIterator[tuple[ReferenceGateway, httpx.AsyncClient]]:
-        values: dict[str, Any] = {
-            "tenants_dir": TENANTS_DIR,
-            "clock": clock,
-            "transport": upstream.transport(),
-        }
+        values: dict[str, Any] = {"tenants_dir": TENANTS_DIR, "clock": clock}
         values.update(overrides)
-        settings = GatewaySettings.for_upstream("http://upstream.invalid", api_token="secret-token", **values)
+        if values.get("transport") is not None:
+            base_url, upstream = "http://upstream.invalid", {"api_token": "secret-token"}
+        else:
+            base_url, upstream = fake.base_url, {"api_token": FAKE_TOKEN, "account_id": FAKE_ACCOUNT}
+        for key in ("api_token", "account_id", "gateway_token"):
+            if key in values:
+                upstream[key] = values.pop(key)
+        settings = GatewaySettings.for_upstream(base_url, **upstream, **values)
         async with (
             ReferenceGateway.running(settings) as gw,
             httpx.AsyncClient(base_url=gw.base_url, timeout=5) as client,

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import LLAMA_FAST, SESSION, GatewayFactory, tenant
-from .upstream_double import ScriptedUpstream
+from fakes.server import FakeGateway
+
+from .conftest import LLAMA, LLAMA_FAST, SESSION, GatewayFactory, tenant
 
 ALPHA = {"x-tenant-id": "alpha"}
 EXAMPLE = {"x-tenant-id": "example"}
@@ -20,7 +21,7 @@ def body(**fields: Any) -> dict[str, Any]:
     return {"sessionId": SESSION, "message": "hello", "stream": False, **fields}
 
 
-async def test_invalid_json(start_gateway: GatewayFactory, upstream: ScriptedUpstream) -> None:
+async def test_invalid_json(start_gateway: GatewayFactory, fake: FakeGateway) -> None:
     async with start_gateway() as (gw, client):
         for raw in (b"", b"{", b'{"a":NaN}', b"\xff\xfe"):
             response = await client.post("/chat", headers=ALPHA, content=raw)
@@ -28,7 +29,7 @@ async def test_invalid_json(start_gateway: GatewayFactory, upstream: ScriptedUps
             assert (
                 response.content == b'{"ok":false,"error":{"code":"invalid_json","message":"Invalid JSON"}}'
             )
-    assert upstream.requests == []
+    assert fake.store.records() == []
     assert [r.error_code for r in gw.metrics.records] == ["invalid_json"] * 4
 
 
@@ -104,13 +105,15 @@ async def test_model_not_allowed_for_request_and_default(start_gateway: GatewayF
     assert "allowedModels" in str(decision["reason"])
 
 
-async def test_allow_list_off_accepts_any_model(
-    start_gateway: GatewayFactory, upstream: ScriptedUpstream
-) -> None:
-    async with start_gateway() as (_, client):
-        response = await client.post("/chat", headers=EXAMPLE, json=body(modelId="anything/at-all"))
+async def test_allow_list_off_sends_any_model(start_gateway: GatewayFactory, fake: FakeGateway) -> None:
+    async with start_gateway() as (gw, client):
+        response = await client.post("/chat", headers=EXAMPLE, json=body(modelId="@cf/acme/anything"))
+    # No chat-model check: the id goes upstream, which answers that there is no such model, and the
+    # tenant's default model (the fallback) serves.
+    assert [r.model for r in fake.store.records()] == ["@cf/acme/anything", LLAMA]
     assert response.status_code == 200
-    assert upstream.models() == ["anything/at-all"]
+    assert response.headers["x-model-id"] == LLAMA
+    assert gw.metrics.last.attempts[0].error_class == "model"
 
 
 async def test_rate_limit_headers_and_429(start_gateway: GatewayFactory, clock: Any) -> None:
@@ -195,12 +198,13 @@ async def test_check_order_json_before_schema_before_length_before_model(
 
 
 async def test_history_limit_and_estimate_include_history(
-    start_gateway: GatewayFactory, upstream: ScriptedUpstream
+    start_gateway: GatewayFactory, fake: FakeGateway
 ) -> None:
+    fake.behaviour.load({"default": {"text": "Hello"}})
     async with start_gateway(env={"MAX_MESSAGE_COUNT": "2"}) as (gw, client):
         for text in ("one", "two", "three"):
             await client.post("/chat", headers=EXAMPLE, json=body(message=text))
-    sent = upstream.bodies()[-1]["messages"]
-    # Two history messages (the newest), then the new one.
+    sent = json.loads(fake.store.records()[-1].request_body)["messages"]
+    # The two newest history messages, oldest first, then the new one.
     assert [m["content"] for m in sent] == ["two", "Hello", "three"]
     assert gw.metrics.last.estimated_tokens_in == 1 + 2 + 2

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from fakes.server import FakeGateway
+
 from .conftest import LLAMA, SESSION, GatewayFactory
 
 JSON = "application/json"
@@ -156,7 +158,8 @@ async def test_session_routes_check_the_session_id(
     assert response.json()["error"] == {"code": "invalid_request", "message": message}
 
 
-async def test_history_then_delete(start_gateway: GatewayFactory) -> None:
+async def test_history_then_delete(start_gateway: GatewayFactory, fake: FakeGateway) -> None:
+    fake.behaviour.load({"default": {"text": "Hello", "tokens": 1}})
     headers = {"x-tenant-id": "example"}
     async with start_gateway() as (_, client):
         chat = await client.post(
@@ -172,7 +175,7 @@ async def test_history_then_delete(start_gateway: GatewayFactory) -> None:
         ("user", "hello"),
         ("assistant", "Hello"),
     ]
-    assert history["messages"][1]["tokenCount"] == 2
+    assert history["messages"][1]["tokenCount"] == 1
     assert other_tenant["data"]["messages"] == []
     assert cleared.json() == {"ok": True, "data": {"sessionId": SESSION, "cleared": True}}
     assert after["messages"] == []

@@ -1,0 +1,121 @@
+"""``aigw worker serve``: run a Worker from its Wrangler file in workerd, ``env.AI`` pointed at an upstream.
+
+    aigw worker serve --config path/to/wrangler.jsonc [--env NAME] --upstream URL [--port N]
+
+The upstream is the fake AI Gateway (``aigw fake serve``): the Worker's ``env.AI`` speaks the binding wire
+protocol to it. Runs until interrupted; uncaught exceptions and hung requests are printed as they happen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+
+from harness.errors import ConfigError
+from harness.worker.bridge import WorkerBridge, WorkerEvent
+from harness.worker.wrangler import WorkerConfig, load_worker_config
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "worker",
+        help="run your Worker (wrangler project) in workerd against the fake gateway",
+        description="Run a Cloudflare Worker locally in workerd (through Miniflare) with env.AI answered by "
+        "the fake AI Gateway. Needs Node.js 20.18+ and 'npm ci' at the aigw-harness root.",
+    )
+    actions = parser.add_subparsers(title="actions", metavar="ACTION", required=True)
+    serve = actions.add_parser("serve", help="bundle and serve the Worker until interrupted")
+    serve.add_argument(
+        "--config", required=True, help="the Worker's wrangler.jsonc/.json/.toml (or its directory)"
+    )
+    serve.add_argument("--env", default=None, help="the Wrangler environment (env.NAME) to use")
+    serve.add_argument(
+        "--upstream", required=True, help="the fake gateway's base URL, e.g. http://127.0.0.1:8788"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8787, help="port to listen on (default 8787; 0 picks one)")
+    serve.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set or override a Worker var (repeatable)",
+    )
+    serve.add_argument("--verbose", action="store_true", help="also print the Worker's console output")
+    serve.set_defaults(handler=_serve)
+
+
+def _parse_vars(pairs: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, eq, value = pair.partition("=")
+        if not eq or not name:
+            raise ConfigError(f"--var {pair!r}: expected NAME=VALUE")
+        out[name] = value
+    return out
+
+
+def _serve(args: argparse.Namespace) -> int:
+    if not args.upstream.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"--upstream {args.upstream!r}: expected an http:// URL (the fake gateway's base URL)"
+        )
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port {args.port}: expected 0-65535")
+    config = load_worker_config(args.config, args.env)
+    extra_vars = _parse_vars(args.var)
+    return asyncio.run(_serve_async(args, config, extra_vars))
+
+
+async def _serve_async(args: argparse.Namespace, config: WorkerConfig, extra_vars: dict[str, str]) -> int:
+    verbose: bool = args.verbose
+
+    def show(event: WorkerEvent) -> None:
+        if event.kind == "log" and not verbose:
+            return
+        print(event.describe(), file=sys.stderr if event.kind != "log" else sys.stdout, flush=True)
+
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    async with WorkerBridge.running(
+        config, args.upstream, host=args.host, port=args.port, extra_vars=extra_vars
+    ) as worker:
+        worker.subscribe(show)
+        env = f" (env {config.environment})" if config.environment else ""
+        print(f"Worker {config.name}{env} ready on {worker.url}", flush=True)
+        if config.ai_binding:
+            print(f"  env.{config.ai_binding} → {args.upstream} (binding wire protocol)")
+        else:
+            print("  no 'ai' binding declared in the Wrangler file: env.AI is not set")
+        simulated = [*config.kv_namespaces, *config.d1_databases, *config.r2_buckets]
+        simulated += [d.binding for d in config.durable_objects]
+        if simulated:
+            print(f"  simulated in workerd: {', '.join(simulated)}")
+        for stub in config.stubs:
+            print(f"  stubbed (fails when used): {stub.binding} ({stub.kind})")
+        print("Press Ctrl-C to stop.", flush=True)
+        exit_status: list[int] = []
+
+        async def watch_exit() -> None:
+            exit_status.append(await worker.wait_exited())
+            stop.set()
+
+        async with asyncio.TaskGroup() as tasks:
+            watcher = tasks.create_task(watch_exit())
+            await stop.wait()
+            watcher.cancel()
+        if exit_status:
+            print(
+                f"aigw: error: the Worker process exited unexpectedly (status {exit_status[0]})",
+                file=sys.stderr,
+            )
+            return 1
+    return 0

@@ -1,0 +1,1 @@
+"""The Worker bridge: the user's Worker in workerd (Miniflare) with ``env.AI`` pointed at the fake."""

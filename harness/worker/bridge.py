@@ -1,0 +1,388 @@
+"""Run a user's Worker in workerd (Miniflare, in a Node.js process) with ``env.AI`` pointed at the fake.
+
+    config = load_worker_config("path/to/wrangler.jsonc", environment="dev")
+    async with WorkerBridge.running(config, upstream=fake.base_url) as worker:
+        worker.url                      # "http://127.0.0.1:PORT": the Worker, serving what it serves
+        worker.problems()               # uncaught exceptions, "hung" cancellations, broken response streams
+        await worker.kv_get("USAGE", "t1:token-usage:daily:2026-11-27")
+
+The Node side is ``js/runner.mjs``; the two speak JSON lines over the child's stdin and stdout. Leaving the
+context stops the Worker (workerd included) and waits for it; nothing outlives it. Without Node.js or the
+npm packages, ``running`` raises ``TargetUnavailable`` saying what to install. This module never decides
+what a response should be: it starts, reports and stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import tempfile
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError, TargetUnavailable
+from harness.worker.wrangler import WorkerConfig
+
+__all__ = [
+    "WorkerBridge",
+    "WorkerEvent",
+    "WorkerStartError",
+    "find_node",
+    "node_modules_dir",
+]
+
+log = logging.getLogger("aigw.worker")
+
+JS_DIR = Path(__file__).parent / "js"
+RUNNER = JS_DIR / "runner.mjs"
+AI_BINDING_MODULE = JS_DIR / "ai-binding.mjs"
+MIN_NODE = (20, 18)
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 10.0
+PROBLEM_KINDS = frozenset({"exception", "hung", "stream-error"})
+
+
+class WorkerStartError(HarnessError):
+    """The Worker could not be started: bundling failed, workerd refused the configuration, or it crashed."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerEvent:
+    """Something the Worker or workerd reported: a log line, a warning, or a problem with a request."""
+
+    kind: str  # "log", "warning", "exception", "hung", "stream-error"
+    message: str
+    level: str = ""
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """One readable paragraph, as the CLI prints it."""
+        where = f"{self.detail.get('method', '')} {_path_of(str(self.detail.get('url', '')))}".strip()
+        if self.kind == "exception":
+            return f"the Worker threw an uncaught exception on {where}: {self.message}{_stack(self.detail)}"
+        if self.kind == "hung":
+            return (
+                f"workerd cancelled {where} because the Worker hung: the response depended on a promise "
+                "that nothing could resolve any more (typically I/O started by another request, or a "
+                "stream nobody writes to). Cloudflare cancels such requests the same way."
+            )
+        if self.kind == "stream-error":
+            return f"the response body of {where} failed mid-stream: {self.message}{_stack(self.detail)}"
+        if self.kind == "warning":
+            return f"warning: {self.message}"
+        return self.message
+
+
+def _path_of(url: str) -> str:
+    match = re.match(r"^[a-z]+://[^/]+(/.*)?$", url)
+    return (match.group(1) or "/") if match else url
+
+
+def _stack(detail: Mapping[str, Any]) -> str:
+    stack = str(detail.get("stack") or "")
+    frames = [line.strip() for line in stack.splitlines()[1:] if line.strip().startswith("at ")]
+    return ("\n    " + "\n    ".join(frames[:6])) if frames else ""
+
+
+def find_node() -> str:
+    """The ``node`` executable (``AIGW_NODE`` or PATH), checked to be recent enough."""
+    node = os.environ.get("AIGW_NODE") or shutil.which("node")
+    if not node:
+        raise TargetUnavailable(
+            "the Worker bridge needs Node.js 20.18 or newer, and 'node' is not on PATH "
+            "(install Node.js, or set AIGW_NODE to its path); everything else in aigw works without it"
+        )
+    return node
+
+
+def _check_node_version(version_text: str) -> None:
+    match = re.match(r"v?(\d+)\.(\d+)", version_text.strip())
+    if match is None or (int(match.group(1)), int(match.group(2))) < MIN_NODE:
+        raise TargetUnavailable(
+            f"the Worker bridge needs Node.js {MIN_NODE[0]}.{MIN_NODE[1]} or newer; "
+            f"found {version_text.strip()!r}"
+        )
+
+
+def node_modules_dir(project_dir: Path | None = None) -> Path:
+    """Where ``miniflare`` and ``esbuild`` are installed: ``AIGW_NODE_MODULES``, this repository, or the
+    Worker project (walking up from ``project_dir``)."""
+    candidates: list[Path] = []
+    if override := os.environ.get("AIGW_NODE_MODULES"):
+        candidates.append(Path(override))
+    candidates.extend(parent / "node_modules" for parent in JS_DIR.parents)
+    if project_dir is not None:
+        candidates.extend(parent / "node_modules" for parent in (project_dir, *project_dir.parents))
+    for candidate in candidates:
+        if (candidate / "miniflare" / "package.json").is_file() and (
+            candidate / "esbuild" / "package.json"
+        ).is_file():
+            return candidate
+    raise TargetUnavailable(
+        "the Worker bridge needs the npm packages 'miniflare' and 'esbuild': run 'npm ci' at the "
+        "aigw-harness root (scripts/setup.sh does it when npm is present), or set AIGW_NODE_MODULES "
+        "to a node_modules directory that has them"
+    )
+
+
+def runner_config(
+    config: WorkerConfig,
+    upstream: str,
+    *,
+    host: str,
+    port: int,
+    extra_vars: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The JSON document ``runner.mjs`` reads."""
+    variables = {**config.vars, **(extra_vars or {})}
+    return {
+        "entry": str(config.main),
+        "name": config.name,
+        "compatibilityDate": config.compatibility_date,
+        "compatibilityFlags": list(config.compatibility_flags),
+        "vars": variables,
+        "kvNamespaces": list(config.kv_namespaces),
+        "d1Databases": list(config.d1_databases),
+        "r2Buckets": list(config.r2_buckets),
+        "durableObjects": [
+            {"binding": d.binding, "className": d.class_name, "sqlite": d.sqlite}
+            for d in config.durable_objects
+        ],
+        "aiBinding": config.ai_binding,
+        "stubs": [{"binding": s.binding, "kind": s.kind} for s in config.stubs],
+        "upstream": upstream.rstrip("/"),
+        "host": host,
+        "port": port,
+    }
+
+
+class WorkerBridge:
+    """A running Worker. Build it with ``WorkerBridge.running(...)``."""
+
+    def __init__(self, config: WorkerConfig, process: asyncio.subprocess.Process) -> None:
+        self.config = config
+        self.url = ""
+        self.events: list[WorkerEvent] = []
+        self.compatibility_date: str | None = None
+        self._process = process
+        self._ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._replies: dict[int, asyncio.Future[Any]] = {}
+        self._next_id = 0
+        self._stderr: list[str] = []
+        self._listeners: list[Callable[[WorkerEvent], None]] = []
+
+    # -- what the Worker reported ---------------------------------------------------------------
+
+    def problems(self) -> list[WorkerEvent]:
+        """Uncaught exceptions, hung cancellations and failed response streams, oldest first."""
+        return [event for event in self.events if event.kind in PROBLEM_KINDS]
+
+    async def settle(self) -> list[WorkerEvent]:
+        """The problems so far, once every event of the requests already answered has arrived."""
+        # Events travel on the same line-ordered channel as replies: a reply means they are all in.
+        await self._command({"op": "ping"})
+        return self.problems()
+
+    def logs(self) -> list[WorkerEvent]:
+        return [event for event in self.events if event.kind == "log"]
+
+    def clear_events(self) -> None:
+        self.events.clear()
+
+    def subscribe(self, listener: Callable[[WorkerEvent], None]) -> None:
+        """Call ``listener`` with each event as it arrives (the CLI prints them)."""
+        self._listeners.append(listener)
+
+    async def wait_exited(self) -> int:
+        """Return when the Worker process has exited (it should not, until stopped), with its status."""
+        return await self._process.wait()
+
+    # -- simulated storage, read and written from outside the Worker ------------------------------
+
+    async def kv_get(self, binding: str, key: str) -> str | None:
+        result = await self._command({"op": "kv.get", "binding": binding, "key": key})
+        return None if result is None else str(result)
+
+    async def kv_put(self, binding: str, key: str, value: str) -> None:
+        await self._command({"op": "kv.put", "binding": binding, "key": key, "value": value})
+
+    async def kv_delete(self, binding: str, key: str) -> None:
+        await self._command({"op": "kv.delete", "binding": binding, "key": key})
+
+    async def kv_list(self, binding: str, prefix: str | None = None) -> list[str]:
+        result = await self._command({"op": "kv.list", "binding": binding, "prefix": prefix})
+        return [str(key) for key in result]
+
+    async def d1_query(self, binding: str, sql: str, *params: Any) -> list[dict[str, Any]]:
+        result = await self._command(
+            {"op": "d1.query", "binding": binding, "sql": sql, "params": list(params)}
+        )
+        return list(result)
+
+    async def _command(self, request: dict[str, Any]) -> Any:
+        if self._process.returncode is not None or self._process.stdin is None:
+            raise WorkerStartError("the Worker is not running any more")
+        self._next_id += 1
+        request_id = self._next_id
+        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._replies[request_id] = reply
+        self._process.stdin.write((json.dumps({**request, "id": request_id}) + "\n").encode())
+        await self._process.stdin.drain()
+        try:
+            return await asyncio.wait_for(reply, timeout=30)
+        finally:
+            self._replies.pop(request_id, None)
+
+    # -- the process -------------------------------------------------------------------------------
+
+    def _handle(self, event: dict[str, Any]) -> None:
+        kind = str(event.get("event", ""))
+        if kind == "ready":
+            self.url = str(event["url"])
+            self.compatibility_date = event.get("compatibilityDate")
+            if not self._ready.done():
+                self._ready.set_result(self.url)
+            return
+        if kind == "reply":
+            reply = self._replies.get(int(event.get("id", -1)))
+            if reply is not None and not reply.done():
+                if event.get("ok"):
+                    reply.set_result(event.get("result"))
+                else:
+                    reply.set_exception(HarnessError(f"worker bridge: {event.get('error')}"))
+            return
+        if kind == "fatal":
+            if not self._ready.done():
+                self._ready.set_exception(WorkerStartError(f"{self.config.source}: {event.get('message')}"))
+            return
+        if kind == "stopped":
+            return
+        worker_event = WorkerEvent(
+            kind=kind,
+            message=str(event.get("message", "")),
+            level=str(event.get("level", "")),
+            detail={k: v for k, v in event.items() if k != "event"},
+        )
+        self.events.append(worker_event)
+        if kind in PROBLEM_KINDS:
+            log.warning("%s", worker_event.describe())
+        elif kind == "warning":
+            log.warning("%s", worker_event.message)
+        else:
+            log.debug("worker %s: %s", worker_event.level, worker_event.message)
+        for listener in self._listeners:
+            listener(worker_event)
+
+    async def _read_stdout(self) -> None:
+        assert self._process.stdout is not None
+        async for raw in self._process.stdout:
+            line = raw.decode(errors="replace").strip()
+            if not line:
+                continue
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                self._stderr.append(line)
+                continue
+            if isinstance(event, dict):
+                self._handle(event)
+        self._finish("the Worker process exited")
+
+    async def _read_stderr(self) -> None:
+        assert self._process.stderr is not None
+        async for raw in self._process.stderr:
+            line = raw.decode(errors="replace").rstrip()
+            if line:
+                self._stderr.append(line)
+                del self._stderr[:-50]
+                log.debug("node: %s", line)
+
+    def _finish(self, why: str) -> None:
+        tail = "\n  ".join(self._stderr[-10:])
+        error = WorkerStartError(
+            f"{self.config.source}: {why} before it was ready" + (f":\n  {tail}" if tail else "")
+        )
+        if not self._ready.done():
+            self._ready.set_exception(error)
+        for reply in self._replies.values():
+            if not reply.done():
+                reply.set_exception(WorkerStartError("the Worker process exited"))
+
+    async def _stop(self) -> None:
+        process = self._process
+        if process.returncode is None and process.stdin is not None:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                process.stdin.write(b'{"op":"stop"}\n')
+                await process.stdin.drain()
+                process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), timeout=STOP_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("the Worker did not stop within %.0f s; killing it", STOP_TIMEOUT_S)
+            with contextlib.suppress(ProcessLookupError):
+                # The runner leads its own process group: this reaches workerd too.
+                os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def running(
+        cls,
+        config: WorkerConfig,
+        upstream: str,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        extra_vars: Mapping[str, Any] | None = None,
+        start_timeout: float = START_TIMEOUT_S,
+    ) -> AsyncIterator[WorkerBridge]:
+        """Bundle and start the Worker; stop it (and workerd) on leaving."""
+        node = find_node()
+        modules = node_modules_dir(config.main.parent)
+        version = await asyncio.create_subprocess_exec(node, "--version", stdout=asyncio.subprocess.PIPE)
+        out, _ = await version.communicate()
+        _check_node_version(out.decode())
+        for warning in config.warnings:
+            log.warning("%s", warning)
+
+        with tempfile.TemporaryDirectory(prefix="aigw-bridge-") as scratch:
+            config_path = Path(scratch) / "runner.json"
+            document = runner_config(config, upstream, host=host, port=port, extra_vars=extra_vars)
+            config_path.write_text(json.dumps(document), encoding="utf-8")
+            process = await asyncio.create_subprocess_exec(
+                node,
+                str(RUNNER),
+                str(config_path),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env={**os.environ, "AIGW_NODE_MODULES": str(modules)},
+                start_new_session=True,
+            )
+            bridge = cls(config, process)
+            try:
+                async with asyncio.TaskGroup() as tasks:
+                    tasks.create_task(bridge._read_stdout())
+                    tasks.create_task(bridge._read_stderr())
+                    try:
+                        await asyncio.wait_for(asyncio.shield(bridge._ready), timeout=start_timeout)
+                        yield bridge
+                    except TimeoutError:
+                        raise WorkerStartError(
+                            f"{config.source}: the Worker did not start within {start_timeout:.0f} s"
+                        ) from None
+                    finally:
+                        await bridge._stop()
+            except BaseExceptionGroup as group:
+                # The readers never fail; unwrap so that callers see the error itself.
+                if len(group.exceptions) == 1:
+                    raise group.exceptions[0] from None
+                raise

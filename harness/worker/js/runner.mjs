@@ -1,0 +1,352 @@
+// Runs a user's Worker in workerd through Miniflare, for the Python bridge (harness/worker/bridge.py).
+//
+//   node runner.mjs CONFIG.json
+//
+// CONFIG.json is written by the bridge (see WorkerConfig in wrangler.py). The runner bundles the entry
+// point with esbuild, starts Miniflare with the declared bindings, `env.AI` replaced by the adapter in
+// ai-binding.mjs pointed at the fake, and unsimulated bindings replaced by stubs that throw when used.
+//
+// It speaks JSON lines. On stdout, events: {"event":"ready","url"}, {"event":"log","level","message"},
+// {"event":"exception"|"hung"|"stream-error", ...}, {"event":"warning","message"},
+// {"event":"reply","id","ok","result"|"error"}, {"event":"fatal","message"}, {"event":"stopped"}.
+// On stdin, commands: {"id","op":"kv.get"|"kv.put"|"kv.list"|"kv.delete"|"d1.query","binding",...}
+// {"id","op":"ping"} (answered after every event already emitted) and {"op":"stop"}. Closing stdin or SIGTERM/SIGINT also stops it.
+import { createRequire } from "node:module";
+import { mkdtempSync, rmSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import readline from "node:readline";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const FRONT = "aigw-front";
+const AI_WORKER = "aigw-ai";
+const STUB_WORKER = "aigw-stub";
+
+function emit(event) {
+  process.stdout.write(`${JSON.stringify(event)}\n`);
+}
+
+function fatal(message) {
+  emit({ event: "fatal", message });
+  process.exit(1);
+}
+
+// miniflare and esbuild come from AIGW_NODE_MODULES, this repository's node_modules, or the Worker
+// project's own (wrangler brings miniflare along).
+async function importPackage(name, projectDir) {
+  const require = createRequire(import.meta.url);
+  const searchPaths = [process.env.AIGW_NODE_MODULES, HERE, projectDir].filter(Boolean);
+  let resolved;
+  try {
+    resolved = require.resolve(name, { paths: searchPaths });
+  } catch {
+    fatal(
+      `the npm package '${name}' is not installed (looked from ${searchPaths.join(", ")}); ` +
+        "run 'npm ci' at the aigw-harness root (scripts/setup.sh does) or set AIGW_NODE_MODULES",
+    );
+  }
+  return await import(pathToFileURL(resolved).href);
+}
+
+// The entry worker: forwards to the user's Worker and turns uncaught exceptions and workerd's "hung"
+// cancellations into events the bridge reports, answering 500 as Miniflare does.
+const FRONT_SCRIPT = `
+// Reported to the runner (in Node) before the client sees the 500, so that an event always precedes
+// the answer of the request that caused it.
+async function report(env, kind, request, error) {
+  const detail = { kind, method: request.method, url: request.url,
+    name: error?.name ?? "Error", message: String(error?.message ?? error), stack: String(error?.stack ?? "") };
+  await env.AIGW_REPORT.fetch("http://aigw.report/", { method: "POST", body: JSON.stringify(detail) });
+}
+function classify(error) {
+  return /had hung and would never generate a response/.test(String(error?.message ?? error)) ? "hung" : "exception";
+}
+async function pump(env, request, source, writable) {
+  const reader = source.getReader();
+  const writer = writable.getWriter();
+  for (;;) {
+    let chunk;
+    try {
+      chunk = await reader.read();
+    } catch (error) {
+      await report(env, classify(error) === "hung" ? "hung" : "stream-error", request, error);
+      await writer.abort(error).catch(() => {});
+      return;
+    }
+    if (chunk.done) {
+      await writer.close().catch(() => {});
+      return;
+    }
+    try {
+      await writer.write(chunk.value);
+    } catch (error) {
+      // The client went away: stop reading, as the runtime would.
+      await reader.cancel(error).catch(() => {});
+      return;
+    }
+  }
+}
+export default {
+  async fetch(request, env, ctx) {
+    let response;
+    try {
+      response = await env.USER.fetch(request);
+    } catch (error) {
+      await report(env, classify(error), request, error);
+      return new Response(String(error?.stack ?? error), { status: 500 });
+    }
+    if (!response.body || response.webSocket || response.status === 101) return response;
+    const { readable, writable } = new TransformStream();
+    ctx.waitUntil(pump(env, request, response.body, writable));
+    return new Response(readable, response);
+  },
+};
+`;
+
+// Any property of an unsimulated binding throws a clear error when called.
+const STUB_SCRIPT = `
+export default function (env) {
+  const fail = (member) => {
+    throw new Error("aigw: binding " + env.binding + " (" + env.kind + ") is not simulated by the Worker bridge; " +
+      "its ." + member + "() cannot run locally. Guard the call, or test this path against a deployment.");
+  };
+  return new Proxy({}, {
+    get(_target, property) {
+      if (property === "then" || typeof property === "symbol") return undefined;
+      return (..._args) => fail(String(property));
+    },
+  });
+}
+`;
+
+async function bundle(esbuild, config, outDir) {
+  const nodeCompat = (config.compatibilityFlags ?? []).some((flag) => flag.startsWith("nodejs_compat"));
+  const { builtinModules } = await import("node:module");
+  const external = ["cloudflare:*", "node:*", ...(nodeCompat ? builtinModules : [])];
+  const outfile = path.join(outDir, "worker.mjs");
+  try {
+    await esbuild.build({
+      entryPoints: [config.entry],
+      outfile,
+      bundle: true,
+      format: "esm",
+      target: "es2022",
+      platform: "browser",
+      conditions: ["workerd", "worker", "browser"],
+      mainFields: ["browser", "module", "main"],
+      external,
+      keepNames: true,
+      sourcemap: false,
+      logLevel: "silent",
+      define: { "process.env.NODE_ENV": JSON.stringify("development") },
+      loader: { ".txt": "text", ".html": "text", ".sql": "text", ".bin": "binary" },
+      absWorkingDir: path.dirname(config.entry),
+    });
+  } catch (error) {
+    const messages = (error.errors ?? []).map((m) => {
+      const where = m.location ? `${path.resolve(path.dirname(config.entry), m.location.file)}:${m.location.line}:${m.location.column + 1}: ` : "";
+      return `${where}${m.text}`;
+    });
+    throw new Error(`bundling ${config.entry} failed:\n  ${messages.length ? messages.join("\n  ") : String(error)}`);
+  }
+  return outfile;
+}
+
+function miniflareLog(Log, LogLevel) {
+  return class BridgeLog extends Log {
+    constructor() {
+      super(LogLevel.WARN);
+    }
+    log(message) {
+      emit({ event: "log", level: "runtime", message: String(message) });
+    }
+    error(error) {
+      emit({ event: "log", level: "error", message: String(error?.stack ?? error) });
+    }
+    warn(message) {
+      emit({ event: "warning", message: String(message) });
+    }
+  };
+}
+
+function onStructuredLog(entry) {
+  emit({ event: "log", level: entry.level, message: String(entry.message ?? "") });
+}
+
+async function onReport(request) {
+  const detail = await request.json();
+  emit({ event: detail.kind, ...detail });
+  return new Response(null, { status: 204 });
+}
+
+async function command(mf, workerName, request) {
+  const { op, binding } = request;
+  switch (op) {
+    case "kv.get": {
+      const kv = await mf.getKVNamespace(binding, workerName);
+      return await kv.get(request.key);
+    }
+    case "kv.put": {
+      const kv = await mf.getKVNamespace(binding, workerName);
+      await kv.put(request.key, request.value);
+      return null;
+    }
+    case "kv.delete": {
+      const kv = await mf.getKVNamespace(binding, workerName);
+      await kv.delete(request.key);
+      return null;
+    }
+    case "kv.list": {
+      const kv = await mf.getKVNamespace(binding, workerName);
+      const keys = [];
+      let cursor;
+      do {
+        const page = await kv.list({ prefix: request.prefix ?? undefined, cursor });
+        keys.push(...page.keys.map((k) => k.name));
+        cursor = page.list_complete ? undefined : page.cursor;
+      } while (cursor);
+      return keys;
+    }
+    case "d1.query": {
+      const db = await mf.getD1Database(binding, workerName);
+      const result = await db.prepare(request.sql).bind(...(request.params ?? [])).all();
+      return result.results;
+    }
+    default:
+      throw new Error(`unknown command ${JSON.stringify(op)}`);
+  }
+}
+
+async function main() {
+  const configPath = process.argv[2];
+  if (!configPath) fatal("usage: node runner.mjs CONFIG.json");
+  const config = JSON.parse(await readFile(configPath, "utf8"));
+  const projectDir = path.dirname(config.entry);
+  const esbuild = await importPackage("esbuild", projectDir);
+  const { Miniflare, Log, LogLevel, supportedCompatibilityDate } = await importPackage("miniflare", projectDir);
+
+  const outDir = mkdtempSync(path.join(tmpdir(), "aigw-worker-"));
+  const cleanup = () => rmSync(outDir, { recursive: true, force: true });
+  const builder = esbuild.default ?? esbuild;
+  let scriptPath;
+  let bundleError;
+  try {
+    scriptPath = await bundle(builder, config, outDir);
+  } catch (error) {
+    bundleError = error;
+  }
+  // esbuild keeps a service process for later builds; the bridge builds once.
+  await builder.stop?.();
+  if (bundleError) {
+    cleanup();
+    fatal(bundleError.message);
+  }
+
+  let compatibilityDate = config.compatibilityDate ?? supportedCompatibilityDate;
+  if (compatibilityDate > supportedCompatibilityDate) {
+    emit({
+      event: "warning",
+      message:
+        `compatibility_date ${compatibilityDate} is newer than this workerd supports; ` +
+        `running with ${supportedCompatibilityDate} (update the miniflare pin to go further)`,
+    });
+    compatibilityDate = supportedCompatibilityDate;
+  }
+
+  const wrappedBindings = {};
+  if (config.aiBinding) {
+    wrappedBindings[config.aiBinding] = { scriptName: AI_WORKER, bindings: { upstream: config.upstream } };
+  }
+  for (const stub of config.stubs ?? []) {
+    wrappedBindings[stub.binding] = { scriptName: STUB_WORKER, bindings: { binding: stub.binding, kind: stub.kind } };
+  }
+  const durableObjects = {};
+  for (const item of config.durableObjects ?? []) {
+    durableObjects[item.binding] = { className: item.className, useSQLite: item.sqlite };
+  }
+  const workerName = config.name;
+  const BridgeLog = miniflareLog(Log, LogLevel);
+
+  const mf = new Miniflare({
+    host: config.host ?? "127.0.0.1",
+    port: config.port ?? 0,
+    log: new BridgeLog(),
+    // Never fetch Request.cf from Cloudflare: the bridge stays on loopback.
+    cf: false,
+    logRequests: false,
+    handleStructuredLogs: onStructuredLog,
+    workers: [
+      {
+        name: FRONT,
+        modules: true,
+        script: FRONT_SCRIPT,
+        compatibilityDate,
+        serviceBindings: { USER: workerName, AIGW_REPORT: onReport },
+      },
+      {
+        name: workerName,
+        modules: true,
+        scriptPath,
+        modulesRoot: outDir,
+        compatibilityDate,
+        compatibilityFlags: config.compatibilityFlags ?? [],
+        bindings: config.vars ?? {},
+        kvNamespaces: config.kvNamespaces ?? [],
+        d1Databases: config.d1Databases ?? [],
+        r2Buckets: config.r2Buckets ?? [],
+        durableObjects,
+        wrappedBindings,
+      },
+      { name: AI_WORKER, modules: true, scriptPath: path.join(HERE, "ai-binding.mjs"), modulesRoot: HERE },
+      { name: STUB_WORKER, modules: true, script: STUB_SCRIPT },
+    ],
+  });
+
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    try {
+      await mf.dispose();
+    } finally {
+      cleanup();
+      emit({ event: "stopped" });
+      process.exit(0);
+    }
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+
+  let url;
+  try {
+    url = await mf.ready;
+  } catch (error) {
+    cleanup();
+    fatal(`workerd did not start: ${error?.message ?? error}`);
+  }
+  emit({ event: "ready", url: url.href.replace(/\/$/, ""), name: workerName, compatibilityDate });
+
+  const lines = readline.createInterface({ input: process.stdin });
+  lines.on("line", async (line) => {
+    if (!line.trim()) return;
+    let request;
+    try {
+      request = JSON.parse(line);
+    } catch {
+      emit({ event: "warning", message: `ignored a command that is not JSON: ${line.slice(0, 80)}` });
+      return;
+    }
+    if (request.op === "stop") return stop();
+    if (request.op === "ping") return emit({ event: "reply", id: request.id, ok: true, result: "pong" });
+    try {
+      emit({ event: "reply", id: request.id, ok: true, result: await command(mf, workerName, request) });
+    } catch (error) {
+      emit({ event: "reply", id: request.id, ok: false, error: String(error?.message ?? error) });
+    }
+  });
+  lines.on("close", stop);
+}
+
+main().catch((error) => fatal(String(error?.stack ?? error)));

@@ -1,0 +1,236 @@
+"""The test Worker in workerd through the bridge, against a scripted upstream: what the Worker sends through
+``env.AI``, what it gets back, KV and Durable Objects, stubs, exceptions, hung requests and clean stops."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from harness.errors import TargetUnavailable
+from harness.sse import SSEDecoder
+from harness.worker.bridge import AI_BINDING_MODULE, WorkerBridge, WorkerStartError, find_node
+from harness.worker.wrangler import load_worker_config
+
+from .conftest import CHAT_WORKER, ScriptedUpstream, needs_node
+
+pytestmark = needs_node
+
+SESSION = "11111111-1111-1111-1111-111111111111"
+TENANT = {"x-tenant-id": "t1"}
+NATIVE_STREAM = [
+    'data: {"response":"Hel","p":"abc"}\n\n',
+    'data: {"response":"lo"}\n\n',
+    'data: {"response":"","usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}\n\n',
+    "data: [DONE]\n\n",
+]
+
+
+@pytest.fixture
+async def worker(upstream: ScriptedUpstream) -> AsyncIterator[WorkerBridge]:
+    async with WorkerBridge.running(load_worker_config(CHAT_WORKER, "dev"), upstream.url) as bridge:
+        yield bridge
+
+
+@pytest.fixture
+async def client(worker: WorkerBridge) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=worker.url, headers=TENANT, timeout=20) as http:
+        yield http
+
+
+def events_of(body: bytes) -> list[tuple[str, str]]:
+    decoder = SSEDecoder()
+    events = decoder.feed(body) + decoder.flush()
+    return [(event.event, event.data) for event in events]
+
+
+async def test_streaming_chat_goes_through_the_binding_to_ai_gateway_run(
+    worker: WorkerBridge, client: httpx.AsyncClient, upstream: ScriptedUpstream
+) -> None:
+    upstream.reply_sse(NATIVE_STREAM, **{"cf-aig-log-id": "01JTESTLOG", "cf-ai-req-id": "req-1"})
+    response = await client.post("/chat", json={"sessionId": SESSION, "message": "hello"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/event-stream"
+    assert response.headers["x-aig-log-id"] == "01JTESTLOG"
+    events = events_of(response.content)
+    assert [e for e, _ in events] == ["message", "message", "done"]
+    assert '"content":"Hel"' in events[0][1]
+    assert '"totalTokens":5' in events[2][1]
+
+    (sent,) = upstream.seen
+    assert (sent.method, sent.path) == ("POST", "/ai-gateway/run?version=3")
+    assert sent.headers["cf-consn-model-id"] == "@cf/meta/llama-3.1-8b-instruct-fast"
+    assert sent.headers["cf-consn-sdk-version"] == "2.0.0"
+    assert sent.json() == {
+        "inputs": {"messages": [{"role": "user", "content": "hello"}], "stream": True},
+        "options": {
+            "gateway": {
+                "id": "chat-gw",
+                "metadata": {"sessionId": SESSION, "route": "/chat", "tenantId": "t1"},
+            }
+        },
+    }
+    assert await worker.settle() == []
+
+
+async def test_usage_lands_in_kv_and_history_in_the_durable_object(
+    worker: WorkerBridge, client: httpx.AsyncClient, upstream: ScriptedUpstream
+) -> None:
+    upstream.reply_sse(NATIVE_STREAM)
+    upstream.reply_json(
+        {"response": "second", "usage": {"prompt_tokens": 7, "completion_tokens": 1, "total_tokens": 8}}
+    )
+    await client.post("/chat", json={"sessionId": SESSION, "message": "hello"})
+    response = await client.post("/chat", json={"sessionId": SESSION, "message": "again", "stream": False})
+    assert response.json()["data"]["message"] == "second"
+    (key,) = await worker.kv_list("USAGE", prefix="t1:token-usage:daily:")
+    assert await worker.kv_get("USAGE", key) == "13"
+    # The second call carried the first exchange: the Durable Object kept the session.
+    second_inputs = upstream.seen[1].json()
+    assert isinstance(second_inputs, dict)
+    assert [m["content"] for m in second_inputs["inputs"]["messages"]] == ["hello", "Hello", "again"]
+
+
+async def test_kv_written_from_outside_is_seen_by_the_worker_and_back(worker: WorkerBridge) -> None:
+    await worker.kv_put("USAGE", "k", "v")
+    assert await worker.kv_get("USAGE", "k") == "v"
+    await worker.kv_delete("USAGE", "k")
+    assert await worker.kv_get("USAGE", "k") is None
+
+
+async def test_binding_error_text_reaches_the_worker_and_it_falls_back(
+    client: httpx.AsyncClient, upstream: ScriptedUpstream
+) -> None:
+    upstream.reply_json({"errors": [{"code": 3040, "message": "Capacity temporarily exceeded"}]}, status=429)
+    upstream.reply_json(
+        {"internalCode": 2045, "description": "Spend limit exceeded", "name": "AiGatewayError"}, status=429
+    )
+    response = await client.post("/chat", json={"sessionId": SESSION, "message": "x", "stream": False})
+    assert response.status_code == 502
+    assert response.json() == {
+        "ok": False,
+        "error": {"code": "ai_error", "message": "AI provider unavailable"},
+    }
+    # The fallback's error is the last one, as the binding words it.
+    assert response.headers["x-ai-error"] == "AiGatewayError: 2045: Spend limit exceeded"
+    assert [s.headers["cf-consn-model-id"] for s in upstream.seen] == [
+        "@cf/meta/llama-3.1-8b-instruct-fast",
+        "@cf/meta/llama-3.1-8b-instruct",
+    ]
+
+
+async def test_json_with_charset_is_a_raw_stream_to_the_worker(
+    client: httpx.AsyncClient, upstream: ScriptedUpstream
+) -> None:
+    upstream.reply_json({"response": "hi"}, **{"content-type": "application/json; charset=utf-8"})
+    response = await client.post("/chat", json={"sessionId": SESSION, "message": "x", "stream": False})
+    # The Worker got a ReadableStream, not an object: it has no `response` string to show.
+    assert response.json()["data"]["message"] == "{}"
+
+
+async def test_get_log_and_patch_log_through_the_gateway_methods(
+    client: httpx.AsyncClient, upstream: ScriptedUpstream
+) -> None:
+    upstream.reply_json(
+        {"result": {"id": "01L", "model": "m", "created_at": "2026-11-27T10:00:00Z", "cost": 0.5}}
+    )
+    upstream.reply_json(
+        {"success": False, "errors": [{"code": 7002, "message": "Log not found"}]}, status=404
+    )
+    upstream.reply_json({"success": True, "result": {}})
+    found = await client.get("/log/01L")
+    assert found.json()["data"]["createdAtIsDate"] is True
+    assert found.json()["data"]["cost"] == 0.5
+    missing = await client.get("/log/01X")
+    assert missing.status_code == 404
+    assert missing.json()["error"] == {"code": "AiGatewayLogNotFound", "message": "Log not found"}
+    patched = await client.patch("/log/01L", json={"feedback": 1})
+    assert patched.json()["data"] == {"patched": "01L"}
+    assert [(s.method, s.path) for s in upstream.seen] == [
+        ("GET", "/ai-gateway/gateways/chat-gw/logs/01L"),
+        ("GET", "/ai-gateway/gateways/chat-gw/logs/01X"),
+        ("PATCH", "/ai-gateway/gateways/chat-gw/logs/01L"),
+    ]
+
+
+async def test_stubbed_binding_fails_clearly_and_is_reported(
+    worker: WorkerBridge, client: httpx.AsyncClient
+) -> None:
+    response = await client.get("/search")
+    assert response.status_code == 500
+    assert "binding SEARCH_INDEX (vectorize) is not simulated" in response.text
+    (problem,) = await worker.settle()
+    assert problem.kind == "exception"
+    assert problem.describe().startswith(
+        "the Worker threw an uncaught exception on GET /search: aigw: binding"
+    )
+
+
+async def test_hung_request_is_cancelled_and_reported(
+    worker: WorkerBridge, client: httpx.AsyncClient
+) -> None:
+    response = await client.get("/hang")
+    assert response.status_code == 500
+    assert "hung" in response.text
+    (problem,) = await worker.settle()
+    assert problem.kind == "hung"
+    assert problem.describe().startswith("workerd cancelled GET /hang because the Worker hung")
+
+
+async def test_vars_can_be_overridden_per_run(upstream: ScriptedUpstream) -> None:
+    config = load_worker_config(CHAT_WORKER, "dev")
+    async with (
+        WorkerBridge.running(config, upstream.url, extra_vars={"MODEL_ID": "@cf/other"}) as bridge,
+        httpx.AsyncClient(base_url=bridge.url, headers=TENANT) as http,
+    ):
+        health = (await http.get("/health")).json()["data"]
+    assert health == {
+        "status": "ok",
+        "tenantId": "t1",
+        "environment": "dev",
+        "modelId": "@cf/other",
+        "fallbackModelId": "@cf/meta/llama-3.1-8b-instruct",
+    }
+
+
+async def test_stopping_leaves_no_process_behind(upstream: ScriptedUpstream) -> None:
+    async with WorkerBridge.running(load_worker_config(CHAT_WORKER, "dev"), upstream.url) as bridge:
+        pid = bridge._process.pid
+    assert bridge._process.returncode == 0
+    # The runner led its own process group, workerd included: nothing of it is left.
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pid, 0)
+
+
+async def test_a_bundling_error_names_the_file_and_line(tmp_path: Path, upstream: ScriptedUpstream) -> None:
+    (tmp_path / "index.js").write_text("export default {\n  fetch() { return new Response('x' }\n};\n")
+    (tmp_path / "wrangler.jsonc").write_text('{"name": "broken", "main": "index.js"}')
+    with pytest.raises(WorkerStartError) as info:
+        async with WorkerBridge.running(load_worker_config(tmp_path), upstream.url):
+            pytest.fail("the Worker should not start")
+    message = str(info.value)
+    assert "bundling" in message
+    assert f"{tmp_path / 'index.js'}:2:" in message
+
+
+def test_missing_node_is_reported_with_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIGW_NODE", raising=False)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(TargetUnavailable, match=r"needs Node\.js 20\.18 or newer, and 'node' is not on PATH"):
+        find_node()
+
+
+def test_adapter_contract_tests_pass_in_node() -> None:
+    result = subprocess.run(
+        [find_node(), "--test", str(AI_BINDING_MODULE.with_name("ai-binding.test.mjs"))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "# fail 0" in result.stdout

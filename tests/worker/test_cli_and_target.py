@@ -1,0 +1,108 @@
+"""``aigw worker serve`` as a user runs it, and the ``worker`` target's options."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from harness.cli import main
+from harness.errors import ConfigError
+from harness.scenarios.targets import Capability, TargetOptions, load_target
+
+from .conftest import CHAT_WORKER, needs_node
+
+
+def test_serve_rejects_a_bad_upstream_and_environment(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["worker", "serve", "--config", str(CHAT_WORKER), "--upstream", "127.0.0.1:9"]) == 2
+    assert "--upstream '127.0.0.1:9': expected an http:// URL" in capsys.readouterr().err
+    status = main(
+        ["worker", "serve", "--config", str(CHAT_WORKER), "--env", "prod", "--upstream", "http://x"]
+    )
+    assert status == 2
+    assert "no environment 'prod' under 'env' (known: dev)" in capsys.readouterr().err
+    assert (
+        main(["worker", "serve", "--config", str(CHAT_WORKER), "--upstream", "http://x", "--var", "NOEQUALS"])
+        == 2
+    )
+    assert "--var 'NOEQUALS': expected NAME=VALUE" in capsys.readouterr().err
+
+
+@needs_node
+def test_serve_runs_until_interrupted_and_stops_cleanly() -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "harness",
+        "worker",
+        "serve",
+        "--config",
+        str(CHAT_WORKER),
+        "--env",
+        "dev",
+    ]
+    command += ["--upstream", "http://127.0.0.1:9", "--port", "0", "--var", "MODEL_ID=@cf/from-cli"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            first = process.stdout.readline()
+            match = re.match(
+                r"Worker aigw-chat-fixture-dev \(env dev\) ready on (http://127\.0\.0\.1:\d+)", first
+            )
+            assert match, first
+            banner = [process.stdout.readline() for _ in range(4)]
+            assert "  stubbed (fails when used): SEARCH_INDEX (vectorize)\n" in banner
+            health = httpx.get(match.group(1) + "/health", headers={"x-tenant-id": "t"}, timeout=10).json()
+            assert health["data"]["modelId"] == "@cf/from-cli"
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=20) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def test_target_needs_a_config_and_an_ai_binding(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="needs --target-option config="):
+        load_target("worker", TargetOptions())
+    with pytest.raises(ConfigError, match=r"declares no 'ai' binding; the worker target answers env\.AI"):
+        load_target("worker", TargetOptions(extra={"config": str(CHAT_WORKER)}))
+
+
+@needs_node
+def test_target_options_shape_its_capabilities() -> None:
+    base = {"config": str(CHAT_WORKER), "env": "dev"}
+    plain = load_target("worker", TargetOptions(extra=base))
+    assert plain.capabilities == {Capability.UPSTREAM_CONTROL, Capability.GATEWAY_LOGS}
+    full = load_target("worker", TargetOptions(extra={**base, "ledger_kv": "USAGE", "tenants": "worker"}))
+    assert Capability.LEDGER in full.capabilities
+    assert Capability.TENANT_CONFIG in full.capabilities
+    assert Capability.CLOCK not in full.capabilities
+    with pytest.raises(ConfigError, match="ledger_kv='NOPE': the Worker has no such KV namespace"):
+        load_target("worker", TargetOptions(extra={**base, "ledger_kv": "NOPE"}))
+    with pytest.raises(ConfigError, match="tenants='all'"):
+        load_target("worker", TargetOptions(extra={**base, "tenants": "all"}))
+
+
+def test_runner_config_is_json_with_the_scenario_overrides() -> None:
+    from harness.worker.bridge import runner_config
+    from harness.worker.wrangler import load_worker_config
+
+    document = runner_config(
+        load_worker_config(CHAT_WORKER, "dev"),
+        "http://127.0.0.1:1/",
+        host="127.0.0.1",
+        port=0,
+        extra_vars={"A": "1"},
+    )
+    assert json.loads(json.dumps(document)) == document
+    assert document["upstream"] == "http://127.0.0.1:1"
+    assert document["vars"]["A"] == "1"
+    assert document["durableObjects"] == [{"binding": "SESSIONS", "className": "SessionDO", "sqlite": True}]
+    assert document["stubs"] == [{"binding": "SEARCH_INDEX", "kind": "vectorize"}]

@@ -1,0 +1,143 @@
+"""The test Worker in workerd with ``env.AI`` on the real fake: what a scenario sees end to end."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from fakes.config import DEFAULT_ACCOUNT_ID, DEFAULT_API_TOKEN, AccountConfig, FakeConfig, GatewayConfig
+from fakes.server import FakeGateway
+from harness.sse import SSEDecoder
+from harness.worker.bridge import WorkerBridge
+from harness.worker.wrangler import load_worker_config
+
+from .conftest import CHAT_WORKER, needs_node
+
+pytestmark = needs_node
+
+SESSION = "22222222-2222-2222-2222-222222222222"
+PRIMARY = "@cf/meta/llama-3.1-8b-instruct-fast"
+FALLBACK = "@cf/meta/llama-3.1-8b-instruct"
+
+
+@dataclass
+class Rig:
+    fake: FakeGateway
+    worker: WorkerBridge
+    http: httpx.AsyncClient
+
+
+def fake_config(*gateways: str) -> FakeConfig:
+    account = AccountConfig(
+        id=DEFAULT_ACCOUNT_ID,
+        api_tokens=[DEFAULT_API_TOKEN],
+        gateways=[GatewayConfig(id=g) for g in gateways],
+    )
+    return FakeConfig(accounts=[account])
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    async with (
+        FakeGateway.running(config=fake_config("chat-gw")) as fake,
+        WorkerBridge.running(load_worker_config(CHAT_WORKER, "dev"), fake.base_url) as worker,
+        httpx.AsyncClient(base_url=worker.url, headers={"x-tenant-id": "acme"}, timeout=20) as http,
+    ):
+        yield Rig(fake, worker, http)
+
+
+def sse_events(body: bytes) -> list[tuple[str, str]]:
+    decoder = SSEDecoder()
+    return [(e.event, e.data) for e in decoder.feed(body) + decoder.flush()]
+
+
+async def chat(rig: Rig, message: str = "hello", **extra: object) -> httpx.Response:
+    return await rig.http.post("/chat", json={"sessionId": SESSION, "message": message, **extra})
+
+
+async def test_streaming_chat_with_real_usage_and_the_log_id(rig: Rig) -> None:
+    rig.fake.behaviour.load({"default": {"tokens": 6, "ttfb_ms": 0, "token_delay_ms": 0}})
+    response = await chat(rig)
+    assert response.status_code == 200
+    events = sse_events(response.content)
+    kinds = [kind for kind, _ in events]
+    assert kinds == ["message"] * 6 + ["done"]
+    assert '"tokensOut":6' in events[-1][1]
+    log_id = response.headers["x-aig-log-id"]
+    assert len(log_id) == 26
+    (record,) = rig.fake.store.records()
+    assert (record.request_type, record.gateway_id, record.stream, record.tokens_out) == (
+        "binding",
+        "chat-gw",
+        True,
+        6,
+    )
+    assert await rig.worker.settle() == []
+    # getLog through the binding finds the same log, with created_at turned into a Date by the client.
+    log = (await rig.http.get(f"/log/{log_id}")).json()["data"]
+    assert log["id"] == log_id
+    assert log["model"] == PRIMARY
+    assert log["createdAtIsDate"] is True
+    assert log["metadata"] == {"sessionId": SESSION, "route": "/chat", "tenantId": "acme"}
+
+
+async def test_usage_is_written_to_kv(rig: Rig) -> None:
+    rig.fake.behaviour.load({"default": {"tokens": 4, "ttfb_ms": 0, "token_delay_ms": 0}})
+    await chat(rig, stream=False)
+    await chat(rig)
+    (key,) = await rig.worker.kv_list("USAGE", prefix="acme:token-usage:daily:")
+    total = int(await rig.worker.kv_get("USAGE", key) or 0)
+    assert total > 8  # two answers of 4 tokens each, plus their prompts
+
+
+async def test_binding_error_falls_back_and_the_error_text_is_cloudflares(rig: Rig) -> None:
+    rig.fake.behaviour.load({"models": {PRIMARY: [{"error": 3040}], FALLBACK: [{"error": 3040}]}})
+    response = await chat(rig, stream=False)
+    assert response.status_code == 502
+    assert response.json()["error"] == {"code": "ai_error", "message": "AI provider unavailable"}
+    # The fallback's error, thrown by the binding with Workers AI's "code: message" text.
+    assert response.headers["x-ai-error"].startswith("InferenceUpstreamError: 3040: ")
+    assert [r.model for r in rig.fake.store.records()] == [PRIMARY, FALLBACK]
+
+
+async def test_fallback_serves_when_the_primary_fails(rig: Rig) -> None:
+    rig.fake.behaviour.load({"models": {PRIMARY: [{"error": "out_of_capacity"}]}, "default": {"tokens": 3}})
+    response = await chat(rig, stream=False)
+    assert response.status_code == 200
+    assert response.headers["x-model-id"] == FALLBACK
+
+
+async def test_a_stream_cut_mid_way_becomes_an_error_event(rig: Rig) -> None:
+    rig.fake.behaviour.load(
+        {"default": {"tokens": 10, "ttfb_ms": 0, "token_delay_ms": 0, "stream": {"cut_after_events": 3}}}
+    )
+    response = await chat(rig)
+    kinds = [kind for kind, _ in sse_events(response.content)]
+    assert kinds[-2:] == ["error", "done"]
+    assert kinds.count("message") <= 3
+
+
+async def test_patch_log_feedback_reaches_the_fake(rig: Rig) -> None:
+    rig.fake.behaviour.load({"default": {"tokens": 2, "ttfb_ms": 0, "token_delay_ms": 0}})
+    log_id = (await chat(rig, stream=False)).headers["x-aig-log-id"]
+    patched = await rig.http.patch(f"/log/{log_id}", json={"feedback": 1, "score": 90})
+    assert patched.json() == {"ok": True, "data": {"patched": log_id}}
+    log = (await rig.http.get(f"/log/{log_id}")).json()["data"]
+    assert log.get("feedback") == 1
+    missing = await rig.http.get("/log/01JZZZZZZZZZZZZZZZZZZZZZZZ")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "AiGatewayLogNotFound"
+
+
+async def test_a_mistyped_gateway_slug_surfaces_as_cloudflares_2001() -> None:
+    async with (
+        FakeGateway.running(config=fake_config("chat-gateway")) as fake,
+        WorkerBridge.running(load_worker_config(CHAT_WORKER, "dev"), fake.base_url) as worker,
+        httpx.AsyncClient(base_url=worker.url, headers={"x-tenant-id": "acme"}, timeout=20) as http,
+    ):
+        response = await http.post("/chat", json={"sessionId": SESSION, "message": "hi", "stream": False})
+    assert response.status_code == 502
+    assert response.headers["x-ai-error"].startswith("AiGatewayError: 2001: ")
