@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import pytest_asyncio
 
-from harness.testing.options import CONFIG_KEYS, OPTIONS_KEY
+from harness.errors import HarnessError
+from harness.testing.options import CONFIG_KEYS, OPTIONS_KEY, live_skip_reason
 
 if TYPE_CHECKING:
     from fakes.server import FakeGateway
     from harness.gateway.server import ReferenceGateway
     from harness.gateway.tenants import TenantConfig
+    from harness.scenarios.targets import Capability, SystemUnderTest
     from harness.testing.scenario_runner import ScenarioRunner
     from harness.testing.sse_client import SSEClient
 
@@ -34,6 +36,7 @@ __all__ = [
     "aigw_gateway",
     "aigw_run_scenario",
     "aigw_sse_client",
+    "aigw_sut",
     "resolve_config",
 ]
 
@@ -100,19 +103,72 @@ async def aigw_gateway(
 
 
 @pytest_asyncio.fixture
-async def aigw_chat_url(request: pytest.FixtureRequest, aigw_config: dict[str, Any]) -> AsyncIterator[str]:
-    """The base URL of the system under test: ``--aigw-sut-url`` when given (your Worker under
-    ``wrangler dev``, a staging deployment), else a reference gateway started on the fake for this test.
+async def aigw_sut(
+    request: pytest.FixtureRequest, aigw_config: dict[str, Any]
+) -> AsyncIterator[SystemUnderTest]:
+    """The system under test for this test, from the session's target (``--aigw-target``,
+    ``--aigw-sut-url``, ``--aigw-target-option``): by default the reference gateway on the fake; with
+    ``--aigw-target worker`` your Worker in workerd with ``env.AI`` on the fake; with ``--aigw-sut-url``
+    any deployment. ``aigw_sut.chat_url`` serves ``/chat``; ``aigw_sut.upstream`` scripts the upstream when
+    it is the fake.
 
-    The same contract test then runs locally against the reference and in CI against the deployment.
+    The configured behaviour is loaded into the upstream; ``requires`` (capability names) skips the test
+    with the reason where the target cannot give them, as a scenario is skipped.
     """
-    sut_url = request.config.stash[OPTIONS_KEY].sut_url
-    if sut_url is not None:
-        yield sut_url
-        return
+    from harness.scenarios.runner import CAPABILITY_WORDS, RunOptions
+    from harness.scenarios.targets import Capability, ScenarioSetup
+
+    options = request.config.stash[OPTIONS_KEY]
+    reason = live_skip_reason(options)
+    if reason is not None:
+        pytest.skip(reason)
     config = resolve_config(request, aigw_config)
-    async with _running_fake(request, config) as fake, _running_gateway(request, config, fake) as gateway:
-        yield gateway.base_url
+    required = _capabilities(config.get("requires", ()))
+    behaviour = config.get("behaviour")
+    if behaviour is not None:
+        required.add(Capability.UPSTREAM_CONTROL)
+    run = RunOptions(
+        target=options.target,
+        sut_url=options.sut_url,
+        seed=int(config.get("seed", 0)),
+        time_scale=float(config.get("time_scale", 1.0)),
+        tenants_dir=options.tenants_dir or RunOptions().tenants_dir,
+        extra=dict(options.target_options),
+    )
+    try:
+        target = run.resolve_target()
+    except HarnessError as exc:
+        pytest.fail(f"AIGW: {exc}", pytrace=False)
+
+    def skip_if_missing(have: frozenset[Capability]) -> None:
+        missing = sorted(required - have)
+        if missing:
+            words = "; ".join(CAPABILITY_WORDS[c] for c in missing)
+            pytest.skip(f"target {target.name!r} cannot give {', '.join(missing)} ({words})")
+
+    skip_if_missing(target.capabilities)
+    setup = ScenarioSetup(
+        scenario_id=request.node.name,
+        tenants=[tenant.model_dump(by_alias=True) for tenant in _tenants(request, config)],
+        environment=dict(config.get("environment") or {}),
+        budget_store=config.get("budget_store", "atomic"),
+        clock_start=_instant(config.get("clock_start")),
+        upstream=None,
+        seed=run.seed,
+        time_scale=run.time_scale,
+    )
+    async with target.session(setup) as sut:
+        skip_if_missing(sut.capabilities)
+        if behaviour is not None and sut.upstream is not None:
+            await sut.upstream.reset()
+            await sut.upstream.load_behaviour(_behaviour_document(request, behaviour))
+        yield sut
+
+
+@pytest.fixture
+def aigw_chat_url(aigw_sut: SystemUnderTest) -> str:
+    """The base URL serving ``/chat`` of ``aigw_sut``: what a contract test of your Worker talks to."""
+    return aigw_sut.chat_url
 
 
 @asynccontextmanager
@@ -146,9 +202,7 @@ async def _running_gateway(
     from harness.gateway.server import ReferenceGateway
     from harness.gateway.settings import GatewaySettings
 
-    start = config.get("clock_start")
-    if isinstance(start, str):
-        start = datetime.fromisoformat(start.replace("Z", "+00:00"))
+    start = _instant(config.get("clock_start"))
     settings = GatewaySettings.for_upstream(
         fake.base_url,
         account_id=fake.account_id,
@@ -211,6 +265,47 @@ def _tenants(request: pytest.FixtureRequest, config: Mapping[str, Any]) -> list[
             raise pytest.UsageError(f"AIGW: tenant {entry!r} of the aigw configuration is not found {where}")
         tenants += named
     return tenants
+
+
+def _instant(value: Any) -> datetime | None:
+    """``clock_start`` as an aware datetime: a datetime, or ISO 8601 text such as 2026-02-07T23:59:59Z."""
+    if value is None or isinstance(value, datetime):
+        instant = value
+    else:
+        try:
+            instant = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            raise pytest.UsageError(f"AIGW: clock_start {value!r} is not an ISO 8601 instant") from None
+    if instant is not None and instant.tzinfo is None:
+        raise pytest.UsageError(f"AIGW: clock_start {value!r} needs a time zone, for example ...T00:00:00Z")
+    return instant
+
+
+def _capabilities(names: Any) -> set[Capability]:
+    from harness.scenarios.targets import Capability
+
+    known = {c.value: c for c in Capability}
+    unknown = sorted(str(n) for n in names if n not in known)
+    if unknown:
+        raise pytest.UsageError(
+            f"AIGW: requires names unknown capabilities {', '.join(unknown)}; known: {', '.join(known)}"
+        )
+    return {known[n] for n in names}
+
+
+def _behaviour_document(request: pytest.FixtureRequest, behaviour: Any) -> dict[str, Any]:
+    """A behaviour document as a mapping (what an upstream control takes), validated by the fake's model."""
+    from fakes.behaviour import BehaviourDocument
+    from fakes.datafiles import load_model, parse_model
+
+    value = _relative(request, behaviour)
+    if isinstance(value, Mapping):
+        document = BehaviourDocument.model_validate(dict(value))
+    elif isinstance(value, Path):
+        document = load_model(value, BehaviourDocument)
+    else:
+        document = parse_model(str(value), BehaviourDocument, "the aigw behaviour")
+    return document.model_dump(mode="json", exclude_unset=True)
 
 
 def _relative(request: pytest.FixtureRequest, value: Any) -> Any:
