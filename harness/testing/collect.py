@@ -73,6 +73,8 @@ class _SessionState:
     """Scenario id → the verdict pytest's reports give it."""
     setup_skips: dict[str, int] = field(default_factory=dict)
     items_per_scenario: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Scenario id → item name → its outcome (passed, failed, skipped, error)."""
 
 
 _STATE = pytest.StashKey[_SessionState]()
@@ -285,6 +287,10 @@ def record_report(config: pytest.Config, report: pytest.TestReport) -> None:
     scenario_id = state.item_scenarios.get(report.nodeid)
     if scenario_id is None:
         return
+    item = report.nodeid.rsplit("::", 1)[-1]
+    outcomes = state.outcomes.setdefault(scenario_id, {})
+    if report.when == "call" or report.failed or report.skipped:
+        outcomes[item] = "error" if report.failed and report.when != "call" else report.outcome
     current = state.verdicts.get(scenario_id)
     if report.failed:
         verdict = ScenarioStatus.FAILED if report.when == "call" else ScenarioStatus.ERROR
@@ -321,7 +327,9 @@ def write_report(session: pytest.Session, options: AigwOptions) -> None:
     )
     results = Results(run=run, summary=Results.summarise(state.results), scenarios=state.results)
     render(results, directory)
-    verdicts = {"source": "pytest", "scenarios": dict(_ordered(state.verdicts, state.results))}
+    scenarios = dict(_ordered(state.verdicts, state.results))
+    outcomes = {scenario_id: state.outcomes.get(scenario_id, {}) for scenario_id in scenarios}
+    verdicts = {"source": "pytest", "scenarios": scenarios, "items": outcomes}
     (directory / "verdicts.json").write_text(json.dumps(verdicts, indent=2) + "\n", encoding="utf-8")
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from harness.report.results import load_results
 from harness.testing.fixtures import DEFAULT_TENANT
-from harness.testing.verdicts import compare
+from harness.testing.verdicts import PytestVerdicts, compare
 
 PASSING = """
 id: demo.passing
@@ -214,16 +214,16 @@ def test_outcomes_failure_output_junit_report_and_the_same_verdicts_as_aigw_run(
     written = sorted(p.name for p in out.iterdir())
     assert written == ["report.html", "report.md", "results.json", "verdicts.json"]
     verdicts = json.loads((out / "verdicts.json").read_text())
-    assert verdicts == {
-        "source": "pytest",
-        "scenarios": {
-            "demo.broken": "error",
-            "demo.clock": "passed",
-            "demo.failing": "failed",
-            "demo.passing": "passed",
-            "demo.plain": "passed",
-        },
+    assert verdicts["scenarios"] == {
+        "demo.broken": "error",
+        "demo.clock": "passed",
+        "demo.failing": "failed",
+        "demo.passing": "passed",
+        "demo.plain": "passed",
     }
+    failing = {"stream.status": "passed", "stream.sse.data_events": "failed"}
+    assert verdicts["items"]["demo.failing"] == failing
+    assert verdicts["items"]["demo.broken"] == {"stream.status": "error"}
     through_pytest = load_results(out / "results.json")
     assert [s.id for s in through_pytest.scenarios] == list(verdicts["scenarios"])
 
@@ -237,7 +237,9 @@ def test_outcomes_failure_output_junit_report_and_the_same_verdicts_as_aigw_run(
         check=False,
     )
     assert run.returncode == 1, run.stderr
-    assert compare(verdicts["scenarios"], load_results(pytester.path / "aigw-out" / "results.json")) == []
+    through_aigw_run = load_results(pytester.path / "aigw-out" / "results.json")
+    comparison = compare(PytestVerdicts.model_validate(verdicts), through_aigw_run)
+    assert comparison.differences == comparison.timing_notes == []
 
 
 def test_missing_capabilities_and_live_targets_skip_with_the_reason(

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.report.results import Results, RunInfo, ScenarioResult, ScenarioStatus
-from harness.testing.verdicts import compare, main
+from harness.report.results import CheckResult, CheckStatus, Results, RunInfo, ScenarioResult, ScenarioStatus
+from harness.testing.verdicts import PytestVerdicts, compare, main
 
 
-def results(**statuses: str) -> Results:
+def results(failed_checks: dict[str, list[str]] | None = None, **statuses: str) -> Results:
+    failed_checks = failed_checks or {}
     scenarios = [
         ScenarioResult(
             id=scenario_id,
@@ -23,6 +24,10 @@ def results(**statuses: str) -> Results:
             budget_store="atomic",
             started_at="2026-02-07T00:00:00Z",
             duration_s=0.1,
+            checks=[
+                CheckResult(id=check, kind="expect", status=CheckStatus.FAILED, expected="")
+                for check in failed_checks.get(scenario_id, [])
+            ],
         )
         for scenario_id, status in statuses.items()
     ]
@@ -40,13 +45,43 @@ def results(**statuses: str) -> Results:
     return Results(run=run, summary=Results.summarise(scenarios), scenarios=scenarios)
 
 
+def pytest_side(scenarios: dict[str, str], items: dict[str, dict[str, str]] | None = None) -> PytestVerdicts:
+    return PytestVerdicts.model_validate({"source": "pytest", "scenarios": scenarios, "items": items or {}})
+
+
 def test_agreement_and_every_kind_of_difference() -> None:
-    run = results(a="passed", b="failed", c="skipped", d="error")
-    assert compare({"a": "passed", "b": "failed", "c": "skipped", "d": "error"}, run) == []
-    assert compare({"a": "failed", "b": "failed", "d": "error", "e": "passed"}, run) == [
-        "a: passed in aigw run, failed through pytest",
+    run = results(a="passed", b="failed", c="skipped", d="error", failed_checks={"b": ["s.status"]})
+    same = compare(pytest_side({"a": "passed", "b": "failed", "c": "skipped", "d": "error"}), run)
+    assert same.agree
+    assert same.differences == same.timing_notes == []
+    apart = compare(
+        pytest_side(
+            {"a": "failed", "b": "passed", "d": "error", "e": "passed"},
+            {"a": {"s.status": "failed"}, "b": {"s.status": "passed"}},
+        ),
+        run,
+    )
+    assert apart.differences == [
+        "a: passed in aigw run, failed through pytest (s.status)",
+        "b: failed in aigw run, passed through pytest (s.status)",
         "c: skipped in aigw run, not run through pytest",
         "e: passed through pytest, not in aigw run",
+    ]
+
+
+def test_a_difference_only_in_timing_checks_is_a_note() -> None:
+    failed = {"a": ["ttft-p95"], "b": ["s.duration_ms", "s.status"]}
+    run = results(a="failed", b="failed", failed_checks=failed)
+    side = pytest_side(
+        {"a": "passed", "b": "passed"},
+        {"a": {"ttft-p95": "passed"}, "b": {"s.duration_ms": "passed", "s.status": "passed"}},
+    )
+    comparison = compare(side, run)
+    assert comparison.timing_notes == [
+        "a: failed in aigw run, passed through pytest, by timing checks only (ttft-p95)"
+    ]
+    assert comparison.differences == [
+        "b: failed in aigw run, passed through pytest (s.duration_ms, s.status)"
     ]
 
 
