@@ -21,6 +21,9 @@ class FeatureOptions(BaseModel):
     """Seconds (of the fake's clock) before a log can be read: reads sooner answer "not found"."""
     log_head_delay: float = Field(default=0.0, ge=0)
     """Seconds before a readable log's ``request_head``/``response_head`` are filled in (null until then)."""
+    log_metadata: Literal["object", "text"] = "object"
+    """How logs serve ``metadata``: a JSON object as the live REST API does, or JSON text as the official
+    SDKs' types declare it (their ``to_dict()`` warns about an object)."""
     spend_visibility_lag: float = Field(default=1.0, ge=0)
     """Seconds after a request completes before its cost counts against spend limits (eventual consistency:
     the request right after an overspend usually passes live)."""
