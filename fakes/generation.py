@@ -131,8 +131,10 @@ def generate(
     seed: int, model: str, body: dict[str, Any], outcome: Outcome, max_tokens_default: int
 ) -> Generation:
     text, _ = input_text(body)
-    request_seed = body.get("seed") if isinstance(body.get("seed"), int) else None  # Workers AI's seed input
-    digest = hashlib.sha256(json.dumps([seed, model, text, request_seed]).encode()).digest()
+    key: list[object] = [seed, model, text]
+    if isinstance(body.get("seed"), int):  # Workers AI's own seed input
+        key.append(body["seed"])
+    digest = hashlib.sha256(json.dumps(key).encode()).digest()
     rng = random.Random(int.from_bytes(digest[:8], "big"))
     limit = _max_tokens(body, max_tokens_default)
     if outcome.text is not None:
