@@ -188,12 +188,22 @@ async def write_reply(reply: Reply, receive: Receive, send: Send) -> None:
 
             async def pump() -> None:
                 nonlocal first_byte_at
-                async for chunk in stream:
-                    if first_byte_at is None and chunk:
+                chunks = aiter(stream)
+                async for chunk in chunks:  # until the first byte, which is timed
+                    if chunk:
                         first_byte_at = loop.time()
                     if sent is not None:
                         sent.extend(chunk)
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    if chunk:
+                        break
+                if sent is None:
+                    async for chunk in chunks:
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                else:
+                    async for chunk in chunks:
+                        sent.extend(chunk)
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
 
             try:

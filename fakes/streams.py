@@ -42,9 +42,11 @@ __all__ = [
     "native_frames",
     "native_result",
     "padding",
+    "plain_native_chunks",
     "plain_native_writes",
     "plan_writes",
     "play",
+    "play_now",
     "usage_json",
 ]
 
@@ -129,18 +131,23 @@ def native_frames(gen: Generation, model: ModelInfo, faults: StreamFaults, rng: 
     return frames
 
 
+def plain_native_chunks(gen: Generation, model: ModelInfo, rng: random.Random) -> list[bytes]:
+    """The events of a native stream without faults, one chunk each, in one pass (the common case)."""
+    chunks = [f"data: {_native_token(token, rng)}\n\n".encode() for token in gen.tokens]
+    chunks.extend(f"data: {data}\n\n".encode() for data in _native_tail(gen, model, NO_FAULTS))
+    return chunks
+
+
 def plain_native_writes(
     gen: Generation, model: ModelInfo, rng: random.Random, *, token_delay: float, jitter: float
 ) -> list[Write]:
-    """``plan_writes(native_frames(...))`` for a stream without faults, in one pass (the common case)."""
+    """``plan_writes(native_frames(...))`` for a paced stream without faults."""
     writes = []
-    delay = 0.0
-    for token in gen.tokens:
-        writes.append(Write(f"data: {_native_token(token, rng)}\n\n".encode(), delay))
-        delay = token_delay
-        if jitter:
-            delay = max(0.0, token_delay + rng.uniform(-jitter, jitter))
-    writes.extend(Write(f"data: {data}\n\n".encode()) for data in _native_tail(gen, model, NO_FAULTS))
+    for index, chunk in enumerate(plain_native_chunks(gen, model, rng)):
+        delay = 0.0
+        if 0 < index < gen.completion_tokens:
+            delay = max(0.0, token_delay + rng.uniform(-jitter, jitter)) if jitter else token_delay
+        writes.append(Write(chunk, delay))
     return writes
 
 
@@ -396,6 +403,12 @@ def _group(pieces: list[_Piece], faults: StreamFaults) -> list[Write]:
             start = boundary
         position += len(chunk)
     return out
+
+
+async def play_now(chunks: list[bytes]) -> AsyncIterator[bytes]:
+    """Chunks with no pause and no cut between them."""
+    for chunk in chunks:
+        yield chunk
 
 
 async def play(writes: list[Write]) -> AsyncIterator[bytes]:

@@ -27,9 +27,11 @@ from fakes.streams import (
     dumps,
     native_frames,
     native_result,
+    plain_native_chunks,
     plain_native_writes,
     plan_writes,
     play,
+    play_now,
 )
 
 __all__ = ["upstream_stage"]
@@ -151,12 +153,14 @@ def _stream_reply(
             cumulative_usage_chunk=openai,
             trailing_native_usage=fidelity.openai_stream_trailing_usage_frame if openai else True,
         )
+    elif faults.plain and not (delay_ms or jitter_ms):
+        chunks = plain_native_chunks(gen, model, rng)
+        return Reply(200, [("content-type", SSE)], stream=play_now(chunks), stream_waits=False)
     elif faults.plain:
         writes = plain_native_writes(
             gen, model, rng, token_delay=delay_ms / 1000 * scale, jitter=jitter_ms / 1000 * scale
         )
-        waits = bool(delay_ms or jitter_ms)
-        return Reply(200, [("content-type", SSE)], stream=play(writes), stream_waits=waits)
+        return Reply(200, [("content-type", SSE)], stream=play(writes))
     else:
         frames = native_frames(gen, model, faults, rng)
     writes = plan_writes(
