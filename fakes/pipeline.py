@@ -23,7 +23,8 @@ Stages this module provides:
 
 The seam for feature modules: ``state.pipeline.replace("cache", my_stage)``, ``insert_after(...)``,
 ``insert_before(...)``. Stages keep per-call scratch data in ``call.extras`` and facts about a reply in
-``reply.meta`` (``usage``, ``cached``, ``error_code``). ``run(call, start="attempts")`` runs the tail of
+``reply.meta`` (``usage``: a ``Usage``; ``cached``; ``error_code``; ``timeout``: the first byte came too
+late; ``behaviour``: the scripted step that answered). ``run(call, start="attempts")`` runs the tail of
 the pipeline, for callers (Universal steps) that did the head themselves. ``record`` and ``upstream``
 stay first and last.
 """
