@@ -13,7 +13,14 @@ from harness.gateway.clock import Clock, ManualClock, SystemClock
 from harness.gateway.ledger import BudgetLedger, LedgerView
 from harness.gateway.metrics import AttemptRecord, UsageRecord
 from harness.gateway.server import ReferenceGateway, create_app
-from harness.gateway.settings import FallbackPolicy, GatewaySettings, KVOptions, Timeouts, UpstreamSettings
+from harness.gateway.settings import (
+    FallbackPolicy,
+    GatewaySettings,
+    KVOptions,
+    PlatformQuirks,
+    Timeouts,
+    UpstreamSettings,
+)
 from harness.gateway.upstream import ErrorClass
 
 __all__ = [
@@ -26,6 +33,7 @@ __all__ = [
     "KVOptions",
     "LedgerView",
     "ManualClock",
+    "PlatformQuirks",
     "ReferenceGateway",
     "SystemClock",
     "Timeouts",

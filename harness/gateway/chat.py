@@ -40,7 +40,7 @@ from harness.gateway.metrics import (
 from harness.gateway.ratelimit import RateLimiter, RateLimitResult
 from harness.gateway.selection import ModelNotAllowed, Selection, select_models
 from harness.gateway.sessions import SessionStore
-from harness.gateway.settings import FallbackPolicy
+from harness.gateway.settings import FallbackPolicy, PlatformQuirks
 from harness.gateway.tenants import EnvOverrides, TenantConfig, TenantRegistry
 from harness.gateway.tokens import (
     TokenCounts,
@@ -168,6 +168,7 @@ class ChatApp:
         clock: Clock,
         fallback: FallbackPolicy,
         trace_ids: str,
+        quirks: PlatformQuirks | None = None,
     ) -> None:
         self.tenants = tenants
         self.env = env
@@ -178,6 +179,7 @@ class ChatApp:
         self.clock = clock
         self.fallback = fallback
         self.trace_ids = trace_ids
+        self.quirks = quirks or PlatformQuirks()
         self.rate_limiter = RateLimiter(clock)
         self.sessions = SessionStore(clock)
 
@@ -476,7 +478,7 @@ class ChatApp:
                 record.attempts.append(attempt)
                 record.models_tried.append(model)
                 attempt_started = loop.time()
-                call.tracker = UsageTracker()
+                call.tracker = UsageTracker(ignore_reported=self.quirks.stream_usage_estimates_only)
                 try:
                     async with self.upstream.stream(
                         account_id=call.tenant.account_id,
@@ -505,6 +507,11 @@ class ChatApp:
                     attempt.outcome = "served"
                     break
                 except UpstreamError as error:
+                    if error.truncated and self.quirks.truncation_is_success:
+                        if not call.head_sent:
+                            await self._start_stream(call, send, model, attempt_started)
+                        attempt.outcome = "served"
+                        break
                     self._attempt_failed(attempt, error)
                     if call.head_sent:
                         attempt.outcome = "failed_mid_stream"
@@ -563,8 +570,9 @@ class ChatApp:
         if call.trace_id is not None:
             headers.append((b"x-trace-id", call.trace_id.encode("latin-1", errors="replace")))
         headers += call.rate.headers()
-        if model is not None:
-            headers.append((b"x-model-id", model.encode()))
+        named = call.selection.primary.model if self.quirks.stream_model_header_primary else model
+        if named is not None:
+            headers.append((b"x-model-id", named.encode()))
         headers.append((b"x-tokens-in", str(call.estimated_in).encode()))
         try:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -586,6 +594,17 @@ class ChatApp:
         return dumps(payload).decode()
 
     def _done_payload(self, call: _Call) -> str:
+        if self.quirks.done_names_last_candidate:
+            if call.served_model is not None and call.error is not None:
+                return dumps({"done": True}).decode()
+            if call.served_model is None and call.record.attempts:
+                last = call.record.attempts[-1]
+                usage = {
+                    "modelId": last.model,
+                    "tokensIn": call.estimated_in,
+                    "latencyMs": round(last.duration_ms or 0),
+                }
+                return dumps({"done": True, "usage": usage}).decode()
         if call.served_model is None:
             return dumps({"done": True}).decode()
         counts = call.tracker.counts(call.estimated_in)
@@ -682,9 +701,15 @@ class ChatApp:
         record.fallback_used = bool(call.served_model) and call.served_model != call.selection.primary.model
         record.log_ids = [a.log_id for a in record.attempts if a.log_id]
         succeeded = call.served_model is not None and call.error is None and not call.disconnected
+        uncharged = (
+            self.quirks.no_charge_on_stream_failure
+            and call.request.stream
+            and (call.error is not None or call.disconnected)
+        )
         if call.served_model is not None:
             counts = call.tracker.counts(call.estimated_in)
             self._fill_counts(record, call.served_model, counts)
+        if call.served_model is not None and not uncharged:
             record.ledger_charged = counts.tokens_total
             try:
                 await self.ledger.settle(call.reservation, counts.tokens_total)

@@ -61,6 +61,7 @@ def create_app(settings: GatewaySettings) -> ChatApp:
         clock=settings.clock,
         fallback=settings.fallback,
         trace_ids=settings.trace_ids,
+        quirks=settings.quirks,
     )
 
 

@@ -17,7 +17,7 @@ from harness.gateway.metrics import MetricsObserver
 from harness.gateway.tenants import ENV_KEYS, TenantConfig
 from harness.gateway.upstream import DEFAULT_FALLBACK_CLASSES, ErrorClass
 
-__all__ = ["FallbackPolicy", "GatewaySettings", "KVOptions", "Timeouts", "UpstreamSettings"]
+__all__ = ["FallbackPolicy", "GatewaySettings", "KVOptions", "PlatformQuirks", "Timeouts", "UpstreamSettings"]
 
 
 class _Settings(BaseModel):
@@ -68,6 +68,24 @@ class KVOptions(_Settings):
     )
 
 
+class PlatformQuirks(_Settings):
+    """Behaviours of the platform's code that depart from its contract, off by default. Turning one on makes
+    the reference gateway behave as the platform does, so that a scenario written to expose that behaviour
+    can be checked on the embedded fake before it is run against a deployment."""
+
+    stream_model_header_primary: bool = False
+    """A stream's ``x-model-id`` names the primary model, even when the fallback served."""
+    stream_usage_estimates_only: bool = False
+    """Usage frames in streams are ignored: ``done.usage`` and the ledger use estimates."""
+    done_names_last_candidate: bool = False
+    """After a total failure ``done.usage`` names the last failed candidate with the input estimate; after a
+    mid-stream failure ``done`` carries no usage."""
+    truncation_is_success: bool = False
+    """A stream that ends without its terminator ends like a complete answer."""
+    no_charge_on_stream_failure: bool = False
+    """A stream that fails after its first token (or whose client leaves) is not charged."""
+
+
 class GatewaySettings(_Settings):
     tenants_dir: Path | None = None
     tenants: list[TenantConfig] = Field(default_factory=list)
@@ -84,6 +102,7 @@ class GatewaySettings(_Settings):
         default="platform",
         description="platform: cf-ray, else x-request-id, else none; always: x-trace-id, else a new UUID",
     )
+    quirks: PlatformQuirks = Field(default_factory=PlatformQuirks)
     clock: Clock = Field(default_factory=SystemClock, exclude=True)
     transport: httpx.AsyncBaseTransport | None = Field(default=None, exclude=True)
     metrics_jsonl: Path | None = None

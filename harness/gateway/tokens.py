@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from harness.sse import ServerSentEvent
@@ -191,13 +191,13 @@ class UsageTracker:
     incremental: Usage | None = None
     output_units: int = 0  # UTF-16 units of answer text seen
     tokens_seen: int = 0
-    parts: list[str] = field(default_factory=list)
+    ignore_reported: bool = False  # estimate everything, as the platform does for streams
 
     def add_frame(self, frame: Frame) -> None:
         if frame.token:
             self.output_units += utf16_len(frame.token)
             self.tokens_seen += 1
-        if frame.usage is not None:
+        if frame.usage is not None and not self.ignore_reported:
             if frame.cumulative:
                 self.cumulative = frame.usage
             else:
