@@ -154,7 +154,7 @@ class SseExpect(_Strict):
     events_json: bool | None = None
     """True: every event's data is one compact JSON document."""
     progressive: bool | None = None
-    """True: data events arrived over time (the first well before the last), not in one burst."""
+    """True: data events arrived over time in many separate reads, not buffered into one or two."""
     framing: bool | None = None
     """True: only ``data:`` and ``event:`` fields, every event ends with a blank line, no ``id:``."""
 
