@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 
 from harness import __version__
+from harness.errors import HarnessError
 from harness.report.results import (
     CheckResult,
     CheckStatus,
@@ -628,6 +629,8 @@ async def _run_loaded(loaded: LoadedScenario, target: Target, options: RunOption
             duration_s=round(time.perf_counter() - started, 3),
             exchanges=play.exchanges if play else [],
         )
+    except HarnessError:
+        raise  # the target cannot run here at all (credentials, Node.js...): a configuration error
     except Exception as exc:  # a scenario that cannot run is reported, and the run goes on
         return _base_result(
             loaded,
