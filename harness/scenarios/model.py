@@ -380,7 +380,8 @@ class Finding(_Strict):
 class GatewayOptions(_Strict):
     """Settings of the reference gateway for targets that run it (``fake``, ``live``, ``replay``).
 
-    Durations are nominal seconds, scaled by the run's time scale like every other delay.
+    Timeouts are nominal seconds, scaled by the run's time scale like every other delay. The ``kv_*``
+    durations are on the system's clock, which moves only with ``clock`` steps (not scaled).
     """
 
     first_byte_timeout_s: Annotated[float, Field(gt=0)] | None = None
