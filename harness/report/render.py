@@ -95,6 +95,12 @@ def _context(results: Results) -> dict[str, Any]:
         "summary": results.summary,
         "areas": areas,
         "raised": _raised_findings(results),
+        "not_run": [
+            (s.id, None, s.reason)
+            for s in results.scenarios
+            if s.status in (ScenarioStatus.SKIPPED, ScenarioStatus.ERROR)
+        ]
+        + [(s.id, c.id, c.reason) for s in results.scenarios for c in s.checks if c.status == "skipped"],
         "Status": ScenarioStatus,
     }
 
