@@ -124,7 +124,15 @@ def needed_capabilities(scenario: Scenario) -> set[Capability]:
         needed.add(Capability.UPSTREAM_CONTROL)
     if scenario.clock is not None or any(s.clock is not None for s in scenario.steps):
         needed.add(Capability.CLOCK)
-    if scenario.tenants or scenario.environment:
+    # Named tenants are the standard files a deployment under test serves too; inline tenants, environment
+    # overrides and another budget store must be applied by the target.
+    inline = any(isinstance(t, dict) for t in scenario.tenants)
+    if (
+        inline
+        or scenario.environment
+        or scenario.budget_store.value != "atomic"
+        or scenario.gateway.model_fields_set
+    ):
         needed.add(Capability.TENANT_CONFIG)
     if any(s.measure_overshoot is not None for s in scenario.steps):
         needed.add(Capability.LEDGER)
