@@ -9,8 +9,8 @@ What it adds (``docs/pytest-plugin.md`` has the guide):
 - options in the ``aigw`` group, all prefixed ``--aigw-`` (``pytest --help``);
 - markers ``aigw(...)`` (fixture configuration), ``aigw_live`` (skipped without ``--aigw-live``) and
   ``aigw_scenario`` (on items collected from scenario files);
-- fixtures ``aigw_config``, ``aigw_fake``, ``aigw_gateway``, ``aigw_sse_client`` and ``aigw_run_scenario``
-  (``harness.testing.fixtures``, async with pytest-asyncio);
+- fixtures ``aigw_config``, ``aigw_sut``, ``aigw_chat_url``, ``aigw_sse_client``, ``aigw_fake``,
+  ``aigw_gateway`` and ``aigw_run_scenario`` (``harness.testing.fixtures``, async with pytest-asyncio);
 - scenario files named by ``--aigw-scenarios`` collected as test items, one node per scenario with one
   item per expectation and check (``harness.testing.collect``), reported to ``--aigw-report-dir``.
 """
@@ -104,6 +104,14 @@ class _FixturesNeedPytestAsyncio:
 
     @pytest.fixture
     def aigw_gateway(self) -> None:
+        _needs_pytest_asyncio()
+
+    @pytest.fixture
+    def aigw_sut(self) -> None:
+        _needs_pytest_asyncio()
+
+    @pytest.fixture
+    def aigw_chat_url(self) -> None:
         _needs_pytest_asyncio()
 
     @pytest.fixture

@@ -3,8 +3,10 @@
 - ``SSEClient`` / ``ChatStream``: stream a ``/chat`` response, record each event with its arrival time, and
   assert on the contract (``assert_contract``, ``assert_one_terminal_done``, ``assert_error_event``...).
 - ``stream_contract``: the contract's rules as functions over a recorded stream.
-- ``fixtures``: the pytest fixtures the ``aigw`` plugin registers (``aigw_fake``, ``aigw_gateway``,
-  ``aigw_sse_client``, ``aigw_run_scenario``).
+- ``fixtures``: the pytest fixtures the ``aigw`` plugin registers (``aigw_sut``, ``aigw_chat_url``,
+  ``aigw_sse_client``, ``aigw_fake``, ``aigw_gateway``, ``aigw_run_scenario``, ``aigw_config``).
+- ``collect``: scenario files as pytest items; ``scenario_runner``: running scenarios from pytest;
+  ``verdicts``: comparing pytest's verdicts with ``aigw run``'s.
 
 Names are loaded on first use, so that the pytest plugin can register its fixtures without importing
 HTTP clients or servers into test runs that never use them.

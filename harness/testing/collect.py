@@ -25,13 +25,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from fakes.datafiles import DataFileError
 from harness import __version__
@@ -46,6 +47,7 @@ from harness.testing.scenario_runner import describe_failure, run_options
 
 __all__ = [
     "ExpectationItem",
+    "Listed",
     "ScenarioFile",
     "ScenarioNode",
     "ScenarioPlugin",
@@ -71,6 +73,8 @@ class _SessionState:
     """Scenario id → the verdict pytest's reports give it."""
     setup_skips: dict[str, int] = field(default_factory=dict)
     items_per_scenario: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Scenario id → item name → its outcome (passed, failed, skipped, error)."""
 
 
 _STATE = pytest.StashKey[_SessionState]()
@@ -104,6 +108,19 @@ class ScenarioPlugin:
             return None
         return ScenarioFile.from_parent(parent, path=file_path)
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if isinstance(item, ExpectationItem) and report.skipped and isinstance(report.longrepr, tuple):
+            # Point at the scenario file (the whole scenario at its id, a check at its line), not at
+            # the plugin line that raised the skip.
+            node = item.scenario_node
+            line = node.first_line if call.when == "setup" else item.line
+            report.longrepr = (str(node.loaded.path), line or 1, report.longrepr[2])
+        return report
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         record_report(self.config, report)
 
@@ -112,17 +129,46 @@ class ScenarioPlugin:
             write_report(session, self.options)
 
 
-def expectation_ids(loaded: LoadedScenario) -> list[tuple[str, str]]:
-    """``(id, description)`` of every expectation and check, in the order the runner reports them."""
-    found: list[tuple[str, str]] = []
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """One expectation or check as collected: its id, what it says, and its line in the file."""
+
+    id: str
+    description: str
+    line: int | None
+
+
+def expectation_ids(loaded: LoadedScenario, lines: Mapping[tuple[str, int], int]) -> list[Listed]:
+    """Every expectation and check, in the order the runner reports them, with the line it is on."""
+    found: list[Listed] = []
     scenario = loaded.scenario
-    for name, step in zip(scenario.step_names(), scenario.steps, strict=True):
+    for index, (name, step) in enumerate(zip(scenario.step_names(), scenario.steps, strict=True)):
         if step.expect is not None:
             # With no responses every expectation holds trivially: this only lists them, with their ids.
             listed = scenario_checks.expectation_checks(name, step.expect, [])
-            found += [(check.id, check.description) for check in listed]
-    found += [(check.id, check.description or check.kind) for check in scenario.checks]
+            found += [Listed(c.id, c.description, lines.get(("steps", index))) for c in listed]
+    found += [
+        Listed(check.id, check.description or check.kind, lines.get(("checks", index)))
+        for index, check in enumerate(scenario.checks)
+    ]
     return found
+
+
+def _item_lines(path: Path) -> dict[tuple[str, int], int]:
+    """1-based lines of the top-level ``steps`` and ``checks`` entries (and ``("id", 0)``), where known."""
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    lines: dict[tuple[str, int], int] = {}
+    if isinstance(root, yaml.MappingNode):
+        for key, value in root.value:
+            if key.value == "id":
+                lines[("id", 0)] = key.start_mark.line + 1
+            if key.value in ("steps", "checks") and isinstance(value, yaml.SequenceNode):
+                for index, entry in enumerate(value.value):
+                    lines[(key.value, index)] = entry.start_mark.line + 1
+    return lines
 
 
 class ScenarioFile(pytest.File):
@@ -147,17 +193,24 @@ class ScenarioNode(pytest.Collector):
         super().__init__(**kwargs)
         self.loaded = loaded
         self.result: ScenarioResult | None = None
+        self.first_line: int | None = None
         scenario = loaded.scenario
         self.add_marker(pytest.mark.aigw_scenario(scenario.id, scenario.area.value))
         self.extra_keyword_matches.update(scenario.tags)
         self.extra_keyword_matches.add(scenario.area.value)
 
     def collect(self) -> Iterable[pytest.Item | pytest.Collector]:
-        listed = expectation_ids(self.loaded) or [(RUN_ITEM, "the scenario runs to the end")]
+        lines = _item_lines(self.path)
+        self.first_line = lines.get(("id", 0))
+        listed = expectation_ids(self.loaded, lines)
+        if not listed:
+            listed = [Listed(RUN_ITEM, "the scenario runs to the end", self.first_line)]
         state = _state(self.config)
         state.items_per_scenario[self.loaded.scenario.id] = len(listed)
-        for check_id, description in listed:
-            item = ExpectationItem.from_parent(self, name=check_id, description=description)
+        for entry in listed:
+            item = ExpectationItem.from_parent(
+                self, name=entry.id, description=entry.description, line=entry.line
+            )
             state.item_scenarios[item.nodeid] = self.loaded.scenario.id
             yield item
 
@@ -191,9 +244,10 @@ class ScenarioNode(pytest.Collector):
 class ExpectationItem(pytest.Item):
     """One expectation or check of a scenario, reported from the scenario's result."""
 
-    def __init__(self, *, description: str, **kwargs: Any) -> None:
+    def __init__(self, *, description: str, line: int | None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.description = description
+        self.line = line
 
     @property
     def scenario_node(self) -> ScenarioNode:
@@ -222,7 +276,8 @@ class ExpectationItem(pytest.Item):
             pytest.fail(describe_failure(result, check), pytrace=False)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, f"{self.scenario_node.loaded.scenario.id}: {self.name} ({self.description})"
+        line = self.line - 1 if self.line is not None else None
+        return self.path, line, f"{self.scenario_node.loaded.scenario.id}: {self.name} ({self.description})"
 
 
 def record_report(config: pytest.Config, report: pytest.TestReport) -> None:
@@ -232,6 +287,10 @@ def record_report(config: pytest.Config, report: pytest.TestReport) -> None:
     scenario_id = state.item_scenarios.get(report.nodeid)
     if scenario_id is None:
         return
+    item = report.nodeid.rsplit("::", 1)[-1]
+    outcomes = state.outcomes.setdefault(scenario_id, {})
+    if report.when == "call" or report.failed or report.skipped:
+        outcomes[item] = "error" if report.failed and report.when != "call" else report.outcome
     current = state.verdicts.get(scenario_id)
     if report.failed:
         verdict = ScenarioStatus.FAILED if report.when == "call" else ScenarioStatus.ERROR
@@ -268,7 +327,9 @@ def write_report(session: pytest.Session, options: AigwOptions) -> None:
     )
     results = Results(run=run, summary=Results.summarise(state.results), scenarios=state.results)
     render(results, directory)
-    verdicts = {"source": "pytest", "scenarios": dict(_ordered(state.verdicts, state.results))}
+    scenarios = dict(_ordered(state.verdicts, state.results))
+    outcomes = {scenario_id: state.outcomes.get(scenario_id, {}) for scenario_id in scenarios}
+    verdicts = {"source": "pytest", "scenarios": scenarios, "items": outcomes}
     (directory / "verdicts.json").write_text(json.dumps(verdicts, indent=2) + "\n", encoding="utf-8")
 
 

@@ -30,13 +30,22 @@ DEFAULT_TARGET = "fake"
 LIVE_TARGETS = frozenset({"live"})
 """Targets that reach a real Cloudflare account: they run only with ``--aigw-live``."""
 
-CONFIG_KEYS = ("behaviour", "budget_store", "clock_start", "environment", "seed", "tenants", "time_scale")
+CONFIG_KEYS = (
+    "behaviour",
+    "budget_store",
+    "clock_start",
+    "environment",
+    "requires",
+    "seed",
+    "tenants",
+    "time_scale",
+)
 """What ``@pytest.mark.aigw(...)`` and the ``aigw_config`` fixture may set for the fixtures."""
 
 MARKERS = {
     "aigw": "aigw(behaviour=None, tenants=None, environment=None, budget_store=None, clock_start=None, "
-    "seed=None, time_scale=None): configure the aigw fixtures for this test; overrides the aigw_config "
-    "fixture and is overridden by --aigw-seed/--aigw-time-scale",
+    "requires=None, seed=None, time_scale=None): configure the aigw fixtures for this test; overrides the "
+    "aigw_config fixture and is overridden by --aigw-seed/--aigw-time-scale",
     "aigw_live": "aigw_live: the test reaches a real Cloudflare account and may spend money; skipped "
     "unless --aigw-live is given",
     "aigw_scenario": "aigw_scenario(id, area): set on the items collected from scenario files; select "

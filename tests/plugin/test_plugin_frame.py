@@ -159,7 +159,7 @@ def test_unknown_marker_arguments_are_rejected_with_the_allowed_ones(pytester: p
     where = "test_unknown_marker_arguments_are_rejected_with_the_allowed_ones.py::test_typo"
     assert (
         f"ERROR: AIGW: @pytest.mark.aigw on {where} has unknown argument(s) behavior; allowed: behaviour, "
-        "budget_store, clock_start, environment, seed, tenants, time_scale" in result.stderr.lines
+        "budget_store, clock_start, environment, requires, seed, tenants, time_scale" in result.stderr.lines
     )
 
 
@@ -271,6 +271,6 @@ def test_unknown_aigw_config_keys_are_rejected(pytester: pytest.Pytester) -> Non
     result.stdout.fnmatch_lines(
         [
             "*AIGW: the aigw_config fixture returned unknown key(s) timescale; allowed: behaviour, "
-            "budget_store, clock_start, environment, seed, tenants, time_scale"
+            "budget_store, clock_start, environment, requires, seed, tenants, time_scale"
         ]
     )
