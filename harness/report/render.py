@@ -95,6 +95,12 @@ def _context(results: Results) -> dict[str, Any]:
         "summary": results.summary,
         "areas": areas,
         "raised": _raised_findings(results),
+        "not_run": [
+            (s.id, None, s.reason)
+            for s in results.scenarios
+            if s.status in (ScenarioStatus.SKIPPED, ScenarioStatus.ERROR)
+        ]
+        + [(s.id, c.id, c.reason) for s in results.scenarios for c in s.checks if c.status == "skipped"],
         "Status": ScenarioStatus,
     }
 
@@ -189,12 +195,20 @@ DOC_SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ("streaming",),
     ),
     (
-        "Error handling and fallback",
+        "Error handling patterns",
+        "Refusals use the platform's envelope `{ok:false, error:{code, message}}` with its status, in the "
+        "platform's check order (tenant, body size, JSON, schema, message length, model, rate limit, "
+        "budget); none of them reaches the model. Once a stream has started the status is 200 and "
+        "failures are reported in-band.",
+        ("limits",),
+    ),
+    (
+        "Fallback behaviour",
         "Before the first token, a failed primary moves on to the fallback model; after it, the error is "
-        "reported in-band (`event: error`, then `done`) and nothing is retried. These scenarios cover "
-        "primary 429 and 5xx, first-byte timeouts, errors and stalls mid-stream, malformed frames, a "
-        "missing terminator, the gateway being unavailable, a model answering in the other response shape "
-        "(the API-change case) and clients that disconnect.",
+        "reported in-band (`event: error`, then `done`) and nothing is retried. Covered: model fallback "
+        "on 429, 5xx and first-byte timeouts; the gateway being unavailable; streaming error recovery "
+        "(error frames, malformed frames, a missing terminator, stalls, client disconnects); and API "
+        "change mitigation (a model answering in the other response shape).",
         ("fallback",),
     ),
     (
@@ -202,14 +216,14 @@ DOC_SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "Latency, tokens in and out, status and cost are recorded by the gateway's usage hook, sent in "
         "response headers and `done` usage, and kept by AI Gateway in its logs. These scenarios check that "
         "the sources agree, request by request.",
-        ("observability", "accounting"),
+        ("observability",),
     ),
     (
-        "Budgets, limits and concurrency",
+        "Budgets, accounting and concurrency",
         "Per-tenant token budgets are checked daily first, then monthly, against UTC days and months. The "
         "platform's KV store does a blind read-modify-write; the reference gateway's atomic store reserves "
         "at admission and settles after the answer. Concurrent bursts measure how far each overshoots.",
-        ("budget", "limits", "concurrency"),
+        ("budget", "accounting", "concurrency"),
     ),
 )
 

@@ -235,6 +235,7 @@ class Summary(_Model):
     """Raised findings by severity."""
     checks_passed: int
     checks_failed: int
+    checks_skipped: int = 0
 
 
 class Results(_Model):
@@ -267,6 +268,7 @@ class Results(_Model):
             findings_raised=dict(sorted(raised.items())),
             checks_passed=sum(c.status is CheckStatus.PASSED for c in checks),
             checks_failed=sum(c.status is CheckStatus.FAILED for c in checks),
+            checks_skipped=sum(c.status is CheckStatus.SKIPPED for c in checks),
         )
 
     def to_json(self) -> str:

@@ -103,9 +103,11 @@ def gateway_settings(
         between_events=_scaled(g.get("between_events_timeout_s"), scale) or timeouts.between_events,
         total=_scaled(g.get("total_timeout_s"), scale) or timeouts.total,
     )
+    # KV timings are measured on the gateway's clock, which only moves with the scenario's clock steps:
+    # they are not scaled.
     kv = KVOptions(
-        propagation_delay=_scaled(g.get("kv_propagation_delay_s"), scale) or 0.0,
-        write_interval=_scaled(g.get("kv_write_interval_s"), scale) or 0.0,
+        propagation_delay=float(g.get("kv_propagation_delay_s", 0.0)),
+        write_interval=float(g.get("kv_write_interval_s", 0.0)),
         settle_from_snapshot=bool(g.get("kv_settle_from_snapshot", False)),
     )
     return GatewaySettings.for_upstream(

@@ -154,7 +154,7 @@ class SseExpect(_Strict):
     events_json: bool | None = None
     """True: every event's data is one compact JSON document."""
     progressive: bool | None = None
-    """True: data events arrived over time (the first well before the last), not in one burst."""
+    """True: data events arrived over time in many separate reads, not buffered into one or two."""
     framing: bool | None = None
     """True: only ``data:`` and ``event:`` fields, every event ends with a blank line, no ``id:``."""
 
@@ -380,7 +380,8 @@ class Finding(_Strict):
 class GatewayOptions(_Strict):
     """Settings of the reference gateway for targets that run it (``fake``, ``live``, ``replay``).
 
-    Durations are nominal seconds, scaled by the run's time scale like every other delay.
+    Timeouts are nominal seconds, scaled by the run's time scale like every other delay. The ``kv_*``
+    durations are on the system's clock, which moves only with ``clock`` steps (not scaled).
     """
 
     first_byte_timeout_s: Annotated[float, Field(gt=0)] | None = None

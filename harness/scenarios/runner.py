@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 
 from harness import __version__
+from harness.errors import HarnessError
 from harness.report.results import (
     CheckResult,
     CheckStatus,
@@ -123,7 +124,15 @@ def needed_capabilities(scenario: Scenario) -> set[Capability]:
         needed.add(Capability.UPSTREAM_CONTROL)
     if scenario.clock is not None or any(s.clock is not None for s in scenario.steps):
         needed.add(Capability.CLOCK)
-    if scenario.tenants or scenario.environment:
+    # Named tenants are the standard files a deployment under test serves too; inline tenants, environment
+    # overrides and another budget store must be applied by the target.
+    inline = any(isinstance(t, dict) for t in scenario.tenants)
+    if (
+        inline
+        or scenario.environment
+        or scenario.budget_store.value != "atomic"
+        or scenario.gateway.model_fields_set
+    ):
         needed.add(Capability.TENANT_CONFIG)
     if any(s.measure_overshoot is not None for s in scenario.steps):
         needed.add(Capability.LEDGER)
@@ -628,6 +637,8 @@ async def _run_loaded(loaded: LoadedScenario, target: Target, options: RunOption
             duration_s=round(time.perf_counter() - started, 3),
             exchanges=play.exchanges if play else [],
         )
+    except HarnessError:
+        raise  # the target cannot run here at all (credentials, Node.js...): a configuration error
     except Exception as exc:  # a scenario that cannot run is reported, and the run goes on
         return _base_result(
             loaded,

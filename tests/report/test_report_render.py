@@ -215,6 +215,7 @@ def test_markdown_lists_raised_findings_with_evidence_only() -> None:
     assert "  - cf-aig-log-id: `01LOGr0002`" in text
     assert "  - timings: ttft 55 ms" in text
     assert "**skipped**: the target cannot give gateway_logs." in text
+    assert "| `observability.logs` | whole scenario | the target cannot give gateway_logs |" in text
     assert "| 16 | kv | 100 | 580 | 580 | 480 | 16 |" in text
 
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
+
 from fakes.datafiles import parse_model
+from harness.errors import TargetUnavailable
 from harness.report.results import CheckStatus, ScenarioStatus
 from harness.scenarios.model import Scenario
 from harness.scenarios.runner import RunOptions, run_scenario, run_scenarios
-from harness.scenarios.targets import TargetOptions
+from harness.scenarios.targets import Capability, ScenarioSetup, SystemUnderTest, TargetOptions
 from harness.scenarios.url_target import UrlTarget
 
 TENANTS = Path(__file__).parents[2] / "scenarios" / "tenants"
@@ -114,9 +119,11 @@ async def test_missing_capability_skips_with_the_reason() -> None:
     result = await run_scenario(STREAM, RunOptions(target=target))
     assert result.status is ScenarioStatus.SKIPPED
     assert result.reason == (
-        "target 'url' cannot give tenant_config, upstream_control (applying the scenario's tenants, "
-        "environment and budget store; scripting the upstream (its upstream is not our fake))"
+        "target 'url' cannot give upstream_control (scripting the upstream (its upstream is not our fake))"
     )
+    inline = STREAM.model_copy(update={"tenants": [{"extends": "example"}], "environment": {"MODEL_ID": "m"}})
+    result = await run_scenario(inline, RunOptions(target=target))
+    assert result.reason.startswith("target 'url' cannot give tenant_config, upstream_control (applying")
 
 
 async def test_unreachable_system_is_reported_not_raised() -> None:
@@ -146,3 +153,27 @@ async def test_run_scenarios_collects_results_and_progress(tmp_path: Path) -> No
     assert results.summary.passed == 1
     assert results.run.target == "fake"
     assert seen == [(0, 1, "t.health", None), (0, 1, "t.health", "passed")]
+
+
+class _BrokenTarget:
+    name = "broken"
+    capabilities = frozenset(Capability)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    @asynccontextmanager
+    async def session(self, setup: ScenarioSetup) -> AsyncIterator[SystemUnderTest]:
+        raise self.error
+        yield SystemUnderTest(chat_url="http://127.0.0.1:9", capabilities=self.capabilities)
+
+
+async def test_a_target_that_cannot_run_here_stops_the_run() -> None:
+    with pytest.raises(TargetUnavailable, match=r"Node\.js is missing"):
+        await run_scenario(STREAM, RunOptions(target=_BrokenTarget(TargetUnavailable("Node.js is missing"))))
+
+
+async def test_a_scenario_that_breaks_is_reported_as_an_error() -> None:
+    result = await run_scenario(STREAM, RunOptions(target=_BrokenTarget(RuntimeError("port in use"))))
+    assert result.status is ScenarioStatus.ERROR
+    assert result.reason == "RuntimeError: port in use"

@@ -6,8 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
-from fakes.datafiles import DataFileError, Problem
+from fakes.datafiles import DataFileError, Problem, parse_model
 from harness.scenarios.loader import discover, json_schema, load_scenario, load_scenarios, resolve_tenants
 from harness.scenarios.model import Area, FindingWhen, Match, Scenario
 
@@ -159,3 +162,37 @@ def test_json_schema_is_deterministic_and_forbids_extra_keys() -> None:
 def test_committed_schema_is_current() -> None:
     committed = Path(__file__).parents[2] / "scenarios" / "schema.json"
     assert committed.read_text(encoding="utf-8") == json_schema(), "run: aigw schema > scenarios/schema.json"
+
+
+_REQUESTS = st.fixed_dictionaries(
+    {"tenant": st.sampled_from(["alpha", "example"])},
+    optional={
+        "message": st.text(min_size=1, max_size=20),
+        "stream": st.one_of(st.none(), st.booleans()),
+        "model": st.sampled_from(["@cf/meta/llama-3.1-8b-instruct", "@cf/openai/gpt-oss-20b"]),
+        "new_session": st.booleans(),
+        "disconnect_after_events": st.integers(0, 50),
+        "headers": st.dictionaries(st.sampled_from(["x-api-key", "host"]), st.text(max_size=8), max_size=2),
+    },
+)
+_STEPS = st.lists(
+    st.one_of(
+        st.builds(lambda r, n, c: {"request": r, "repeat": n, "concurrency": c}, _REQUESTS,
+                  st.integers(1, 5), st.integers(1, 8)),
+        st.builds(lambda s: {"pause_s": s}, st.floats(0, 10, allow_nan=False)),
+        st.builds(lambda s: {"clock": {"advance_s": s}}, st.floats(0, 1e6, allow_nan=False)),
+    ),
+    min_size=1,
+    max_size=6,
+)  # fmt: skip
+
+
+@given(_STEPS)
+def test_any_valid_scenario_survives_a_yaml_round_trip(steps: list[dict[str, object]]) -> None:
+    document = {"id": "p.round-trip", "title": "t", "area": "spike", "description": "d", "steps": steps}
+    first = parse_model(yaml.safe_dump(document), Scenario)
+    again = parse_model(
+        yaml.safe_dump(first.model_dump(mode="json", by_alias=True, exclude_unset=True)), Scenario
+    )
+    assert again == first
+    assert len(first.step_names()) == len(steps)
