@@ -479,6 +479,18 @@ def logs_check(
         expected.append(f"count {spec.count.describe()}")
         if (why := match(spec.count, len(records))) is not None:
             problems.append(f"count: {why}")
+    selected = [
+        r
+        for r in records
+        if all(
+            match(condition, getattr(r, key, _MISSING)) is None
+            for key, condition in (spec.where or {}).items()
+        )
+    ]
+    if spec.where:
+        expected.append(
+            "among records with " + ", ".join(f"{k} {c.describe()}" for k, c in spec.where.items())
+        )
     conditions: list[tuple[str, Match]] = []
     if spec.gateway_id is not None:
         conditions.append(("gateway_id", spec.gateway_id))
@@ -486,7 +498,7 @@ def logs_check(
     conditions.extend((key, condition) for key, condition in (spec.fields or {}).items())
     for name, condition in conditions:
         expected.append(f"every record's {name} {condition.describe()}")
-        for record in records:
+        for record in selected:
             if name.startswith("metadata."):
                 value = get_path(dict(record.metadata), name.removeprefix("metadata."))
             else:

@@ -389,6 +389,7 @@ class _Play:
         problems: list[str] = []
         expected: list[str] = []
         observed: dict[str, Any] = {"used": used}
+        concerned = [e.id for e in self.exchanges if e.tenant == spec.tenant]
         if spec.used is not None:
             expected.append(f"used {spec.used.describe()}")
             if (why := chk.match(spec.used, used)) is not None:
@@ -402,6 +403,8 @@ class _Play:
             ]
             charged = sum(_charged(r) for r in records)
             observed["metrics_total"] = charged
+            traces = {r.trace_id for r in records}
+            concerned = [e.id for e in self.exchanges if e.trace_id in traces]
             expected.append(f"used == the tokens the usage records charged in {now}")
             if charged != used:
                 problems.append(f"ledger says {used}, metrics say {charged}")
@@ -413,7 +416,7 @@ class _Play:
             expected="; ".join(expected),
             observed=observed,
             reason="; ".join(problems),
-            exchanges=[e.id for e in self.exchanges if e.tenant == spec.tenant],
+            exchanges=concerned,
         )
 
     def measurements(self) -> list[Measurement]:
@@ -521,9 +524,11 @@ def _evidence_from_checks(
         observed = c.reason or f"observed {chk.json_short(c.observed)}"
         parts.append(f"{c.id}: expected {c.expected}; {observed}")
     request_ids: list[str] = []
-    log_ids: list[str] = []
     for c in shown:
         request_ids.extend(r for r in c.exchanges if r not in request_ids)
+    # Log ids in the order of the requests (the failing ones first), then any the checks name besides.
+    log_ids: list[str] = [lid for rid in request_ids if rid in exchanges for lid in exchanges[rid].log_ids]
+    for c in shown:
         log_ids.extend(lid for lid in c.log_ids if lid not in log_ids)
     timing: dict[str, float] = {}
     first = exchanges.get(request_ids[0]) if request_ids else None

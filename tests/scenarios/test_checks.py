@@ -130,3 +130,40 @@ def test_agreement_names_the_disagreeing_request_and_sources() -> None:
     assert result.exchanges[0] == "r2"
     assert "r2 model: {'stream': 'm', 'metrics': 'm', 'upstream': 'no record'}" in result.reason
     assert "r2 tokens_out: {'stream': 3, 'metrics': 4, 'upstream': 'no record'}" in result.reason
+
+
+_EVENTS = st.lists(
+    st.tuples(
+        st.sampled_from(["message", "done", "error", "other"]),
+        st.one_of(
+            st.text(max_size=30),
+            st.builds(json.dumps, st.dictionaries(st.sampled_from(["content", "usage", "done", "code"]),
+                                                  st.one_of(st.none(), st.integers(), st.text(max_size=5),
+                                                            st.lists(st.integers(), max_size=2)))),
+        ),
+        st.floats(0, 1e6, allow_nan=False),
+    ),
+    max_size=12,
+)  # fmt: skip
+
+
+@given(_EVENTS, st.text(max_size=200), st.booleans())
+def test_checks_never_raise_on_arbitrary_streams(
+    events: list[tuple[str, str, float]], raw: str, disconnected: bool
+) -> None:
+    exchange = Exchange(
+        id="r",
+        step="s",
+        started_ms=0,
+        status=200,
+        stream=True,
+        raw_stream=raw,
+        disconnected=disconnected,
+        trace_id="r-t",
+        events=[EventRecord(t_ms=t, event=name, data=data) for name, data, t in events],
+    )
+    results = expectation_checks("s", CONTRACT, [exchange])
+    assert len(results) == 11
+    observations = Observations(exchanges=[exchange], metrics=[], logs=[], upstream=[])
+    spec = AgreementCheck(sources=["stream", "response", "metrics"], fields=["model", "tokens_in", "status"])
+    assert agreement_check("a", "", spec, observations).status in (CheckStatus.PASSED, CheckStatus.FAILED)

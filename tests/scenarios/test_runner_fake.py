@@ -27,7 +27,7 @@ area: streaming
 description: d
 requires: [upstream_control]
 tenants: [example]
-upstream: {default: {tokens: 6, token_delay_ms: 20, ttfb_ms: 100}}
+upstream: {default: {tokens: 6, token_delay_ms: 100, ttfb_ms: 100}}
 steps:
   - name: s
     request: {tenant: example, new_session: true}
