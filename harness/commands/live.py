@@ -1,6 +1,7 @@
 """``aigw live``: the gateway spike against a real Cloudflare account, safely.
 
     aigw live preflight [--model M]...
+    aigw live plan [PATH]... [--tenants DIR] [cost guard flags]
     aigw live spike [--tenant-id T] [--model M]... [--worker-url URL] [--dry-run] [--out DIR]
                     [--max-requests N] [--max-tokens N] [--max-usd X] [--neuron-rate MODEL=IN,OUT]...
                     [--log-timeout S] [--skip-preflight]
@@ -91,6 +92,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     preflight.add_argument("--model", action="append", default=[], help="a model to check (repeatable)")
     preflight.set_defaults(handler=_preflight)
 
+    plan = commands.add_parser(
+        "plan", help="worst-case cost of running scenarios with --target live; sends nothing"
+    )
+    plan.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="scenario files or directories")
+    plan.add_argument("--tenants", type=Path, default=Path("scenarios/tenants"), metavar="DIR")
+    add_cost_flags(plan)
+    plan.set_defaults(handler=_plan_scenarios)
+
     spike = commands.add_parser("spike", help="run the spike checklist through the real gateway")
     spike.add_argument("--tenant-id", default="spike-tenant", help="sent as metadata.tenantId")
     spike.add_argument(
@@ -124,6 +133,31 @@ def _preflight(args: argparse.Namespace) -> int:
         return 0 if report.ok else 1
 
     return asyncio.run(run())
+
+
+def _plan_scenarios(args: argparse.Namespace) -> int:
+    from harness.live.scenario_cost import plan_scenarios
+    from harness.live.target import LiveTarget
+    from harness.scenarios.loader import discover, load_scenarios
+
+    guard = guard_from(args)
+    loaded = load_scenarios(discover(args.paths or [Path("scenarios")]))
+    plans = plan_scenarios(loaded, args.tenants, guard, LiveTarget.capabilities)
+    print("worst case per scenario with --target live (two upstream calls per chat, 256 output tokens each):")
+    for plan in plans:
+        if plan.skipped:
+            print(f"  {plan.scenario_id:<36} {plan.skipped}")
+        else:
+            calls = f"{len(plan.requests):>4} calls ≤{plan.tokens:>7} tokens ≤${plan.usd:.6f}"
+            print(f"  {plan.scenario_id:<36} {calls}")
+    requests = [r for p in plans for r in p.requests]
+    estimates = guard.check_plan(requests)  # refuses when the whole run would go over a cap
+    print(render_plan(estimates, guard.caps).splitlines()[-1].strip())
+    caps = guard.caps
+    options = f"max_requests={caps.max_requests} max_tokens={caps.max_tokens} max_usd={caps.max_usd}"
+    flags = " ".join(f"--target-option {o}" for o in options.split())
+    print(f"run it with: aigw run --target live {flags} ...")
+    return 0
 
 
 def _plan(args: argparse.Namespace) -> list[PlannedRequest]:

@@ -115,21 +115,30 @@ class CloudflareClient:
         """POST ``body`` as JSON (or ``raw`` bytes as they are) and observe the answer."""
         started = self.clock()
         content = raw if raw is not None else json.dumps(dict(body or {})).encode()
+        failures: list[httpx.HTTPError] = []
         try:
             sent_headers = {"content-type": "application/json"} | dict(headers)
             async with self.http.stream("POST", url, content=content, headers=sent_headers) as response:
-                return await observe(
+                obs = await observe(
                     name,
                     response.status_code,
                     dict(response.headers),
-                    _chunks(response),
+                    _chunks(response, failures),
                     started=started,
                     clock=self.clock,
                 )
         except httpx.HTTPError as exc:
             return Observation(name=name, error=self.redactor.text(f"{type(exc).__name__}: {exc}"))
+        if failures:
+            # The body broke off: keep what arrived (status, tokens, timings) and say how it ended.
+            obs.error = self.redactor.text(f"{type(failures[0]).__name__}: {failures[0]}")
+            obs.truncated = True
+        return obs
 
 
-async def _chunks(response: httpx.Response) -> AsyncIterator[bytes]:
-    async for chunk in response.aiter_bytes():
-        yield chunk
+async def _chunks(response: httpx.Response, failures: list[httpx.HTTPError]) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in response.aiter_bytes():
+            yield chunk
+    except httpx.HTTPError as exc:
+        failures.append(exc)

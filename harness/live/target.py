@@ -41,7 +41,7 @@ from harness.scenarios.targets import (
     UsageRecord,
 )
 
-__all__ = ["LiveTarget", "RunLogs"]
+__all__ = ["ClockView", "GatewayView", "LiveTarget", "RunLogs"]
 
 
 def _origin(url: str) -> str:
@@ -82,7 +82,9 @@ class RunLogs:
         return gateway_log_record(answer.result, gateway_id)
 
 
-class _Clock:
+class ClockView:
+    """``ClockControl`` over the reference gateway's manual clock."""
+
     def __init__(self, clock: ManualClock) -> None:
         self._clock = clock
 
@@ -96,7 +98,7 @@ class _Clock:
         self._clock.advance(seconds)
 
 
-class _Gateway:
+class GatewayView:
     """The reference gateway's metrics and ledger, as the runner reads them."""
 
     def __init__(self, gateway: ReferenceGateway) -> None:
@@ -154,14 +156,14 @@ class LiveTarget:
             ReferenceGateway.running(settings) as gateway,
             httpx.AsyncClient(timeout=30.0, trust_env=False) as http,
         ):
-            view = _Gateway(gateway)
+            view = GatewayView(gateway)
             yield SystemUnderTest(
                 chat_url=gateway.base_url,
                 capabilities=self.capabilities,
                 logs=RunLogs(CloudflareClient(creds, http), self.run_id),
                 metrics=view,
                 ledger=view,
-                clock=_Clock(clock),
+                clock=ClockView(clock),
                 description=f"{self.description} (gateway {creds.gateway_id}, run {self.run_id})",
             )
 

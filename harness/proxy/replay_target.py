@@ -17,19 +17,18 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
 
 from harness.errors import ConfigError
 from harness.gateway.clock import ManualClock
-from harness.gateway.ledger import budget_keys
 from harness.gateway.server import ReferenceGateway
 from harness.gateway.tenants import TenantConfig, load_tenants
+from harness.live.target import ClockView, GatewayView
 from harness.proxy.cassette import Cassette
 from harness.proxy.faults import FaultPlan, parse_indices
 from harness.proxy.redaction import Redactor, marker
 from harness.proxy.replay import CassetteLibrary, running_replay
-from harness.scenarios.fake_target import gateway_settings, usage_record
-from harness.scenarios.targets import Capability, ScenarioSetup, SystemUnderTest, TargetOptions, UsageRecord
+from harness.scenarios.fake_target import gateway_settings
+from harness.scenarios.targets import Capability, ScenarioSetup, SystemUnderTest, TargetOptions
 
 __all__ = ["ReplayTarget", "recorded_gateways"]
 
@@ -61,32 +60,6 @@ def fault_plan(extra: Mapping[str, str]) -> FaultPlan:
         )
     except ValueError as exc:
         raise ConfigError(f"replay target options: {exc}") from None
-
-
-class _Clock:
-    def __init__(self, clock: ManualClock) -> None:
-        self._clock = clock
-
-    def now(self) -> datetime:
-        return self._clock.utcnow()
-
-    async def set(self, instant: datetime) -> None:
-        self._clock.set(instant)
-
-    async def advance(self, seconds: float) -> None:
-        self._clock.advance(seconds)
-
-
-class _Gateway:
-    def __init__(self, gateway: ReferenceGateway) -> None:
-        self._gateway = gateway
-
-    async def records(self) -> list[UsageRecord]:
-        return [usage_record(r) for r in self._gateway.metrics.records]
-
-    async def used(self, tenant_id: str, period: Literal["daily", "monthly"], at: datetime) -> int:
-        daily, monthly = budget_keys(tenant_id, at.timestamp())
-        return self._gateway.ledger.usage().get(daily if period == "daily" else monthly, 0)
 
 
 class ReplayTarget:
@@ -126,12 +99,12 @@ class ReplayTarget:
         async with running_replay(library, time_scale=self.time_scale, faults=self.faults) as url:
             settings = gateway_settings(setup, url, STAND_IN_ACCOUNT, STAND_IN_TOKEN, clock, tenants)
             async with ReferenceGateway.running(settings) as gateway:
-                view = _Gateway(gateway)
+                view = GatewayView(gateway)
                 yield SystemUnderTest(
                     chat_url=gateway.base_url,
                     capabilities=self.capabilities,
                     metrics=view,
                     ledger=view,
-                    clock=_Clock(clock),
+                    clock=ClockView(clock),
                     description=f"{self.description} ({self.directory})",
                 )

@@ -123,3 +123,15 @@ def test_dry_run_sends_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "total: 4 requests" in out
     assert out.rstrip().endswith("dry run: nothing was sent")
+
+
+def test_live_plan_prices_the_scenarios_the_live_target_would_run(capsys: pytest.CaptureFixture[str]) -> None:
+    paths = ["scenarios/streaming-contract.yaml", "scenarios/spike-connectivity.yaml"]
+    assert main(["live", "plan", *paths]) == 0
+    out = capsys.readouterr().out
+    assert "spike.connectivity                   skipped on live: needs upstream_control" in out
+    line = next(x for x in out.splitlines() if x.strip().startswith("streaming.contract"))
+    assert "10 calls" in line
+    assert "run it with: aigw run --target live --target-option max_requests=20" in out
+    assert main(["live", "plan", *paths, "--max-tokens", "1000"]) == 2
+    assert "tokens > cap 1000 (raise with --max-tokens)" in capsys.readouterr().err

@@ -153,3 +153,27 @@ async def test_spike_against_the_fake_standing_in_for_cloudflare() -> None:
     text = report.render_markdown() + json.dumps(report.to_dict())
     assert account not in text
     assert token not in text
+
+
+async def test_a_stream_that_breaks_off_keeps_what_arrived(account: StubAccount) -> None:
+    async def breaking(scope: dict[str, object], receive: object, send: object) -> None:
+        if scope["type"] != "http":
+            return
+        headers = [(b"content-type", b"text/event-stream"), (b"cf-aig-log-id", b"01BROKEN")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})  # type: ignore[operator]
+        await send({"type": "http.response.body", "body": b'data: {"response":"Hi"}\n\n', "more_body": True})  # type: ignore[operator]
+        raise RuntimeError("the upstream went away")
+
+    from harness.proxy.serve import serve_asgi
+
+    async with serve_asgi(breaking) as url, httpx.AsyncClient(timeout=5) as http:
+        creds = LiveCredentials.from_environment(environment(account, url))
+        client = CloudflareClient(creds, http)
+        obs = await client.run_probe(default_plan()[1], tenant_id="t", run_id="r")
+    assert obs.status == 200
+    assert obs.text == "Hi"
+    assert obs.token_events == 1
+    assert obs.truncated
+    assert obs.error is not None
+    assert obs.error.startswith("RemoteProtocolError")
+    assert account.account_id not in obs.error

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from mitmproxy import exceptions
 from mitmproxy.test import taddons, tflow
 
@@ -184,3 +187,13 @@ async def test_injector_rejects_bad_options(options: dict[str, object], message:
     injector = FaultInjector()
     with taddons.context(injector) as tctx, pytest.raises(exceptions.OptionsError, match=message):
         tctx.configure(injector, **options)
+
+
+@given(cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=12))
+@example(cuts=[1, 2, 3])
+def test_filter_result_does_not_depend_on_chunk_boundaries(cuts: list[int]) -> None:
+    whole = b"".join(SSE_FRAMES).replace(b"\n", b"\r\n")
+    points = sorted({c % (len(whole) + 1) for c in cuts} | {0, len(whole)})
+    chunks = [whole[a:b] for a, b in itertools.pairwise(points) if b > a]
+    plan = FaultPlan(drop=frozenset({1}), corrupt=frozenset({0}), cut_after=3)
+    assert _events(plan, chunks) == _events(plan)
