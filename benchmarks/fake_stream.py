@@ -8,7 +8,9 @@ authentication, behaviour lookup, text generation, framing, the request store.
 
     .venv/bin/python benchmarks/fake_stream.py [--seconds 5] [--connections 8] [--tokens 32] [--rounds 2]
 
-Prints responses/s and events/s for each, and the ratio fake / bare (goal: at least 0.6).
+Prints responses/s and events/s for each, and the ratio fake / bare (goal: at least 0.6). On a shared
+machine the throughput ratio moves with other load, so it also prints each server's CPU time per response
+(from /proc, Linux only) and the ratio of those, which other load disturbs much less.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import socket
 import sys
 import time
@@ -109,11 +112,22 @@ async def _fetch_once(port: int) -> bytes:
         await writer.wait_closed()
 
 
+def _cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time of a process, from /proc (None where there is no /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (OSError, TypeError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Result:
     responses: int
     events: int
     seconds: float
+    cpu: float | None = None  # server CPU seconds spent on these responses
 
     @property
     def responses_per_s(self) -> float:
@@ -188,21 +202,36 @@ async def main_async(args: argparse.Namespace) -> int:
         totals = {"fake": Result(0, 0, 0.0), "bare": Result(0, 0, 0.0)}
         await _load(fake_port, 0.5, args.connections)  # warm-up
         await _load(bare_port, 0.5, args.connections)
+        pids = {"fake": fake.pid, "bare": bare.pid}
         for _ in range(args.rounds):
             for name, port in (("fake", fake_port), ("bare", bare_port)):
+                cpu_before = _cpu_seconds(pids[name])
                 result = await _load(port, args.seconds, args.connections)
+                cpu_after = _cpu_seconds(pids[name])
                 total = totals[name]
+                cpu = None
+                if cpu_before is not None and cpu_after is not None:
+                    cpu = (total.cpu or 0.0) + cpu_after - cpu_before
                 totals[name] = Result(
                     total.responses + result.responses,
                     total.events + result.events,
                     total.seconds + result.seconds,
+                    cpu,
                 )
         for name, result in totals.items():
-            print(
+            cpu_text = ""
+            if result.cpu is not None and result.responses:
+                cpu_text = f"  {1000 * result.cpu / result.responses:6.3f} server CPU ms/response"
+            line = (
                 f"{name:>5}: {result.responses_per_s:9.1f} responses/s  {result.events_per_s:10.1f} events/s"
             )
-        ratio = totals["fake"].responses_per_s / totals["bare"].responses_per_s
-        print(f"ratio fake/bare: {ratio:.2f} (goal >= 0.6)")
+            print(line + cpu_text)
+        fake_total, bare_total = totals["fake"], totals["bare"]
+        ratio = fake_total.responses_per_s / bare_total.responses_per_s
+        print(f"ratio fake/bare, responses/s: {ratio:.2f} (goal >= 0.6)")
+        if fake_total.cpu and bare_total.cpu and fake_total.responses and bare_total.responses:
+            cpu_ratio = (bare_total.cpu / bare_total.responses) / (fake_total.cpu / fake_total.responses)
+            print(f"ratio fake/bare, by server CPU per response: {cpu_ratio:.2f}")
         return 0
     finally:
         for process in (fake, bare):

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 
 import uvicorn
@@ -145,13 +145,7 @@ class FakeGateway:
         _install_log_filter()
         state = FakeState(config)
         app = FakeApp(state)
-        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            sock.close()
-            raise
+        sock = _bind(host, port)
         bound_port = sock.getsockname()[1]
         server = _EmbeddedServer(_uvicorn_config(app, host, bound_port, "warning"))
         url_host = f"[{host}]" if ":" in host else host
@@ -177,9 +171,33 @@ class FakeGateway:
             raise body_error
 
 
-def serve_forever(config: FakeConfig, host: str, port: int, log_level: str = "info") -> None:
-    """Serve in the foreground until interrupted (``aigw fake serve``)."""
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def serve_forever(
+    config: FakeConfig,
+    host: str,
+    port: int,
+    log_level: str = "info",
+    announce: Callable[[str], None] | None = None,
+) -> None:
+    """Serve in the foreground until interrupted (``aigw fake serve``); ``announce`` gets the base URL once
+    the port is bound (useful with port 0)."""
     _install_log_filter()
     app = FakeApp(FakeState(config))
-    server = uvicorn.Server(_uvicorn_config(app, host, port, log_level))
-    server.run()
+    sock = _bind(host, port)
+    try:
+        url_host = f"[{host}]" if ":" in host else host
+        if announce is not None:
+            announce(f"http://{url_host}:{sock.getsockname()[1]}")
+        uvicorn.Server(_uvicorn_config(app, host, sock.getsockname()[1], log_level)).run(sockets=[sock])
+    finally:
+        sock.close()

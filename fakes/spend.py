@@ -216,7 +216,7 @@ class SpendLedger:
         return current + previous * (window - (now - start)) / window
 
     def spent(self, limits: SpendLimits, rule_id: str, partition: Sequence[str] = (), *, now: float) -> float:
-        """What a rule's bucket counts as spent now (for tests and the control API)."""
+        """What a rule's buckets (or one partition of them) count as spent now."""
         for rule in limits.rules:
             if rule.id == rule_id:
                 return sum(

@@ -33,6 +33,7 @@ from fakes.generation import Generation
 from fakes.http import StreamCut
 
 __all__ = [
+    "PLAIN_FAULTS",
     "ChatIdentity",
     "Frame",
     "Write",
@@ -42,6 +43,7 @@ __all__ = [
     "native_frames",
     "native_result",
     "padding",
+    "plain_native_writes",
     "plan_writes",
     "play",
     "usage_json",
@@ -60,9 +62,12 @@ def dumps(value: Any) -> str:
     return _ENCODE(value)
 
 
+PLAIN_FAULTS = StreamFaults()
+"""No faults: the stream as Cloudflare sends it."""
+
 _POOL_SIZE = 4096
 # Padding characters are slices of one fixed random string: two draws per frame instead of one per char.
-_POOL = "".join(random.Random(0x5EED).choice(_ALPHABET) for _ in range(_POOL_SIZE))
+_POOL = "".join(random.Random(0x5EED).choices(_ALPHABET, k=_POOL_SIZE))
 
 
 def padding(rng: random.Random) -> str:
@@ -90,7 +95,7 @@ def usage_json(
     return usage
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Frame:
     data: str  # the event's data ("[DONE]" included)
     token: bool = False  # paced by the inter-token delay
@@ -103,21 +108,44 @@ def native_result(gen: Generation, model: ModelInfo) -> dict[str, Any]:
     return result
 
 
-def native_frames(gen: Generation, model: ModelInfo, faults: StreamFaults, rng: random.Random) -> list[Frame]:
-    frames = []
-    for token in gen.tokens:
-        if faults.padding:
-            frames.append(Frame(f'{{"response":{_string(token)},"p":"{padding(rng)}"}}', token=True))
-        else:
-            frames.append(Frame(f'{{"response":{_string(token)}}}', token=True))
+def _native_token(token: str, rng: random.Random | None) -> str:
+    if rng is None:
+        return f'{{"response":{_string(token)}}}'
+    return f'{{"response":{_string(token)},"p":"{padding(rng)}"}}'
+
+
+def _native_tail(gen: Generation, model: ModelInfo, faults: StreamFaults) -> list[str]:
+    tail = []
     if faults.empty_frame:
-        frames.append(Frame('{"response":""}'))
+        tail.append('{"response":""}')
     if faults.usage_frame:
         usage = usage_json(model, gen.prompt_tokens, gen.completion_tokens)
-        frames.append(Frame(dumps({"response": "", "usage": usage})))
+        tail.append(dumps({"response": "", "usage": usage}))
     if faults.done:
-        frames.append(Frame("[DONE]"))
+        tail.append("[DONE]")
+    return tail
+
+
+def native_frames(gen: Generation, model: ModelInfo, faults: StreamFaults, rng: random.Random) -> list[Frame]:
+    pad = rng if faults.padding else None
+    frames = [Frame(_native_token(token, pad), token=True) for token in gen.tokens]
+    frames.extend(Frame(data) for data in _native_tail(gen, model, faults))
     return frames
+
+
+def plain_native_writes(
+    gen: Generation, model: ModelInfo, rng: random.Random, *, token_delay: float, jitter: float
+) -> list[Write]:
+    """``plan_writes(native_frames(...))`` for a stream without faults, in one pass (the common case)."""
+    writes = []
+    delay = 0.0
+    for token in gen.tokens:
+        writes.append(Write(f"data: {_native_token(token, rng)}\n\n".encode(), delay))
+        delay = token_delay
+        if jitter:
+            delay = max(0.0, token_delay + rng.uniform(-jitter, jitter))
+    writes.extend(Write(f"data: {data}\n\n".encode()) for data in _native_tail(gen, model, PLAIN_FAULTS))
+    return writes
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +234,7 @@ def chat_chunks(
     return frames
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Write:
     data: bytes
     delay: float = 0.0  # seconds before writing, already scaled
@@ -226,9 +254,6 @@ def _encode(data: str, eol: str) -> bytes:
     return ("".join(f"data: {line}{eol}" for line in data.split("\n")) + eol).encode()
 
 
-_PLAIN = StreamFaults()
-
-
 def plan_writes(
     frames: list[Frame],
     faults: StreamFaults,
@@ -240,7 +265,7 @@ def plan_writes(
 ) -> list[Write]:
     """Frames to timed writes, with every scripted fault. ``token_delay`` and ``jitter`` are already
     scaled seconds; stall durations are scaled here by ``scale``."""
-    if faults == _PLAIN:
+    if faults == PLAIN_FAULTS:
         return _plain_writes(frames, token_delay, jitter, rng)
     eol = {"lf": "\n", "crlf": "\r\n", "cr": "\r"}[faults.line_ending]
     pieces: list[_Piece] = []

@@ -22,8 +22,12 @@ import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
+import pydantic
+
+from fakes.datafiles import load_model
 from harness.live.client import CloudflareClient, gateway_metadata
 from harness.live.cost import PlannedRequest
 from harness.live.logcheck import DEFAULT_SCHEDULE, LogSighting, LogWatcher, PollSchedule
@@ -31,12 +35,14 @@ from harness.live.observe import Observation
 
 __all__ = [
     "Difference",
+    "FidelityData",
     "FidelityProbe",
     "FidelityReport",
     "ProbeOutcome",
     "compare",
     "default_probes",
     "json_shape",
+    "load_fidelity",
     "run_probes",
 ]
 
@@ -211,6 +217,50 @@ def _why(outcome: ProbeOutcome, aspect: str) -> str:
     return ""
 
 
+class _Data(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+
+class FidelityDifferenceData(_Data):
+    probe: str
+    aspect: str
+    fake: Any
+    other: Any
+
+
+class FidelityProbeData(_Data):
+    probe: str
+    compared: list[str]
+    """Aspects compared on this probe (``status``, ``headers``, ``frames``, ``usage``, ``body``, ``log``)."""
+    not_compared: dict[str, str]
+    """Aspect -> why it could not be compared."""
+
+
+class FidelitySummaryData(_Data):
+    probes: int
+    aspects_compared: int
+    differences: int
+    not_compared: int
+
+
+class FidelityData(_Data):
+    """The "fake fidelity" section's data (``fidelity.json``), as the findings report reads it."""
+
+    kind: Literal["aigw-fidelity/1"] = "aigw-fidelity/1"
+    fake: str
+    other: str
+    """``live``, or ``cassettes <directory name>``."""
+    model: str
+    summary: FidelitySummaryData
+    probes: list[FidelityProbeData]
+    differences: list[FidelityDifferenceData]
+
+
+def load_fidelity(path: str | Path) -> FidelityData:
+    """Read a ``fidelity.json``; a damaged file is reported with its file, line and field."""
+    return load_model(path, FidelityData)
+
+
 @dataclass
 class FidelityReport:
     fake_label: str
@@ -221,22 +271,23 @@ class FidelityReport:
     fake: list[ProbeOutcome] = field(repr=False, default_factory=list)
     other: list[ProbeOutcome] = field(repr=False, default_factory=list)
 
+    def data(self) -> FidelityData:
+        return FidelityData(
+            fake=self.fake_label,
+            other=self.other_label,
+            model=self.model,
+            summary=FidelitySummaryData(
+                probes=len(self.coverage),
+                aspects_compared=sum(len(c["compared"]) for c in self.coverage),
+                differences=len(self.differences),
+                not_compared=sum(len(c["not_compared"]) for c in self.coverage),
+            ),
+            probes=[FidelityProbeData.model_validate(c) for c in self.coverage],
+            differences=[FidelityDifferenceData.model_validate(d.to_dict()) for d in self.differences],
+        )
+
     def to_dict(self) -> dict[str, Any]:
-        compared = sum(len(c["compared"]) for c in self.coverage)
-        return {
-            "kind": "aigw-fidelity/1",
-            "fake": self.fake_label,
-            "other": self.other_label,
-            "model": self.model,
-            "summary": {
-                "probes": len(self.coverage),
-                "aspects_compared": compared,
-                "differences": len(self.differences),
-                "not_compared": sum(len(c["not_compared"]) for c in self.coverage),
-            },
-            "probes": self.coverage,
-            "differences": [d.to_dict() for d in self.differences],
-        }
+        return self.data().model_dump(mode="json")
 
     def render_markdown(self) -> str:
         data = self.to_dict()

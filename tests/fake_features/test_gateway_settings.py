@@ -224,3 +224,17 @@ async def test_cache_hits_can_be_left_out_of_the_rate_limit(client: httpx.AsyncC
     await set_options(client, rate_limit_cache_hits=False)
     assert (await call(client)).headers["cf-aig-cache-status"] == "HIT"
     assert (await call(client, prompt="not cached")).status_code == 429
+
+
+async def test_the_rest_api_through_a_gateway_meets_the_same_settings(client: httpx.AsyncClient) -> None:
+    await configure(client, cache_ttl=600, rate_limiting_limit=2, rate_limiting_interval=60)
+    path = f"/client/v4/accounts/{ACCOUNT}/ai/run/{NATIVE}"
+    headers = {**auth(), "cf-aig-gateway-id": GATEWAY}
+    first = await client.post(path, json={"prompt": "hi"}, headers=headers)
+    hit = await client.post(path, json={"prompt": "hi"}, headers=headers)
+    limited = await client.post(path, json={"prompt": "other"}, headers=headers)
+    assert [first.headers["cf-aig-cache-status"], hit.headers["cf-aig-cache-status"]] == ["MISS", "HIT"]
+    assert (limited.status_code, limited.json()["internalCode"]) == (429, 2003)
+    direct = await client.post(path, json={"prompt": "other"}, headers=auth())  # no gateway: no limits
+    assert direct.status_code == 200
+    assert "cf-aig-cache-status" not in direct.headers

@@ -162,3 +162,14 @@ async def test_behaviour_errors_are_logged_with_their_status(client: httpx.Async
     (log,) = await list_logs(client)
     assert (log["status_code"], log["success"], log["cost"], log["tokens_in"]) == (429, False, 0, None)
     assert GATEWAY in log["path"]
+
+
+async def test_log_management_caps_the_logs_a_gateway_keeps(client: httpx.AsyncClient) -> None:
+    await configure(client, log_management=2)
+    answered = [await call(client, prompt=f"q{i}") for i in range(3)]
+    kept = [log["id"] for log in await list_logs(client, order_by_direction="asc")]
+    assert kept == [r.headers["cf-aig-log-id"] for r in answered[:2]]  # STOP_INSERTING by default
+    await configure(client, log_management=2, log_management_strategy="DELETE_OLDEST")
+    newest = await call(client, prompt="q3")
+    kept = [log["id"] for log in await list_logs(client, order_by_direction="asc")]
+    assert kept == [answered[1].headers["cf-aig-log-id"], newest.headers["cf-aig-log-id"]]

@@ -198,3 +198,17 @@ async def test_a_wrong_token_is_refused_with_10000(fake: FakeGateway) -> None:
         with pytest.raises(cloudflare.AuthenticationError) as caught:
             await wrong.ai_gateway.logs.list(GATEWAY, account_id=ACCOUNT)
     assert "10000" in str(caught.value)
+
+
+async def test_metadata_is_an_object_as_live_or_text_as_the_sdk_types_say(
+    sdk: cloudflare.AsyncCloudflare, client: httpx.AsyncClient
+) -> None:
+    await call(client, metadata={"user": "amy", "n": 2})
+    (log,) = (await sdk.ai_gateway.logs.list(GATEWAY, account_id=ACCOUNT)).result
+    assert log.metadata == {"user": "amy", "n": 2}  # type: ignore[comparison-overlap]
+    assert (await client.put("/__aigw/features", json={"log_metadata": "text"})).status_code == 200
+    (log,) = (await sdk.ai_gateway.logs.list(GATEWAY, account_id=ACCOUNT)).result
+    assert log.metadata == '{"user": "amy", "n": 2}'
+    assert (
+        log.to_dict()["metadata"] == '{"user": "amy", "n": 2}'
+    )  # no serializer warning (warnings are errors)

@@ -125,3 +125,15 @@ async def test_bad_bodies_are_refused_naming_the_step_and_field(client: httpx.As
     assert response.status_code == 400
     assert response.json()["error"][0]["message"] == "[1].provider: Field required"
     assert (await client.post(UNIVERSAL, content=b"not json")).status_code == 400
+
+
+async def test_gateway_and_token_are_checked_before_the_body(client: httpx.AsyncClient) -> None:
+    unknown = await client.post(f"/v1/{ACCOUNT}/never-made", json=[{"provider": "workers-ai"}])
+    assert unknown.json()["error"][0]["code"] == 2001
+    await configure(client, authentication=True)
+    unauthenticated = await client.post(UNIVERSAL, content=b"not json")
+    assert unauthenticated.status_code == 401
+    authenticated = await client.post(
+        UNIVERSAL, content=b"not json", headers={"cf-aig-authorization": f"Bearer {TOKEN}"}
+    )
+    assert authenticated.json()["error"][0]["message"] == "body: not valid JSON"

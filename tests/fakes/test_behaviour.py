@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 from pathlib import Path
@@ -238,3 +239,22 @@ async def test_api_host_through_a_gateway_is_scripted_and_logged(
     assert "cf-aig-log-id" in routed.headers
     assert [r.gateway_id for r in fake.store.records()] == [None, GATEWAY]
     assert TOKEN not in json.dumps([r.to_json() for r in fake.store.records()])
+
+
+async def test_client_disconnect_during_a_stall_ends_the_response(
+    fake: FakeGateway, client: httpx.AsyncClient
+) -> None:
+    # A 10-minute scripted stall (600 ms at this time scale); the client leaves after the first event.
+    outcome = {"tokens": 3, "stream": {"stall": {"after_events": 1, "seconds": 600}}}
+    headers = {**auth(), **behaviour(**outcome)}
+    async with client.stream("POST", RUN, json=STREAM, headers=headers) as response:
+        async for _ in response.aiter_raw():
+            break
+    for _ in range(100):
+        if fake.store.records()[0].complete:
+            break
+        await asyncio.sleep(0.005)
+    [record] = fake.store.records()
+    assert record.complete
+    assert record.cut
+    assert record.duration_ms < 600_000

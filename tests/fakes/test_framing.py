@@ -160,6 +160,13 @@ async def test_padding_is_random_length_lowercase_alphanumeric(client: httpx.Asy
     paddings = [f["p"] for f in tokens]
     assert all(re.fullmatch(r"[a-z0-9]{1,48}", p) for p in paddings)
     assert len({len(p) for p in paddings}) > 1
+    # Two kinds, as observed: prefixes of the alphabet, and random characters.
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789" * 2
+    prefixes = [p for p in paddings if alphabet.startswith(p)]
+    randoms = [p for p in paddings if not alphabet.startswith(p)]
+    assert prefixes
+    assert randoms
+    assert len(set("".join(randoms))) > 10
     assert frames[-2:] == [{"response": ""}, {"response": "", "usage": frames[-1]["usage"]}]
     assert read.data()[-1] == "[DONE]"
 

@@ -8,7 +8,7 @@ import re
 
 import httpx
 import pytest
-from fake_helpers import ACCOUNT, GATEWAY, NATIVE, SMALL, api_path, auth, gateway_path
+from fake_helpers import ACCOUNT, GATEWAY, NATIVE, SMALL, api_path, auth, gateway_path, make_config, serving
 
 from fakes.server import FakeGateway
 
@@ -130,3 +130,16 @@ async def test_store_record_fields(fake: FakeGateway, client: httpx.AsyncClient)
     assert json.loads(record.request_body) == body
     assert record.complete
     assert record.duration_ms >= 0
+
+
+async def test_store_drops_the_oldest_records_beyond_its_limit() -> None:
+    async with serving(make_config(max_records=10)) as (fake, http):
+        ids = []
+        for _ in range(25):
+            response = await http.post(RUN, json={"prompt": "x"}, headers=auth())
+            ids.append(response.headers["cf-aig-log-id"])
+        kept = [r.id for r in fake.store.records()]
+        assert 10 <= len(kept) < 25
+        assert kept == ids[-len(kept) :]
+        assert fake.store.get(ids[0]) is None
+        assert fake.store.get(ids[-1]) is not None

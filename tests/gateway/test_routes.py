@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from fakes.server import FakeGateway
+from harness.gateway import ManualClock
 
-from .conftest import LLAMA, SESSION, GatewayFactory
+from .conftest import LLAMA, SESSION, GatewayFactory, tenant
 
 JSON = "application/json"
 
@@ -179,3 +180,35 @@ async def test_history_then_delete(start_gateway: GatewayFactory, fake: FakeGate
     assert other_tenant["data"]["messages"] == []
     assert cleared.json() == {"ok": True, "data": {"sessionId": SESSION, "cleared": True}}
     assert after["messages"] == []
+
+
+async def test_history_is_pruned_by_retention_and_count(
+    start_gateway: GatewayFactory, fake: FakeGateway, clock: ManualClock
+) -> None:
+    fake.behaviour.load({"default": {"text": "ok", "tokens": 1}})
+    short = tenant(sessionRetentionDays=1, maxMessagesPerSession=3)
+    headers = {"x-tenant-id": "t1"}
+    async with start_gateway(tenants_dir=None, tenants=[short]) as (_, client):
+        for text in ("one", "two"):
+            await client.post(
+                "/chat", headers=headers, json={"sessionId": SESSION, "message": text, "stream": False}
+            )
+            clock.advance(1)
+        kept = (await client.get(f"/chat/{SESSION}/history", headers=headers)).json()["data"]["messages"]
+        clock.advance(2 * 86400)
+        expired = (await client.get(f"/chat/{SESSION}/history", headers=headers)).json()["data"]["messages"]
+    assert [m["content"] for m in kept] == ["ok", "two", "ok"]  # the newest three
+    assert expired == []
+
+
+async def test_streaming_trace_header_in_always_mode(
+    start_gateway: GatewayFactory, fake: FakeGateway
+) -> None:
+    async with start_gateway(trace_ids="always") as (_, client):
+        response = await client.post(
+            "/chat",
+            headers={"x-tenant-id": "example", "x-trace-id": "abc"},
+            json={"sessionId": SESSION, "message": "hi"},
+        )
+    assert response.headers["x-trace-id"] == "abc"
+    assert b'"traceId":"abc"' in response.content

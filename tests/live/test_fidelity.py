@@ -14,7 +14,7 @@ from fakes.server import FakeGateway
 from harness.errors import ConfigError
 from harness.live.cost import CostCapExceeded, CostCaps, CostGuard
 from harness.live.credentials import LiveCredentials
-from harness.live.fidelity import default_probes, json_shape
+from harness.live.fidelity import default_probes, json_shape, load_fidelity
 from harness.live.fidelity_run import RUN_FILE, against_cassettes, against_live
 from harness.live.logcheck import PollSchedule
 from tests.live.cloudflare_stub import StubAccount
@@ -67,6 +67,10 @@ async def test_differences_are_found_recorded_and_reproduced_offline(
     everything += "".join(p.read_text() for p in sorted(tmp_path.iterdir()))  # noqa: ASYNC240
     for value in (account.account_id, account.api_token):
         assert value not in everything
+
+    saved = tmp_path.parent / "fidelity.json"
+    saved.write_text(json.dumps(live.to_dict()))
+    assert load_fidelity(saved) == live.data()
 
     offline = await against_cassettes(tmp_path, default_probes(), schedule=FAST)
     assert offline.to_dict()["differences"] == live.to_dict()["differences"]

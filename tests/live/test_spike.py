@@ -114,3 +114,42 @@ async def test_transport_errors_are_redacted(account: StubAccount) -> None:
     assert account.account_id not in str(info.value)
     assert obs.error is not None
     assert account.account_id not in obs.error
+
+
+async def test_spike_against_the_fake_standing_in_for_cloudflare() -> None:
+    """The same run with the fake as Cloudflare: its gateway endpoint and its Logs API."""
+    import secrets
+
+    from fakes.config import AccountConfig, FakeConfig, GatewayConfig
+    from fakes.server import FakeGateway
+
+    account, token = secrets.token_hex(16), secrets.token_urlsafe(32)
+    config = FakeConfig(
+        accounts=[AccountConfig(id=account, api_tokens=[token], gateways=[GatewayConfig(id="spike-gw")])],
+        time_scale=0.01,
+    )
+    async with FakeGateway.running(config) as fake, httpx.AsyncClient(timeout=10) as http:
+        env = {
+            "CLOUDFLARE_ACCOUNT_ID": account,
+            "CLOUDFLARE_API_TOKEN": token,
+            "AIGW_GATEWAY_ID": "spike-gw",
+            "AIGW_LIVE_API_BASE": fake.api_base_url,
+            "AIGW_LIVE_GATEWAY_BASE": f"{fake.base_url}/v1",
+        }
+        client = CloudflareClient(LiveCredentials.from_environment(env), http)
+        run_id = new_run_id()
+        report = await run_spike(
+            client, default_plan(), CostGuard(CostCaps()), tenant_id="tenant-f", run_id=run_id, schedule=FAST
+        )
+        records = fake.store.records()
+    assert report.ok, report.render_markdown()
+    assert report.mismatches == []
+    assert report.listed_by_run_id == 4
+    assert all((r.metadata or {}).get("tenantId") == "tenant-f" for r in records)
+    assert all((r.metadata or {}).get("runId") == run_id for r in records)
+    assert {r.event_id for r in records} == {
+        f"{run_id}.{name}" for name in ("json-0", "stream-0", "json-1", "stream-1")
+    }
+    text = report.render_markdown() + json.dumps(report.to_dict())
+    assert account not in text
+    assert token not in text

@@ -4,6 +4,7 @@ loopback upstream for tests that need exact replies rather than the fake's behav
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -109,8 +110,8 @@ class ScriptedUpstream:
         await writer.drain()
 
 
-@pytest.fixture
-async def upstream() -> AsyncIterator[ScriptedUpstream]:
+@contextlib.asynccontextmanager
+async def serve_scripted() -> AsyncIterator[ScriptedUpstream]:
     scripted = ScriptedUpstream()
     server = await asyncio.start_server(scripted._serve, "127.0.0.1", 0)
     scripted.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
@@ -119,3 +120,9 @@ async def upstream() -> AsyncIterator[ScriptedUpstream]:
     finally:
         server.close()
         await server.wait_closed()
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[ScriptedUpstream]:
+    async with serve_scripted() as scripted:
+        yield scripted

@@ -4,24 +4,28 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
+import pytest_asyncio
 
-from harness.errors import TargetUnavailable
 from harness.sse import SSEDecoder
-from harness.worker.bridge import AI_BINDING_MODULE, WorkerBridge, WorkerStartError, find_node
+from harness.worker.bridge import WorkerBridge, WorkerStartError
 from harness.worker.wrangler import load_worker_config
 
-from .conftest import CHAT_WORKER, ScriptedUpstream, needs_node
+from .conftest import CHAT_WORKER, ScriptedUpstream, needs_node, serve_scripted
 
-pytestmark = needs_node
+# One Worker for the module (starting workerd takes seconds); tests that need a fresh one start their own.
+pytestmark = [needs_node, pytest.mark.asyncio(loop_scope="module")]
 
 SESSION = "11111111-1111-1111-1111-111111111111"
-TENANT = {"x-tenant-id": "t1"}
+TENANT = {"x-tenant-id": "example"}
+PRIMARY = "@cf/meta/llama-3.1-8b-instruct-fast"
+FALLBACK = "@cf/meta/llama-3.1-8b-instruct"
+MODELS = {"MODEL_ID": PRIMARY, "FALLBACK_MODEL_ID": FALLBACK}
+UNUSED_UPSTREAM = "http://127.0.0.1:9"  # for Workers that make no AI call in the test
 NATIVE_STREAM = [
     'data: {"response":"Hel","p":"abc"}\n\n',
     'data: {"response":"lo"}\n\n',
@@ -30,13 +34,30 @@ NATIVE_STREAM = [
 ]
 
 
-@pytest.fixture
-async def worker(upstream: ScriptedUpstream) -> AsyncIterator[WorkerBridge]:
-    async with WorkerBridge.running(load_worker_config(CHAT_WORKER, "dev"), upstream.url) as bridge:
-        yield bridge
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def shared() -> AsyncIterator[tuple[WorkerBridge, ScriptedUpstream]]:
+    async with serve_scripted() as scripted:
+        config = load_worker_config(CHAT_WORKER, "dev")
+        async with WorkerBridge.running(config, scripted.url, extra_vars=MODELS) as bridge:
+            yield bridge, scripted
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def worker(shared: tuple[WorkerBridge, ScriptedUpstream]) -> WorkerBridge:
+    bridge, scripted = shared
+    await bridge.settle()
+    bridge.clear_events()
+    scripted.replies.clear()
+    scripted.seen.clear()
+    return bridge
 
 
 @pytest.fixture
+def scripted(shared: tuple[WorkerBridge, ScriptedUpstream], worker: WorkerBridge) -> ScriptedUpstream:
+    return shared[1]
+
+
+@pytest_asyncio.fixture(loop_scope="module")
 async def client(worker: WorkerBridge) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=worker.url, headers=TENANT, timeout=20) as http:
         yield http
@@ -49,9 +70,9 @@ def events_of(body: bytes) -> list[tuple[str, str]]:
 
 
 async def test_streaming_chat_goes_through_the_binding_to_ai_gateway_run(
-    worker: WorkerBridge, client: httpx.AsyncClient, upstream: ScriptedUpstream
+    worker: WorkerBridge, client: httpx.AsyncClient, scripted: ScriptedUpstream
 ) -> None:
-    upstream.reply_sse(NATIVE_STREAM, **{"cf-aig-log-id": "01JTESTLOG", "cf-ai-req-id": "req-1"})
+    scripted.reply_sse(NATIVE_STREAM, **{"cf-aig-log-id": "01JTESTLOG", "cf-ai-req-id": "req-1"})
     response = await client.post("/chat", json={"sessionId": SESSION, "message": "hello"})
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/event-stream"
@@ -61,16 +82,17 @@ async def test_streaming_chat_goes_through_the_binding_to_ai_gateway_run(
     assert '"content":"Hel"' in events[0][1]
     assert '"totalTokens":5' in events[2][1]
 
-    (sent,) = upstream.seen
+    (sent,) = scripted.seen
     assert (sent.method, sent.path) == ("POST", "/ai-gateway/run?version=3")
-    assert sent.headers["cf-consn-model-id"] == "@cf/meta/llama-3.1-8b-instruct-fast"
+    assert sent.headers["cf-consn-model-id"] == PRIMARY
     assert sent.headers["cf-consn-sdk-version"] == "2.0.0"
     assert sent.json() == {
         "inputs": {"messages": [{"role": "user", "content": "hello"}], "stream": True},
         "options": {
             "gateway": {
-                "id": "chat-gw",
-                "metadata": {"sessionId": SESSION, "route": "/chat", "tenantId": "t1"},
+                "id": "example-gateway",
+                "metadata": {"sessionId": SESSION, "route": "/chat", "tenantId": "example"},
+                "requestTimeoutMs": 2000,
             }
         },
     }
@@ -78,19 +100,23 @@ async def test_streaming_chat_goes_through_the_binding_to_ai_gateway_run(
 
 
 async def test_usage_lands_in_kv_and_history_in_the_durable_object(
-    worker: WorkerBridge, client: httpx.AsyncClient, upstream: ScriptedUpstream
+    worker: WorkerBridge, client: httpx.AsyncClient, scripted: ScriptedUpstream
 ) -> None:
-    upstream.reply_sse(NATIVE_STREAM)
-    upstream.reply_json(
+    scripted.reply_sse(NATIVE_STREAM)
+    scripted.reply_json(
         {"response": "second", "usage": {"prompt_tokens": 7, "completion_tokens": 1, "total_tokens": 8}}
     )
-    await client.post("/chat", json={"sessionId": SESSION, "message": "hello"})
-    response = await client.post("/chat", json={"sessionId": SESSION, "message": "again", "stream": False})
+    # Tenant alpha is used by this test alone in the module's shared Worker: its counters start at 0.
+    alpha = {"x-tenant-id": "alpha"}
+    await client.post("/chat", json={"sessionId": SESSION, "message": "hello"}, headers=alpha)
+    second = {"sessionId": SESSION, "message": "again", "stream": False}
+    response = await client.post("/chat", json=second, headers=alpha)
     assert response.json()["data"]["message"] == "second"
-    (key,) = await worker.kv_list("USAGE", prefix="t1:token-usage:daily:")
-    assert await worker.kv_get("USAGE", key) == "13"
+    daily, monthly = sorted(await worker.kv_list("USAGE", prefix="alpha:token-usage:"))
+    assert (await worker.kv_get("USAGE", daily), await worker.kv_get("USAGE", monthly)) == ("13", "13")
+    assert ":daily:" in daily
     # The second call carried the first exchange: the Durable Object kept the session.
-    second_inputs = upstream.seen[1].json()
+    second_inputs = scripted.seen[1].json()
     assert isinstance(second_inputs, dict)
     assert [m["content"] for m in second_inputs["inputs"]["messages"]] == ["hello", "Hello", "again"]
 
@@ -103,10 +129,10 @@ async def test_kv_written_from_outside_is_seen_by_the_worker_and_back(worker: Wo
 
 
 async def test_binding_error_text_reaches_the_worker_and_it_falls_back(
-    client: httpx.AsyncClient, upstream: ScriptedUpstream
+    client: httpx.AsyncClient, scripted: ScriptedUpstream
 ) -> None:
-    upstream.reply_json({"errors": [{"code": 3040, "message": "Capacity temporarily exceeded"}]}, status=429)
-    upstream.reply_json(
+    scripted.reply_json({"errors": [{"code": 3040, "message": "Capacity temporarily exceeded"}]}, status=429)
+    scripted.reply_json(
         {"internalCode": 2045, "description": "Spend limit exceeded", "name": "AiGatewayError"}, status=429
     )
     response = await client.post("/chat", json={"sessionId": SESSION, "message": "x", "stream": False})
@@ -117,31 +143,28 @@ async def test_binding_error_text_reaches_the_worker_and_it_falls_back(
     }
     # The fallback's error is the last one, as the binding words it.
     assert response.headers["x-ai-error"] == "AiGatewayError: 2045: Spend limit exceeded"
-    assert [s.headers["cf-consn-model-id"] for s in upstream.seen] == [
-        "@cf/meta/llama-3.1-8b-instruct-fast",
-        "@cf/meta/llama-3.1-8b-instruct",
-    ]
+    assert [s.headers["cf-consn-model-id"] for s in scripted.seen] == [PRIMARY, FALLBACK]
 
 
 async def test_json_with_charset_is_a_raw_stream_to_the_worker(
-    client: httpx.AsyncClient, upstream: ScriptedUpstream
+    client: httpx.AsyncClient, scripted: ScriptedUpstream
 ) -> None:
-    upstream.reply_json({"response": "hi"}, **{"content-type": "application/json; charset=utf-8"})
+    scripted.reply_json({"response": "hi"}, **{"content-type": "application/json; charset=utf-8"})
     response = await client.post("/chat", json={"sessionId": SESSION, "message": "x", "stream": False})
     # The Worker got a ReadableStream, not an object: it has no `response` string to show.
     assert response.json()["data"]["message"] == "{}"
 
 
 async def test_get_log_and_patch_log_through_the_gateway_methods(
-    client: httpx.AsyncClient, upstream: ScriptedUpstream
+    client: httpx.AsyncClient, scripted: ScriptedUpstream
 ) -> None:
-    upstream.reply_json(
+    scripted.reply_json(
         {"result": {"id": "01L", "model": "m", "created_at": "2026-11-27T10:00:00Z", "cost": 0.5}}
     )
-    upstream.reply_json(
+    scripted.reply_json(
         {"success": False, "errors": [{"code": 7002, "message": "Log not found"}]}, status=404
     )
-    upstream.reply_json({"success": True, "result": {}})
+    scripted.reply_json({"success": True, "result": {}})
     found = await client.get("/log/01L")
     assert found.json()["data"]["createdAtIsDate"] is True
     assert found.json()["data"]["cost"] == 0.5
@@ -150,10 +173,10 @@ async def test_get_log_and_patch_log_through_the_gateway_methods(
     assert missing.json()["error"] == {"code": "AiGatewayLogNotFound", "message": "Log not found"}
     patched = await client.patch("/log/01L", json={"feedback": 1})
     assert patched.json()["data"] == {"patched": "01L"}
-    assert [(s.method, s.path) for s in upstream.seen] == [
-        ("GET", "/ai-gateway/gateways/chat-gw/logs/01L"),
-        ("GET", "/ai-gateway/gateways/chat-gw/logs/01X"),
-        ("PATCH", "/ai-gateway/gateways/chat-gw/logs/01L"),
+    assert [(s.method, s.path) for s in scripted.seen] == [
+        ("GET", "/ai-gateway/gateways/example-gateway/logs/01L"),
+        ("GET", "/ai-gateway/gateways/example-gateway/logs/01X"),
+        ("PATCH", "/ai-gateway/gateways/example-gateway/logs/01L"),
     ]
 
 
@@ -181,24 +204,24 @@ async def test_hung_request_is_cancelled_and_reported(
     assert problem.describe().startswith("workerd cancelled GET /hang because the Worker hung")
 
 
-async def test_vars_can_be_overridden_per_run(upstream: ScriptedUpstream) -> None:
+async def test_vars_can_be_overridden_per_run() -> None:
     config = load_worker_config(CHAT_WORKER, "dev")
     async with (
-        WorkerBridge.running(config, upstream.url, extra_vars={"MODEL_ID": "@cf/other"}) as bridge,
+        WorkerBridge.running(config, UNUSED_UPSTREAM, extra_vars={"MODEL_ID": "@cf/other"}) as bridge,
         httpx.AsyncClient(base_url=bridge.url, headers=TENANT) as http,
     ):
         health = (await http.get("/health")).json()["data"]
     assert health == {
         "status": "ok",
-        "tenantId": "t1",
+        "tenantId": "example",
         "environment": "dev",
         "modelId": "@cf/other",
         "fallbackModelId": "@cf/meta/llama-3.1-8b-instruct",
     }
 
 
-async def test_stopping_leaves_no_process_behind(upstream: ScriptedUpstream) -> None:
-    async with WorkerBridge.running(load_worker_config(CHAT_WORKER, "dev"), upstream.url) as bridge:
+async def test_stopping_leaves_no_process_behind() -> None:
+    async with WorkerBridge.running(load_worker_config(CHAT_WORKER, "dev"), UNUSED_UPSTREAM) as bridge:
         pid = bridge._process.pid
     assert bridge._process.returncode == 0
     # The runner led its own process group, workerd included: nothing of it is left.
@@ -206,31 +229,12 @@ async def test_stopping_leaves_no_process_behind(upstream: ScriptedUpstream) -> 
         os.killpg(pid, 0)
 
 
-async def test_a_bundling_error_names_the_file_and_line(tmp_path: Path, upstream: ScriptedUpstream) -> None:
+async def test_a_bundling_error_names_the_file_and_line(tmp_path: Path) -> None:
     (tmp_path / "index.js").write_text("export default {\n  fetch() { return new Response('x' }\n};\n")
     (tmp_path / "wrangler.jsonc").write_text('{"name": "broken", "main": "index.js"}')
     with pytest.raises(WorkerStartError) as info:
-        async with WorkerBridge.running(load_worker_config(tmp_path), upstream.url):
+        async with WorkerBridge.running(load_worker_config(tmp_path), UNUSED_UPSTREAM):
             pytest.fail("the Worker should not start")
     message = str(info.value)
     assert "bundling" in message
     assert f"{tmp_path / 'index.js'}:2:" in message
-
-
-def test_missing_node_is_reported_with_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("AIGW_NODE", raising=False)
-    monkeypatch.setenv("PATH", "/nonexistent")
-    with pytest.raises(TargetUnavailable, match=r"needs Node\.js 20\.18 or newer, and 'node' is not on PATH"):
-        find_node()
-
-
-def test_adapter_contract_tests_pass_in_node() -> None:
-    result = subprocess.run(
-        [find_node(), "--test", str(AI_BINDING_MODULE.with_name("ai-binding.test.mjs"))],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert "# fail 0" in result.stdout

@@ -58,7 +58,9 @@ def test_serve_runs_until_interrupted_and_stops_cleanly() -> None:
             assert match, first
             banner = [process.stdout.readline() for _ in range(4)]
             assert "  stubbed (fails when used): SEARCH_INDEX (vectorize)\n" in banner
-            health = httpx.get(match.group(1) + "/health", headers={"x-tenant-id": "t"}, timeout=10).json()
+            health = httpx.get(
+                match.group(1) + "/health", headers={"x-tenant-id": "example"}, timeout=10
+            ).json()
             assert health["data"]["modelId"] == "@cf/from-cli"
             process.send_signal(signal.SIGINT)
             assert process.wait(timeout=20) == 0
@@ -104,5 +106,5 @@ def test_runner_config_is_json_with_the_scenario_overrides() -> None:
     assert json.loads(json.dumps(document)) == document
     assert document["upstream"] == "http://127.0.0.1:1"
     assert document["vars"]["A"] == "1"
-    assert document["durableObjects"] == [{"binding": "SESSIONS", "className": "SessionDO", "sqlite": True}]
+    assert document["durableObjects"][0] == {"binding": "SESSIONS", "className": "SessionDO", "sqlite": True}
     assert document["stubs"] == [{"binding": "SEARCH_INDEX", "kind": "vectorize"}]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
+import pytest_asyncio
 
 from fakes.config import DEFAULT_ACCOUNT_ID, DEFAULT_API_TOKEN, AccountConfig, FakeConfig, GatewayConfig
 from fakes.server import FakeGateway
@@ -16,11 +18,14 @@ from harness.worker.wrangler import load_worker_config
 
 from .conftest import CHAT_WORKER, needs_node
 
-pytestmark = needs_node
+# One fake and one Worker for the module (starting workerd takes seconds); each test resets the fake
+# and uses its own session.
+pytestmark = [needs_node, pytest.mark.asyncio(loop_scope="module")]
 
 SESSION = "22222222-2222-2222-2222-222222222222"
 PRIMARY = "@cf/meta/llama-3.1-8b-instruct-fast"
 FALLBACK = "@cf/meta/llama-3.1-8b-instruct"
+MODELS = {"MODEL_ID": PRIMARY, "FALLBACK_MODEL_ID": FALLBACK}
 
 
 @dataclass
@@ -39,14 +44,23 @@ def fake_config(*gateways: str) -> FakeConfig:
     return FakeConfig(accounts=[account])
 
 
-@pytest.fixture
-async def rig() -> AsyncIterator[Rig]:
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def shared_rig() -> AsyncIterator[Rig]:
+    config = load_worker_config(CHAT_WORKER, "dev")
     async with (
-        FakeGateway.running(config=fake_config("chat-gw")) as fake,
-        WorkerBridge.running(load_worker_config(CHAT_WORKER, "dev"), fake.base_url) as worker,
-        httpx.AsyncClient(base_url=worker.url, headers={"x-tenant-id": "acme"}, timeout=20) as http,
+        FakeGateway.running(config=fake_config("example-gateway")) as fake,
+        WorkerBridge.running(config, fake.base_url, extra_vars=MODELS) as worker,
+        httpx.AsyncClient(base_url=worker.url, headers={"x-tenant-id": "example"}, timeout=20) as http,
     ):
         yield Rig(fake, worker, http)
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def rig(shared_rig: Rig) -> Rig:
+    shared_rig.fake.reset()
+    await shared_rig.worker.settle()
+    shared_rig.worker.clear_events()
+    return shared_rig
 
 
 def sse_events(body: bytes) -> list[tuple[str, str]]:
@@ -71,7 +85,7 @@ async def test_streaming_chat_with_real_usage_and_the_log_id(rig: Rig) -> None:
     (record,) = rig.fake.store.records()
     assert (record.request_type, record.gateway_id, record.stream, record.tokens_out) == (
         "binding",
-        "chat-gw",
+        "example-gateway",
         True,
         6,
     )
@@ -81,16 +95,20 @@ async def test_streaming_chat_with_real_usage_and_the_log_id(rig: Rig) -> None:
     assert log["id"] == log_id
     assert log["model"] == PRIMARY
     assert log["createdAtIsDate"] is True
-    assert log["metadata"] == {"sessionId": SESSION, "route": "/chat", "tenantId": "acme"}
+    assert log["metadata"] == {"sessionId": SESSION, "route": "/chat", "tenantId": "example"}
 
 
 async def test_usage_is_written_to_kv(rig: Rig) -> None:
     rig.fake.behaviour.load({"default": {"tokens": 4, "ttfb_ms": 0, "token_delay_ms": 0}})
-    await chat(rig, stream=False)
-    await chat(rig)
-    (key,) = await rig.worker.kv_list("USAGE", prefix="acme:token-usage:daily:")
-    total = int(await rig.worker.kv_get("USAGE", key) or 0)
-    assert total > 8  # two answers of 4 tokens each, plus their prompts
+    keys = await rig.worker.kv_list("USAGE", prefix="example:token-usage:daily:")
+    before = int(await rig.worker.kv_get("USAGE", keys[0]) or 0) if keys else 0
+    answer = await chat(rig, stream=False)
+    streamed = await chat(rig)
+    done = json.loads(sse_events(streamed.content)[-1][1])
+    charged = int(answer.headers["x-tokens-total"]) + done["usage"]["totalTokens"]
+    (key,) = await rig.worker.kv_list("USAGE", prefix="example:token-usage:daily:")
+    assert int(await rig.worker.kv_get("USAGE", key) or 0) - before == charged
+    assert done["usage"]["tokensOut"] == 4
 
 
 async def test_binding_error_falls_back_and_the_error_text_is_cloudflares(rig: Rig) -> None:
@@ -134,9 +152,9 @@ async def test_patch_log_feedback_reaches_the_fake(rig: Rig) -> None:
 
 async def test_a_mistyped_gateway_slug_surfaces_as_cloudflares_2001() -> None:
     async with (
-        FakeGateway.running(config=fake_config("chat-gateway")) as fake,
+        FakeGateway.running(config=fake_config("example-gw")) as fake,
         WorkerBridge.running(load_worker_config(CHAT_WORKER, "dev"), fake.base_url) as worker,
-        httpx.AsyncClient(base_url=worker.url, headers={"x-tenant-id": "acme"}, timeout=20) as http,
+        httpx.AsyncClient(base_url=worker.url, headers={"x-tenant-id": "example"}, timeout=20) as http,
     ):
         response = await http.post("/chat", json={"sessionId": SESSION, "message": "hi", "stream": False})
     assert response.status_code == 502

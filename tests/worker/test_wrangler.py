@@ -28,9 +28,12 @@ def test_the_test_worker_dev_environment() -> None:
     assert config.compatibility_date == "2026-02-01"
     assert config.compatibility_flags == ("nodejs_compat",)
     assert config.vars["ENVIRONMENT"] == "dev"
-    assert config.vars["GATEWAY_ID"] == "chat-gw"
+    assert [t["tenantId"] for t in config.vars["TENANTS"]] == ["alpha", "example"]
     assert config.kv_namespaces == ("USAGE",)
-    assert config.durable_objects == (DurableObjectBinding("SESSIONS", "SessionDO", sqlite=True),)
+    assert config.durable_objects == (
+        DurableObjectBinding("SESSIONS", "SessionDO", sqlite=True),
+        DurableObjectBinding("RATE_LIMITER_DO", "RateLimiterDO", sqlite=True),
+    )
     assert config.ai_binding == "AI"
     assert config.stubs == (BindingStub("SEARCH_INDEX", "vectorize"),)
     assert config.warnings == ()

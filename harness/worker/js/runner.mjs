@@ -92,7 +92,10 @@ export default {
   async fetch(request, env, ctx) {
     let response;
     try {
-      response = await env.USER.fetch(request);
+      // Read the request body to its end first, as Cloudflare's edge does for the client: a Worker that
+      // answers without reading the body must not break the client's kept-alive connection.
+      const forwarded = request.body ? new Request(request, { body: await request.arrayBuffer() }) : request;
+      response = await env.USER.fetch(forwarded);
     } catch (error) {
       await report(env, classify(error), request, error);
       return new Response(String(error?.stack ?? error), { status: 500 });
