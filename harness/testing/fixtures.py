@@ -253,7 +253,8 @@ def _tenants(request: pytest.FixtureRequest, config: Mapping[str, Any]) -> list[
     if given is None:
         return load_tenants(folder) if folder is not None else [TenantConfig.model_validate(DEFAULT_TENANT)]
     if isinstance(given, (str, Path)):
-        return load_tenants(_relative(request, given))
+        place = Path(given)
+        return load_tenants(place if place.is_absolute() else request.path.parent / place)
     tenants: list[TenantConfig] = []
     for entry in given:
         if isinstance(entry, Mapping):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -170,3 +171,30 @@ def test_an_unknown_tenant_name_says_where_it_looked(pytester: pytest.Pytester) 
     result.stdout.fnmatch_lines(
         ["*AIGW: tenant 'beta' of the aigw configuration is not found (no --aigw-tenants DIR was given)"]
     )
+
+
+def test_a_tenants_folder_is_found_next_to_the_test_file(pytester: pytest.Pytester) -> None:
+    folder = pytester.mkdir("tenants")
+    (folder / "alpha.json").write_text(json.dumps(BUDGETED))
+    pytester.makeconftest(
+        """
+        import pytest
+
+        @pytest.fixture
+        def aigw_config():
+            return {"tenants": "tenants"}
+        """
+    )
+    pytester.makepyfile(
+        """
+        import httpx
+        import pytest
+
+        @pytest.mark.asyncio
+        async def test_alpha(aigw_gateway):
+            async with httpx.AsyncClient(base_url=aigw_gateway.base_url) as client:
+                health = await client.get("/health", headers={"x-tenant-id": "alpha"})
+            assert health.json()["data"]["tenantId"] == "alpha"
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=1)
