@@ -234,11 +234,14 @@ class ScenarioNode(pytest.Collector):
         if not state.started_at:
             state.started_at = _now()
             state.started = time.perf_counter()
+        unavailable = None
         try:
             if state.target is None:
                 state.target = run_options(options, self.path).resolve_target()
         except HarnessError as exc:
-            pytest.fail(f"AIGW: {exc}", pytrace=False)
+            unavailable = str(exc)  # failed outside the handler, so that no traceback is chained to it
+        if unavailable is not None:
+            pytest.fail(f"AIGW: {unavailable}", pytrace=False)
         run = run_options(options, self.path, state.target)
         self.result = asyncio.run(run_scenario(self.loaded, run))
         state.results.append(self.result)

@@ -198,3 +198,26 @@ def test_a_tenants_folder_is_found_next_to_the_test_file(pytester: pytest.Pytest
         """
     )
     pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_a_mistake_in_the_behaviour_names_the_field(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.aigw(behaviour={"default": {"tokns": 3}})
+        @pytest.mark.asyncio
+        async def test_x(aigw_chat_url):
+            pass
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ ERROR at setup of test_x _*",
+            "AIGW: the aigw behaviour: 1 problem",
+            "  the aigw behaviour: default.tokns: Extra inputs are not permitted",
+            "*= short test summary info =*",
+        ]
+    )
