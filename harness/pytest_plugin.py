@@ -18,7 +18,6 @@ What it adds (``docs/pytest-plugin.md`` has the guide):
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -82,10 +81,14 @@ def _add_collection_paths(config: pytest.Config, paths: tuple[Path, ...]) -> Non
 
 
 def _register_fixtures(config: pytest.Config) -> None:
-    if importlib.util.find_spec("pytest_asyncio") is not None:
-        config.pluginmanager.register(importlib.import_module(_FIXTURES_MODULE), "aigw-fixtures")
-    else:
+    try:
+        fixtures = importlib.import_module(_FIXTURES_MODULE)
+    except ImportError as exc:
+        if exc.name != "pytest_asyncio":
+            raise
         config.pluginmanager.register(_FixturesNeedPytestAsyncio(), "aigw-fixtures")
+    else:
+        config.pluginmanager.register(fixtures, "aigw-fixtures")
 
 
 def _needs_pytest_asyncio() -> None:

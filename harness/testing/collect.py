@@ -97,6 +97,7 @@ class ScenarioPlugin:
         except DataFileError as exc:
             raise pytest.UsageError(f"AIGW: {exc}") from None
         self.files = {path.resolve() for path in files}
+        self.written: Path | None = None
         if options.target not in REGISTRY and ":" not in options.target:
             raise pytest.UsageError(
                 f"--aigw-target {options.target!r} is not a target: choose one of {', '.join(REGISTRY)} "
@@ -126,7 +127,17 @@ class ScenarioPlugin:
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.options.report_dir is not None:
-            write_report(session, self.options)
+            self.written = write_report(session, self.options)
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        directory = self.options.report_dir
+        if directory is None:
+            return
+        if self.written is None:
+            terminalreporter.write_line(f"aigw: no scenario ran, so no report was written to {directory}")
+        else:
+            terminalreporter.write_line(f"aigw: report {self.written / 'report.html'}")
+            terminalreporter.write_line("      results.json, report.md and verdicts.json next to it")
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,11 +234,14 @@ class ScenarioNode(pytest.Collector):
         if not state.started_at:
             state.started_at = _now()
             state.started = time.perf_counter()
+        unavailable = None
         try:
             if state.target is None:
                 state.target = run_options(options, self.path).resolve_target()
         except HarnessError as exc:
-            pytest.fail(f"AIGW: {exc}", pytrace=False)
+            unavailable = str(exc)  # failed outside the handler, so that no traceback is chained to it
+        if unavailable is not None:
+            pytest.fail(f"AIGW: {unavailable}", pytrace=False)
         run = run_options(options, self.path, state.target)
         self.result = asyncio.run(run_scenario(self.loaded, run))
         state.results.append(self.result)
@@ -304,14 +318,15 @@ def record_report(config: pytest.Config, report: pytest.TestReport) -> None:
         state.verdicts[scenario_id] = ScenarioStatus.PASSED
 
 
-def write_report(session: pytest.Session, options: AigwOptions) -> None:
-    """Write the scenario results of this session, and pytest's verdicts, into ``--aigw-report-dir``."""
+def write_report(session: pytest.Session, options: AigwOptions) -> Path | None:
+    """Write the scenario results of this session, and pytest's verdicts, into ``--aigw-report-dir``;
+    return the folder, or ``None`` when no scenario ran."""
     from harness.report.render import write_report as render
 
     state = _state(session.config)
     directory = options.report_dir
     if directory is None or not state.results:
-        return
+        return None
     target = state.target
     run = RunInfo(
         id=Path(directory).name,
@@ -331,6 +346,7 @@ def write_report(session: pytest.Session, options: AigwOptions) -> None:
     outcomes = {scenario_id: state.outcomes.get(scenario_id, {}) for scenario_id in scenarios}
     verdicts = {"source": "pytest", "scenarios": scenarios, "items": outcomes}
     (directory / "verdicts.json").write_text(json.dumps(verdicts, indent=2) + "\n", encoding="utf-8")
+    return directory
 
 
 def _ordered(verdicts: dict[str, str], results: list[ScenarioResult]) -> Iterator[tuple[str, str]]:

@@ -135,10 +135,13 @@ async def aigw_sut(
         tenants_dir=options.tenants_dir or RunOptions().tenants_dir,
         extra=dict(options.target_options),
     )
+    unavailable: str | None = None
     try:
         target = run.resolve_target()
     except HarnessError as exc:
-        pytest.fail(f"AIGW: {exc}", pytrace=False)
+        unavailable = str(exc)  # failed outside the handler, so that no traceback is chained to it
+    if unavailable is not None:
+        pytest.fail(f"AIGW: {unavailable}", pytrace=False)
 
     def skip_if_missing(have: frozenset[Capability]) -> None:
         missing = sorted(required - have)
@@ -187,10 +190,11 @@ async def _running_fake(
     fake_config = FakeConfig(
         accounts=[account], seed=int(config.get("seed", 0)), time_scale=float(config.get("time_scale", 1.0))
     )
+    behaviour = config.get("behaviour")
+    document = _behaviour_document(request, behaviour) if behaviour is not None else None
     async with FakeGateway.running(config=fake_config) as fake:
-        behaviour = config.get("behaviour")
-        if behaviour is not None:
-            fake.behaviour.load(_relative(request, behaviour))
+        if document is not None:
+            fake.behaviour.load(document)
         yield fake
 
 
@@ -253,7 +257,8 @@ def _tenants(request: pytest.FixtureRequest, config: Mapping[str, Any]) -> list[
     if given is None:
         return load_tenants(folder) if folder is not None else [TenantConfig.model_validate(DEFAULT_TENANT)]
     if isinstance(given, (str, Path)):
-        return load_tenants(_relative(request, given))
+        place = Path(given)
+        return load_tenants(place if place.is_absolute() else request.path.parent / place)
     tenants: list[TenantConfig] = []
     for entry in given:
         if isinstance(entry, Mapping):
@@ -296,16 +301,21 @@ def _capabilities(names: Any) -> set[Capability]:
 def _behaviour_document(request: pytest.FixtureRequest, behaviour: Any) -> dict[str, Any]:
     """A behaviour document as a mapping (what an upstream control takes), validated by the fake's model."""
     from fakes.behaviour import BehaviourDocument
-    from fakes.datafiles import load_model, parse_model
+    from fakes.datafiles import DataFileError, load_model, parse_model, validate_data
 
     value = _relative(request, behaviour)
-    if isinstance(value, Mapping):
-        document = BehaviourDocument.model_validate(dict(value))
-    elif isinstance(value, Path):
-        document = load_model(value, BehaviourDocument)
+    try:
+        if isinstance(value, Mapping):
+            document = validate_data(dict(value), BehaviourDocument, "the aigw behaviour")
+        elif isinstance(value, Path):
+            document = load_model(value, BehaviourDocument)
+        else:
+            document = parse_model(str(value), BehaviourDocument, "the aigw behaviour")
+    except DataFileError as exc:
+        mistake = str(exc)
     else:
-        document = parse_model(str(value), BehaviourDocument, "the aigw behaviour")
-    return document.model_dump(mode="json", exclude_unset=True)
+        return document.model_dump(mode="json", exclude_unset=True)
+    pytest.fail(f"AIGW: {mistake}", pytrace=False)
 
 
 def _relative(request: pytest.FixtureRequest, value: Any) -> Any:

@@ -325,9 +325,15 @@ class SSEClient:
         headers: Mapping[str, str] | None = None,
         timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        trust_env: bool = False,
     ) -> None:
+        # Proxy variables are ignored unless asked for: a proxy in between would be part of what is tested.
         self._client = httpx.AsyncClient(
-            base_url=base_url, headers=dict(headers or {}), timeout=timeout, transport=transport
+            base_url=base_url,
+            headers=dict(headers or {}),
+            timeout=timeout,
+            transport=transport,
+            trust_env=trust_env,
         )
 
     async def __aenter__(self) -> Self:

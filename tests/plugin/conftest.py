@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# httpx imports httpcore lazily and keeps its exception classes; importing it before any in-process pytester
+# run keeps it out of pytester's module snapshot, so that later tests map connection errors as usual.
+import httpcore  # noqa: F401
 import pytest
 
 INNER_INI = """

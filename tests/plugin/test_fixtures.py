@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -111,12 +112,14 @@ def test_every_server_is_stopped_at_teardown(pytester: pytest.Pytester) -> None:
             URLS.extend([aigw_gateway.base_url, aigw_fake.base_url])
 
         def test_they_are_gone():
-            import httpx
+            import socket
+            from urllib.parse import urlsplit
 
             assert len(URLS) == 2
             for url in URLS:
-                with pytest.raises(httpx.ConnectError):
-                    httpx.get(f"{url}/health", timeout=2)
+                parts = urlsplit(url)
+                with pytest.raises(ConnectionRefusedError):
+                    socket.create_connection((parts.hostname, parts.port), timeout=2).close()
         """
     )
     pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=2)
@@ -167,4 +170,54 @@ def test_an_unknown_tenant_name_says_where_it_looked(pytester: pytest.Pytester) 
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         ["*AIGW: tenant 'beta' of the aigw configuration is not found (no --aigw-tenants DIR was given)"]
+    )
+
+
+def test_a_tenants_folder_is_found_next_to_the_test_file(pytester: pytest.Pytester) -> None:
+    folder = pytester.mkdir("tenants")
+    (folder / "alpha.json").write_text(json.dumps(BUDGETED))
+    pytester.makeconftest(
+        """
+        import pytest
+
+        @pytest.fixture
+        def aigw_config():
+            return {"tenants": "tenants"}
+        """
+    )
+    pytester.makepyfile(
+        """
+        import httpx
+        import pytest
+
+        @pytest.mark.asyncio
+        async def test_alpha(aigw_gateway):
+            async with httpx.AsyncClient(base_url=aigw_gateway.base_url) as client:
+                health = await client.get("/health", headers={"x-tenant-id": "alpha"})
+            assert health.json()["data"]["tenantId"] == "alpha"
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_a_mistake_in_the_behaviour_names_the_field(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.aigw(behaviour={"default": {"tokns": 3}})
+        @pytest.mark.asyncio
+        async def test_x(aigw_chat_url):
+            pass
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ ERROR at setup of test_x _*",
+            "AIGW: the aigw behaviour: 1 problem",
+            "  the aigw behaviour: default.tokns: Extra inputs are not permitted",
+            "*= short test summary info =*",
+        ]
     )

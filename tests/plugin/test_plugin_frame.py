@@ -274,3 +274,44 @@ def test_unknown_aigw_config_keys_are_rejected(pytester: pytest.Pytester) -> Non
             "budget_store, clock_start, environment, requires, seed, tenants, time_scale"
         ]
     )
+
+
+def test_fixtures_without_pytest_asyncio_say_what_is_missing(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_wants_the_sut(aigw_chat_url): pass")
+    script = pytester.makepyfile(
+        run_without_asyncio="""
+        import sys
+
+        class NotInstalled:
+            def find_spec(self, name, path=None, target=None):
+                if name.partition(".")[0] == "pytest_asyncio":
+                    raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+                return None
+
+        sys.meta_path.insert(0, NotInstalled())
+        import pytest
+
+        tests = "test_fixtures_without_pytest_asyncio_say_what_is_missing.py"
+        # Plain asserts: the assertion rewriter is an import hook of its own that would find the module.
+        sys.exit(pytest.main(["-p", "no:asyncio", "-p", "no:cacheprovider", "--assert=plain", tests]))
+        """
+    )
+    result = pytester.runpython(script)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ ERROR at setup of test_wants_the_sut _*",
+            "AIGW: the aigw fixtures are async and need pytest-asyncio; install it "
+            "(pip install pytest-asyncio)",
+        ]
+    )
+
+
+def test_the_public_names_are_complete_and_sorted() -> None:
+    import harness.testing
+
+    assert harness.testing.__all__ == sorted(harness.testing.__all__)
+    for name in harness.testing.__all__:
+        assert getattr(harness.testing, name).__name__ == name
+    with pytest.raises(AttributeError) as missing:
+        _ = harness.testing.Nothing  # type: ignore[attr-defined]
+    assert str(missing.value) == "module 'harness.testing' has no attribute 'Nothing'"

@@ -203,6 +203,10 @@ def test_outcomes_failure_output_junit_report_and_the_same_verdicts_as_aigw_run(
         ]
     )
 
+    result.stdout.fnmatch_lines(
+        ["aigw: report */out/report.html", "      results.json, report.md and verdicts.json next to it"]
+    )
+
     cases = ET.parse(pytester.path / "junit.xml").getroot().iter("testcase")
     junit = {(case.get("classname"), case.get("name")): [child.tag for child in case] for case in cases}
     assert junit[("scenarios.failing.yaml.demo.failing", "stream.sse.data_events")] == ["failure"]
@@ -264,8 +268,12 @@ def test_missing_capabilities_and_live_targets_skip_with_the_reason(
             "(moving the system's clock)",
         ]
     )
-    live = pytester.runpytest("--aigw-scenarios", "scenarios", "--aigw-target", "live", "-rs")
+    live = pytester.runpytest(
+        "--aigw-scenarios", "scenarios", "--aigw-target", "live", "-rs", "--aigw-report-dir", "live-out"
+    )
     live.assert_outcomes(skipped=9)
+    live.stdout.fnmatch_lines(["aigw: no scenario ran, so no report was written to */live-out"])
+    assert not (pytester.path / "live-out").exists()
     live.stdout.fnmatch_lines(
         [
             "SKIPPED [[]2[]] scenarios/failing.yaml:2: target 'live' calls a real Cloudflare account and "
