@@ -47,6 +47,7 @@ AI_BINDING_MODULE = JS_DIR / "ai-binding.mjs"
 MIN_NODE = (20, 18)
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
+FRONT_MODULE = "aigw-front.mjs"  # the runner's front Worker: its stack frames are not the user's
 PROBLEM_KINDS = frozenset({"exception", "hung", "stream-error"})
 
 
@@ -88,7 +89,11 @@ def _path_of(url: str) -> str:
 
 def _stack(detail: Mapping[str, Any]) -> str:
     stack = str(detail.get("stack") or "")
-    frames = [line.strip() for line in stack.splitlines()[1:] if line.strip().startswith("at ")]
+    frames = [
+        line.strip()
+        for line in stack.splitlines()[1:]
+        if line.strip().startswith("at ") and FRONT_MODULE not in line
+    ]
     return ("\n    " + "\n    ".join(frames[:6])) if frames else ""
 
 

@@ -21,6 +21,8 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const FRONT = "aigw-front";
+// The front Worker's module name: its frames are dropped from reported stacks (they are not the user's).
+const FRONT_MODULE = "aigw-front.mjs";
 const AI_WORKER = "aigw-ai";
 const STUB_WORKER = "aigw-stub";
 
@@ -283,8 +285,8 @@ async function main() {
     workers: [
       {
         name: FRONT,
-        modules: true,
-        script: FRONT_SCRIPT,
+        modules: [{ type: "ESModule", path: path.join(HERE, FRONT_MODULE), contents: FRONT_SCRIPT }],
+        modulesRoot: HERE,
         compatibilityDate,
         serviceBindings: { USER: workerName, AIGW_REPORT: onReport },
       },
