@@ -14,7 +14,7 @@ from fakes.http import IncomingRequest, Reply, json_reply
 from fakes.metadata import bearer
 from fakes.state import FakeState
 
-__all__ = ["API_BASE", "envelope", "not_found", "require_token"]
+__all__ = ["API_BASE", "bad_request", "envelope", "not_found", "require_token"]
 
 API_BASE = "/client/v4/accounts/(?P<account>[^/]+)/ai-gateway"
 

@@ -12,13 +12,13 @@ import importlib
 import logging
 from typing import Protocol, cast
 
-from starlette.datastructures import Headers, QueryParams
+from starlette.datastructures import QueryParams
 from starlette.types import Message, Receive, Scope, Send
 
 from fakes.config import FakeConfig
 from fakes.errors import CloudflareError
 from fakes.features import FEATURES
-from fakes.http import IncomingRequest, Reply, write_reply
+from fakes.http import IncomingRequest, Reply, RequestHeaders, write_reply
 from fakes.pipeline import error_reply
 from fakes.state import FakeState
 
@@ -47,7 +47,7 @@ class FakeApp:
         await write_reply(reply, receive, send)
 
     async def _answer(self, scope: Scope, receive: Receive) -> Reply:
-        headers = Headers(scope=scope)
+        headers = RequestHeaders(scope)
         path: str = scope["path"]
         limit = self.state.config.max_body_bytes
         declared = headers.get("content-length")

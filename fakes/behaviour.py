@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fakes.datafiles import load_model, parse_model, validate_data
 from fakes.errors import CloudflareError, ErrorRow, ErrorShape, error_row
@@ -191,6 +191,17 @@ class Outcome(_Strict):
     prompt_tokens: int | None = Field(default=None, ge=0)
     text: str | None = None
     """The completion text (split into tokens at word boundaries) instead of generated text."""
+
+    @field_validator("text")
+    @classmethod
+    def _encodable(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValueError(f"text must be valid Unicode (a lone surrogate at {exc.start})") from None
+        return value
+
     error: ErrorSpec | None = None
     stream: StreamFaults = Field(default_factory=StreamFaults)
 
@@ -252,7 +263,7 @@ class CallInfo:
 @dataclass(frozen=True, slots=True)
 class Chosen:
     outcome: Outcome
-    label: str  # "default", "rule 0 step 1 (call 2)", "header"
+    label: str  # "default", "rule 0 step 1 (call 2)", "header", "rule 0 step 0 (call 1) + header"
 
 
 def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
@@ -321,9 +332,10 @@ class BehaviourController:
             outcome = self._merged.get(key)
             if outcome is None:
                 outcome = self._merged[key] = merge(default, rule.script[step_index])
+            label = f"rule {index} step {step_index} (call {number})"
             if override is not None:
-                return Chosen(merge(outcome, override), "header")
-            return Chosen(outcome, f"rule {index} step {step_index} (call {number})")
+                return Chosen(merge(outcome, override), f"{label} + header")
+            return Chosen(outcome, label)
         if override is not None:
             return Chosen(merge(default, override), "header")
         return Chosen(default, "default")
@@ -346,9 +358,18 @@ def parse_document(document: BehaviourDocument | Mapping[str, Any] | str | Path)
     if isinstance(document, Path):
         return load_model(document, BehaviourDocument)
     if isinstance(document, str):
-        return parse_model(document, BehaviourDocument, "<behaviour document>")
+        return _parse_text(document, BehaviourDocument, "<behaviour document>")
     return validate_data(dict(document), BehaviourDocument, "<behaviour document>")
 
 
 def parse_outcome(text: str, source: str = "x-aigw-behaviour header") -> Outcome:
-    return parse_model(text, Outcome, source)
+    return _parse_text(text, Outcome, source)
+
+
+def _parse_text[M: BaseModel](text: str, model: type[M], source: str) -> M:
+    # JSON first: YAML would read a JSON surrogate pair ("\ud83d\ude80") as two lone surrogates.
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return parse_model(text, model, source)
+    return validate_data(data, model, source)

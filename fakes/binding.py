@@ -179,7 +179,7 @@ def install(state: FakeState) -> None:
         record = reader.find(account(), request.params["gateway"], request.params["log"])
         if record is None:
             raise not_found(7002, LOG_NOT_FOUND)
-        return envelope(reader.view(record).to_json(state.clock.time(), detail=True))
+        return envelope(reader.render(reader.view(record), detail=True))
 
     async def patch_log(request: IncomingRequest) -> Reply:
         record = reader.find(account(), request.params["gateway"], request.params["log"])
@@ -190,7 +190,7 @@ def install(state: FakeState) -> None:
         except ValueError:
             body = None
         patch_record(record, body)
-        return envelope(reader.view(record).to_json(state.clock.time(), detail=True))
+        return envelope(reader.render(reader.view(record), detail=True))
 
     async def url(request: IncomingRequest) -> Reply:
         provider = request.params["provider"]

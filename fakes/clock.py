@@ -8,10 +8,10 @@ moving a ``ManualClock`` never makes a stream go faster.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
-__all__ = ["Clock", "ManualClock", "SystemClock", "utc_datetime"]
+__all__ = ["Clock", "ManualClock", "SystemClock"]
 
 
 class Clock(Protocol):
@@ -39,7 +39,3 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         self._now += seconds
-
-
-def utc_datetime(epoch_seconds: float) -> datetime:
-    return datetime.fromtimestamp(epoch_seconds, tz=UTC)

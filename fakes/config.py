@@ -87,6 +87,8 @@ class FakeConfig(BaseModel):
     """Multiplies every delay (time to first byte, token pacing, stalls); 0.01 runs a 1 s stream in 10 ms.
     Recorded durations are divided by it, so logs read as if time had not been compressed."""
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    max_records: int | None = Field(default=100_000, gt=0)
+    """The request store keeps at most about this many records, dropping the oldest; None keeps all."""
     catalogue_file: str | None = None
     """A JSON or YAML file of extra models (same shape as ``fakes/catalogue.json``), merged over the
     built-in catalogue."""

@@ -1,8 +1,8 @@
 """Switches for the gateway features whose live behaviour Cloudflare does not document.
 
-Each default is the documented behaviour where there is one, else the most often observed. They are set
-at start-up (``FakeConfig.features``) and can be changed on a running fake (``state.features.options``),
-so that a test can, for example, make logs appear only a moment after the call.
+Each default is the documented behaviour where there is one, else the most often observed. A running fake
+takes new values from ``PUT /__aigw/features`` (``fakes.gateway_state``), so that a test can, for example,
+make logs appear only a moment after the call; ``reset()`` restores the defaults.
 """
 
 from __future__ import annotations
@@ -21,9 +21,14 @@ class FeatureOptions(BaseModel):
     """Seconds (of the fake's clock) before a log can be read: reads sooner answer "not found"."""
     log_head_delay: float = Field(default=0.0, ge=0)
     """Seconds before a readable log's ``request_head``/``response_head`` are filled in (null until then)."""
+    log_metadata: Literal["object", "text"] = "object"
+    """How logs serve ``metadata``: a JSON object as the live REST API does, or JSON text as the official
+    SDKs' types declare it (their ``to_dict()`` warns about an object)."""
     spend_visibility_lag: float = Field(default=1.0, ge=0)
     """Seconds after a request completes before its cost counts against spend limits (eventual consistency:
     the request right after an overspend usually passes live)."""
+    rate_limit_cache_hits: bool = True
+    """Cache hits count against the gateway's rate limit (Cloudflare does not say)."""
     spend_limit_code: Literal[2041, 2045] = 2045
     """The code of the spend-limit refusal (both were observed; 2045 the more recent)."""
     cache_streaming: bool = False

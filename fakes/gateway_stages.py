@@ -1,11 +1,14 @@
-"""The gateway's settings at work: the ``limits``, ``cache`` and ``attempts`` stages of the request pipeline.
+"""The gateway's settings at work in the request pipeline: ``limits -> cache -> spend -> attempts``.
 
 - ``limits``: the gateway's rate limit (``rate_limiting_limit`` per ``rate_limiting_interval`` seconds,
-  ``fixed`` or ``sliding``: 429 with code 2003), then its spend limits (checked before the request against
-  recorded cost: 429 with code 2045 and the observed message). A request's cost is charged to the spend
-  ledger when its response has ended, so a stream in flight is never cut.
+  ``fixed`` or ``sliding``: 429 with code 2003). Cache hits count against it unless
+  ``FeatureOptions.rate_limit_cache_hits`` is off (then the check moves after the cache).
 - ``cache``: serves and stores responses by the rules in ``fakes.cache``; a hit answers
   ``cf-aig-cache-status: HIT`` and is logged ``cached`` with zero tokens and cost 0.
+- ``spend``: the gateway's spend limits, checked before the request goes upstream against recorded cost
+  (429 with code 2045 and the observed message); after the cache, since hits were served live even to a
+  spend-blocked user. A request's cost is charged when its response has ended, so a stream in flight is
+  never cut.
 - ``attempts``: retries a failed attempt (408, 409, 429, 5xx, or a request timeout) by the gateway's
   ``retry_*`` settings and the request's ``cf-aig-max-attempts``/``-retry-delay``/``-backoff``; the number of
   attempts made is the record's ``attempt``. Delays are scaled by the fake's time scale.
@@ -26,10 +29,10 @@ from fakes.http import Reply, ReplyResult
 from fakes.limits import RateLimitTechnique
 from fakes.pipeline import GatewayCall, Host, Next, Usage
 from fakes.retries import RetryPolicy, is_retryable_status, policy_from_headers, run_attempts
-from fakes.spend import SpendLimits, spend_limit_detail
+from fakes.spend import spend_limit_detail
 from fakes.state import FakeState
 
-__all__ = ["attempts_stage", "cache_stage", "install", "limits_stage"]
+__all__ = ["attempts_stage", "cache_stage", "install", "limits_stage", "spend_stage"]
 
 _PER_REQUEST_HEADERS = {
     "cf-aig-cache-status",
@@ -40,27 +43,38 @@ _PER_REQUEST_HEADERS = {
 }
 
 
-def _spend_limits(call: GatewayCall) -> SpendLimits | None:
-    return call.gateway.settings.spend_limits if call.gateway is not None else None
-
-
-async def limits_stage(call: GatewayCall, call_next: Next) -> Reply:
-    if call.gateway_id is None or call.gateway is None:
-        return await call_next(call)
+def _check_rate(call: GatewayCall) -> None:
+    if call.gateway is None:
+        return
     gateway = call.gateway.settings
-    features = features_of(call.state)
-    clock = call.state.clock
-    key = call.gateway.key
-    rate = features.rate_limiter.check(
-        key,
+    rate = features_of(call.state).rate_limiter.check(
+        call.gateway.key,
         limit=gateway.rate_limiting_limit,
         interval=gateway.rate_limiting_interval,
         technique=RateLimitTechnique(gateway.rate_limiting_technique or "fixed"),
-        now=clock.time(),
+        now=call.state.clock.time(),
     )
     if not rate.admitted:
         raise CloudflareError.of("rate_limited")
-    limits = _spend_limits(call)
+
+
+async def limits_stage(call: GatewayCall, call_next: Next) -> Reply:
+    """The rate limit, before the cache (so that cache hits count) unless the options say otherwise."""
+    if call.gateway is not None and features_of(call.state).options.rate_limit_cache_hits:
+        _check_rate(call)
+    return await call_next(call)
+
+
+async def spend_stage(call: GatewayCall, call_next: Next) -> Reply:
+    """Spend limits, after the cache: live, cache hits were served even to a spend-blocked user."""
+    if call.gateway_id is None or call.gateway is None:
+        return await call_next(call)
+    features = features_of(call.state)
+    if not features.options.rate_limit_cache_hits:
+        _check_rate(call)
+    clock = call.state.clock
+    key = call.gateway.key
+    limits = call.gateway.settings.spend_limits
     metadata = call.options.metadata
     spend = features.ledger.check(
         limits, provider=call.provider, model=call.model, metadata=metadata, now=clock.time(), scope=key
@@ -182,4 +196,5 @@ def install(state: FakeState) -> None:
     features_of(state)
     state.pipeline.replace("limits", limits_stage)
     state.pipeline.replace("cache", cache_stage)
+    state.pipeline.insert_after("cache", "spend", spend_stage)
     state.pipeline.replace("attempts", attempts_stage)

@@ -5,7 +5,7 @@ hook) on first use; feature modules share it through this function, so nothing h
 
 ``install`` adds the control routes for the options (``fakes.feature_options``):
 ``GET /__aigw/features`` and ``PUT /__aigw/features`` (a JSON object of the options to change; unknown or
-invalid fields are refused with 400 naming them). ``POST /__aigw/reset`` restores the start-up options.
+invalid fields are refused with 400 naming them). ``POST /__aigw/reset`` restores the defaults.
 """
 
 from __future__ import annotations
@@ -30,8 +30,7 @@ __all__ = ["FeatureState", "features_of", "install"]
 
 @dataclass(slots=True)
 class FeatureState:
-    initial: FeatureOptions
-    options: FeatureOptions
+    options: FeatureOptions = field(default_factory=FeatureOptions)
     rate_limiter: RateLimiter = field(default_factory=RateLimiter)
     ledger: SpendLedger = field(default_factory=SpendLedger)
     cache: ResponseCache = field(default_factory=ResponseCache)
@@ -44,20 +43,19 @@ class FeatureState:
         self.ledger.visibility_lag = options.spend_visibility_lag
 
     def reset(self) -> None:
-        self.options = self.initial
+        self.options = FeatureOptions()
         self.rate_limiter.reset()
-        self.ledger = SpendLedger(visibility_lag=self.initial.spend_visibility_lag)
-        self.cache = ResponseCache(self.initial.cache_max_entries)
+        self.ledger = SpendLedger(visibility_lag=self.options.spend_visibility_lag)
+        self.cache = ResponseCache(self.options.cache_max_entries)
 
 
 _STATES: weakref.WeakKeyDictionary[FakeState, FeatureState] = weakref.WeakKeyDictionary()
 
 
-def features_of(state: FakeState, initial: FeatureOptions | None = None) -> FeatureState:
+def features_of(state: FakeState) -> FeatureState:
     found = _STATES.get(state)
     if found is None:
-        options = initial or FeatureOptions()
-        found = FeatureState(initial=options, options=options)
+        found = FeatureState()
         found.reset()
         _STATES[state] = found
         state.on_reset(found.reset)

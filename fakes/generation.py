@@ -131,14 +131,16 @@ def generate(
     seed: int, model: str, body: dict[str, Any], outcome: Outcome, max_tokens_default: int
 ) -> Generation:
     text, _ = input_text(body)
-    digest = hashlib.sha256(json.dumps([seed, model, text], ensure_ascii=False).encode()).digest()
+    digest = hashlib.sha256(json.dumps([seed, model, text]).encode()).digest()
     rng = random.Random(int.from_bytes(digest[:8], "big"))
     limit = _max_tokens(body, max_tokens_default)
     if outcome.text is not None:
         tokens = _split_text(outcome.text)
     else:
         count = outcome.tokens if outcome.tokens is not None else 12 + rng.randrange(20)
-        tokens = [("" if i == 0 else " ") + rng.choice(_WORDS) for i in range(count)]
+        tokens = [" " + word for word in rng.choices(_WORDS, k=count)]
+        if tokens:
+            tokens[0] = tokens[0][1:]
         if tokens and outcome.tokens is None:
             tokens[-1] += "."
     finish = "stop"

@@ -20,13 +20,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.datastructures import Headers, QueryParams
-from starlette.types import Receive, Send
+from starlette.types import Receive, Scope, Send
 
 __all__ = [
     "Handler",
     "IncomingRequest",
     "Reply",
     "ReplyResult",
+    "RequestHeaders",
     "Route",
     "Router",
     "StreamCut",
@@ -40,6 +41,25 @@ logger = logging.getLogger("fakes")
 
 deliberate_cut: contextvars.ContextVar[bool] = contextvars.ContextVar("deliberate_cut", default=False)
 """Set in the request's task when the fake cut a response on purpose (the server log stays quiet)."""
+
+
+class RequestHeaders(Headers):
+    """starlette's ``Headers`` with constant-time lookups: every request reads a dozen of them."""
+
+    def __init__(self, scope: Scope) -> None:
+        super().__init__(scope=scope)
+        self._first: dict[str, str] = {}
+        for key, value in reversed(self.raw):  # the first of repeated headers wins, as in Headers
+            self._first[key.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def __getitem__(self, key: str) -> str:
+        return self._first[key.lower()]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.lower() in self._first
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._first.get(key.lower(), default)
 
 
 class StreamCut(Exception):
@@ -75,9 +95,12 @@ class ReplyResult:
 @dataclass(slots=True)
 class Reply:
     status: int
-    headers: list[tuple[str, str]] = field(default_factory=list)
+    headers: list[tuple[str, str]] = field(default_factory=list)  # lowercase names
     body: bytes = b""
     stream: AsyncIterator[bytes] | None = None
+    stream_waits: bool = True
+    """The stream may pause between writes; while it does, a client disconnect must stop it. A stream that
+    never pauses skips the disconnect watcher (writes to a gone client are dropped)."""
     cut_after_bytes: int | None = None
     """Cut a non-streamed body after this many bytes."""
     on_close: list[Callable[[ReplyResult], None]] = field(default_factory=list)
@@ -87,15 +110,16 @@ class Reply:
     """Facts for pipeline stages (usage, error code, cache status); never sent."""
 
     def header(self, name: str) -> str | None:
+        """A header's value; names in ``headers`` are lowercase, as ASGI sends them."""
         name = name.lower()
         for key, value in self.headers:
-            if key.lower() == name:
+            if key == name:
                 return value
         return None
 
     def set_header(self, name: str, value: str) -> None:
-        lower = name.lower()
-        self.headers = [(k, v) for k, v in self.headers if k.lower() != lower]
+        name = name.lower()
+        self.headers = [(k, v) for k, v in self.headers if k != name]
         self.headers.append((name, value))
 
 
@@ -143,7 +167,7 @@ async def write_reply(reply: Reply, receive: Receive, send: Send) -> None:
     sent = bytearray() if reply.capture else None
     first_byte_at: float | None = None
     cut = disconnected = False
-    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers]
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers]
     try:
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         if reply.stream is None:
@@ -169,7 +193,10 @@ async def write_reply(reply: Reply, receive: Receive, send: Send) -> None:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
 
             try:
-                await _until_disconnect(pump(), receive)
+                if reply.stream_waits:
+                    await _until_disconnect(pump(), receive)
+                else:
+                    await pump()
             except _Disconnected:
                 disconnected = True
             except StreamCut:

@@ -6,22 +6,21 @@ same sequence of requests; the time part of a ULID comes from the fake's clock.
 
 from __future__ import annotations
 
+import base64
 import random
 import uuid
 
 __all__ = ["completion_id", "request_uuid", "ulid"]
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_TO_CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD)
 
 
 def ulid(epoch_seconds: float, rng: random.Random) -> str:
     """A 26-character ULID: 48 bits of milliseconds since the epoch, then 80 random bits."""
     value = (int(epoch_seconds * 1000) & ((1 << 48) - 1)) << 80 | rng.getrandbits(80)
-    chars = []
-    for _ in range(26):
-        chars.append(_CROCKFORD[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+    # 160 bits encode to 32 base-32 characters; the 26 last ones hold the 128-bit value.
+    return base64.b32encode(value.to_bytes(20, "big")).decode("ascii")[6:].translate(_TO_CROCKFORD)
 
 
 def request_uuid(rng: random.Random) -> str:

@@ -1,6 +1,9 @@
 """The Logs API query language: ``filters``, ``search``, ordering, paging and the deprecated flat parameters.
 
-``filters`` is a JSON array of ``{"key", "operator", "value": [...]}`` sent in the query string. Keys and
+``filters`` is a JSON array of ``{"key", "operator", "value": [...]}`` sent in the query string (as the
+TypeScript SDK and dashboards send it), or the Python SDK's repeated dotted form
+(``filters.key=a&filters.operator=eq&filters.value=x&filters.value=y&filters.key=b...``, where each
+``filters.key`` starts the next filter). Keys and
 operators are those of Cloudflare's API; an unknown one is refused with code 7001 and a message in the
 style of the live API (``Invalid enum value. Expected 'id' | 'created_at' | ..., received 'x'``). A filter
 matches when any of its values matches (``neq``: when none does); filters combine with AND.
@@ -8,8 +11,8 @@ matches when any of its values matches (``neq``: when none does); filters combin
 text matched, case-insensitively, against metadata keys and values, the model, the provider and the ids.
 
 Paging is 1-based; ``per_page`` is 1-50 (default 20; larger values are clamped), ordering defaults to
-``created_at`` descending, with the id breaking ties. A page past the end is empty, which is how the SDKs'
-auto-pagination stops.
+``created_at`` descending, with arrival order breaking ties. A page past the end is empty, which is how
+the SDKs' auto-pagination stops.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ __all__ = [
     "LogQuery",
     "LogQueryError",
     "Page",
+    "dotted_filters",
     "matches",
     "order_logs",
     "page_logs",
@@ -293,7 +297,7 @@ def _order_value(log: GatewayLog, key: str) -> tuple[int, Any]:
 
 def order_logs(logs: Iterable[GatewayLog], query: LogQuery) -> list[GatewayLog]:
     def key(log: GatewayLog) -> tuple[Any, ...]:
-        return (_order_value(log, query.order_by), log.created_at, log.id)
+        return (_order_value(log, query.order_by), log.created_at, log.sequence)
 
     return sorted(logs, key=key, reverse=query.descending)
 
@@ -408,8 +412,27 @@ def _flat_filters(params: Mapping[str, str]) -> list[_Check]:
     return checks
 
 
-def parse_log_query(params: Mapping[str, str], *, for_delete: bool = False) -> LogQuery:
-    """A list (or delete) query from URL query parameters; ``LogQueryError`` names the bad parameter."""
+def dotted_filters(items: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The Python SDK's ``filters.key``/``filters.operator``/``filters.value`` items, grouped per filter."""
+    grouped: list[dict[str, Any]] = []
+    for name, value in items:
+        if name == "filters.key":
+            grouped.append({"key": value, "value": []})
+        elif name in ("filters.operator", "filters.value"):
+            if not grouped:
+                raise LogQueryError(f"{name}: comes before any filters.key", field="filters")
+            if name == "filters.operator":
+                grouped[-1]["operator"] = value
+            else:
+                grouped[-1]["value"].append(value)
+    return grouped
+
+
+def parse_log_query(
+    params: Mapping[str, str], *, items: Iterable[tuple[str, str]] = (), for_delete: bool = False
+) -> LogQuery:
+    """A list (or delete) query from URL query parameters (``items``: all of them, in order, for the
+    dotted filter form); ``LogQueryError`` names the bad parameter."""
     order_keys = DELETE_ORDER_KEYS if for_delete else LIST_ORDER_KEYS
     order_by = params.get("order_by") or "created_at"
     if order_by not in order_keys:
@@ -421,7 +444,7 @@ def parse_log_query(params: Mapping[str, str], *, for_delete: bool = False) -> L
         )
     limit = _int_param(params, "limit", 0, 1) if for_delete and params.get("limit") else None
     return LogQuery(
-        filters=tuple(parse_filters(params.get("filters"))),
+        filters=tuple(parse_filters(params.get("filters") or dotted_filters(items) or None)),
         search=params.get("search") or None,
         start=_time_param(params, "start_date"),
         end=_time_param(params, "end_date"),

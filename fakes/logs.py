@@ -80,7 +80,7 @@ class GatewayLog:
     custom_cost: bool = False
     metadata: dict[str, MetadataValue] | None = None
     model_type: str | None = "text-generation"
-    request_type: str | None = "universal"
+    request_type: str | None = None
     request_content_type: str | None = "application/json"
     response_content_type: str | None = None
     step: int = 0
@@ -96,12 +96,15 @@ class GatewayLog:
     request_size: int = 0
     response_size: int = 0
     heads_at: float = 0.0  # clock time from which the heads are served
+    sequence: int = 0  # arrival order, which breaks ties between logs of the same instant
 
     @property
     def tokens(self) -> int:
         return (self.tokens_in or 0) + (self.tokens_out or 0)
 
-    def to_json(self, now: float, *, detail: bool = False) -> dict[str, Any]:
+    def to_json(self, now: float, *, detail: bool = False, metadata_as_text: bool = False) -> dict[str, Any]:
+        """The API's JSON; ``metadata_as_text`` serves metadata as JSON text, the SDK types' ``str``."""
+        metadata = self.metadata
         out: dict[str, Any] = {
             "id": self.id,
             "created_at": iso_timestamp(self.created_at),
@@ -120,7 +123,7 @@ class GatewayLog:
             "tokens_out": self.tokens_out,
             "cost": self.cost,
             "custom_cost": self.custom_cost,
-            "metadata": self.metadata,
+            "metadata": json.dumps(metadata) if metadata_as_text and metadata is not None else metadata,
             "step": self.step,
             "event_id": self.event_id,
             "feedback": self.feedback,
@@ -146,7 +149,7 @@ def _head_text(head: Mapping[str, str]) -> str | None:
     return json.dumps(dict(head)) if head else None
 
 
-def log_of(record: RequestRecord, head_delay: float = 0.0) -> GatewayLog:
+def log_of(record: RequestRecord, head_delay: float = 0.0, sequence: int = 0) -> GatewayLog:
     """The log view of one store record."""
     return GatewayLog(
         id=record.id,
@@ -178,6 +181,7 @@ def log_of(record: RequestRecord, head_delay: float = 0.0) -> GatewayLog:
         request_size=record.request_size,
         response_size=record.response_size,
         heads_at=record.created_at + head_delay,
+        sequence=sequence,
     )
 
 

@@ -14,6 +14,10 @@ Routes (under ``/client/v4/accounts/{account_id}/ai-gateway/gateways/{gateway_id
 Logs are the request store's records (``fakes.logs``); deleting a log removes its record. A log read too
 soon after its request (``FeatureOptions.log_visibility_delay``) is "not found". Bad parameters are
 answered 400 with code 7001 and a message naming the parameter.
+
+A gateway's ``log_management`` caps how many logs it keeps: at the cap, ``log_management_strategy``
+``STOP_INSERTING`` (the default) stores no new logs and ``DELETE_OLDEST`` drops the oldest to make room
+(the ``log_management`` pipeline stage, right after authentication, so refused requests count too).
 """
 
 from __future__ import annotations
@@ -36,10 +40,11 @@ from fakes.logfilters import (
 )
 from fakes.logs import GatewayLog, LogVisibility, log_of, visible_logs
 from fakes.metadata import parse_metadata
+from fakes.pipeline import GatewayCall, Next
 from fakes.state import FakeState
 from fakes.store import RequestRecord
 
-__all__ = ["LogReader", "install", "patch_record"]
+__all__ = ["LogReader", "install", "log_management_stage", "patch_record"]
 
 LOG_NOT_FOUND = "Log not found"
 
@@ -67,14 +72,19 @@ class LogReader:
                 return record
         return None
 
-    def view(self, record: RequestRecord) -> GatewayLog:
-        return log_of(record, self.visibility.head_delay)
+    def render(self, log: GatewayLog, *, detail: bool = False) -> dict[str, Any]:
+        as_text = self.features.options.log_metadata == "text"
+        return log.to_json(self.state.clock.time(), detail=detail, metadata_as_text=as_text)
+
+    def view(self, record: RequestRecord, sequence: int = 0) -> GatewayLog:
+        return log_of(record, self.visibility.head_delay, sequence)
 
     def select(
         self, account_id: str, gateway_id: str, query: LogQuery
     ) -> list[tuple[GatewayLog, RequestRecord]]:
         by_id = {r.id: r for r in self.records(account_id, gateway_id)}
-        chosen = [log for log in map(self.view, by_id.values()) if matches(log, query)]
+        views = (self.view(record, sequence) for sequence, record in enumerate(by_id.values()))
+        chosen = [log for log in views if matches(log, query)]
         return [(log, by_id[log.id]) for log in order_logs(chosen, query)]
 
 
@@ -103,7 +113,7 @@ def patch_record(record: RequestRecord, body: Any) -> None:
 
 def _query(request: IncomingRequest, *, for_delete: bool) -> LogQuery:
     try:
-        return parse_log_query(request.query, for_delete=for_delete)
+        return parse_log_query(request.query, items=request.query.multi_items(), for_delete=for_delete)
     except LogQueryError as exc:
         raise CloudflareError.of("invalid_logs_filter", detail=exc.message) from None
 
@@ -117,8 +127,27 @@ def _payload(body: bytes, content_type: str | None) -> Reply:
     return Reply(200, [("content-type", content_type or "application/octet-stream")], body)
 
 
+async def log_management_stage(call: GatewayCall, call_next: Next) -> Reply:
+    record, gateway = call.record, call.gateway
+    cap = gateway.settings.log_management if gateway is not None else None
+    if record is None or gateway is None or cap is None or not record.logged:
+        return await call_next(call)
+    kept = [
+        r.id
+        for r in call.state.store
+        if r is not record and r.logged and r.account_id == gateway.account_id and r.gateway_id == gateway.id
+    ]
+    if len(kept) >= cap:
+        if gateway.settings.log_management_strategy == "DELETE_OLDEST":
+            call.state.store.remove(set(kept[: len(kept) - cap + 1]))
+        else:
+            record.logged = False
+    return await call_next(call)
+
+
 def install(state: FakeState) -> None:
     reader = LogReader(state)
+    state.pipeline.insert_after("authenticate", "log_management", log_management_stage)
 
     def gateway_of(request: IncomingRequest) -> tuple[str, str]:
         account_id = require_token(state, request)
@@ -139,7 +168,6 @@ def install(state: FakeState) -> None:
         query = _query(request, for_delete=False)
         selected = [log for log, _ in reader.select(account_id, gateway_id, query)]
         page = page_logs(selected, query)
-        now = state.clock.time()
         info: dict[str, Any] = {
             "count": len(page.items),
             "page": query.page,
@@ -148,7 +176,7 @@ def install(state: FakeState) -> None:
         }
         if query.meta_info:
             info |= summary_stats(selected)
-        return envelope([log.to_json(now) for log in page.items], result_info=info)
+        return envelope([reader.render(log) for log in page.items], result_info=info)
 
     async def delete_logs(request: IncomingRequest) -> Reply:
         account_id, gateway_id = gateway_of(request)
@@ -161,7 +189,7 @@ def install(state: FakeState) -> None:
 
     async def get_log(request: IncomingRequest) -> Reply:
         record = record_of(request)
-        return envelope(reader.view(record).to_json(state.clock.time(), detail=True))
+        return envelope(reader.render(reader.view(record), detail=True))
 
     async def patch_log(request: IncomingRequest) -> Reply:
         record = record_of(request)
@@ -170,7 +198,7 @@ def install(state: FakeState) -> None:
         except ValueError:
             raise bad_request(7001, "body: not valid JSON") from None
         patch_record(record, body)
-        return envelope(reader.view(record).to_json(state.clock.time(), detail=True))
+        return envelope(reader.render(reader.view(record), detail=True))
 
     async def log_request(request: IncomingRequest) -> Reply:
         record = record_of(request)

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 
 import uvicorn
@@ -61,11 +61,42 @@ def _uvicorn_config(app: FakeApp, host: str, port: int, log_level: str) -> uvico
 
 
 class _EmbeddedServer(uvicorn.Server):
-    """Leaves signal handling to the host program (a test run, the harness)."""
+    """uvicorn for embedding: leaves signals to the host program (a test run, the harness), and stops as
+    soon as asked instead of on its 100 ms ticks, so that starting and stopping a fake per test is cheap."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._exit_requested = asyncio.Event()
+
+    def request_exit(self) -> None:
+        self.should_exit = True
+        self._exit_requested.set()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def main_loop(self) -> None:
+        # Tick 0 refreshes the Date header; one tick a second, as uvicorn does.
+        while not await self.on_tick(0):
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await self._exit_requested.wait()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (self.config.timeout_graceful_shutdown or 0)
+        state = self.server_state
+        while (state.connections or state.tasks) and loop.time() < deadline:  # noqa: ASYNC110 - no event
+            await asyncio.sleep(0.002)
+        for task in state.tasks:
+            task.cancel()
+        for server in self.servers:
+            await server.wait_closed()
 
 
 class FakeGateway:
@@ -114,13 +145,7 @@ class FakeGateway:
         _install_log_filter()
         state = FakeState(config)
         app = FakeApp(state)
-        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            sock.close()
-            raise
+        sock = _bind(host, port)
         bound_port = sock.getsockname()[1]
         server = _EmbeddedServer(_uvicorn_config(app, host, bound_port, "warning"))
         url_host = f"[{host}]" if ":" in host else host
@@ -139,16 +164,40 @@ class FakeGateway:
                     # Re-raised below as itself: inside the task group it would come out as an ExceptionGroup.
                     body_error = exc
                 finally:
-                    server.should_exit = True
+                    server.request_exit()
         finally:
             sock.close()
         if body_error is not None:
             raise body_error
 
 
-def serve_forever(config: FakeConfig, host: str, port: int, log_level: str = "info") -> None:
-    """Serve in the foreground until interrupted (``aigw fake serve``)."""
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def serve_forever(
+    config: FakeConfig,
+    host: str,
+    port: int,
+    log_level: str = "info",
+    announce: Callable[[str], None] | None = None,
+) -> None:
+    """Serve in the foreground until interrupted (``aigw fake serve``); ``announce`` gets the base URL once
+    the port is bound (useful with port 0)."""
     _install_log_filter()
     app = FakeApp(FakeState(config))
-    server = uvicorn.Server(_uvicorn_config(app, host, port, log_level))
-    server.run()
+    sock = _bind(host, port)
+    try:
+        url_host = f"[{host}]" if ":" in host else host
+        if announce is not None:
+            announce(f"http://{url_host}:{sock.getsockname()[1]}")
+        uvicorn.Server(_uvicorn_config(app, host, sock.getsockname()[1], log_level)).run(sockets=[sock])
+    finally:
+        sock.close()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import pydantic
@@ -90,7 +91,14 @@ class SpendLimits(pydantic.BaseModel):
 
 
 def _format_number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+    """As JavaScript prints numbers: no exponent between 1e-7 and 1e21."""
+    number = float(value)
+    if number.is_integer() and abs(number) < 1e21:
+        return str(int(number))
+    text = repr(number)
+    if "e" in text and 1e-7 <= abs(number) < 1e21:
+        text = format(Decimal(text), "f")
+    return text
 
 
 def spend_limit_detail(rule: SpendRule, provider: str, model: str) -> str:
@@ -208,7 +216,7 @@ class SpendLedger:
         return current + previous * (window - (now - start)) / window
 
     def spent(self, limits: SpendLimits, rule_id: str, partition: Sequence[str] = (), *, now: float) -> float:
-        """What a rule's bucket counts as spent now (for tests and the control API)."""
+        """What a rule's buckets (or one partition of them) count as spent now."""
         for rule in limits.rules:
             if rule.id == rule_id:
                 return sum(

@@ -42,7 +42,7 @@ class FakeState:
             else None
         )
         self.behaviour = BehaviourController(initial)
-        self.store = RequestStore()
+        self.store = RequestStore(self.config.max_records)
         self.clock = self.config.clock
         self.gateways = _gateway_registry(self.config, self.clock.time())
         self.rng = random.Random(self.config.seed)

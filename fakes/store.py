@@ -86,15 +86,23 @@ def _body_text(body: bytes) -> str | dict[str, str]:
 
 
 class RequestStore:
-    """Records in arrival order."""
+    """Records in arrival order; beyond ``max_records`` the oldest are dropped (a long-running fake would
+    otherwise grow without bound)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_records: int | None = None) -> None:
         self._records: list[RequestRecord] = []
         self._by_id: dict[str, RequestRecord] = {}
+        self.max_records = max_records
 
     def add(self, record: RequestRecord) -> None:
         self._records.append(record)
         self._by_id[record.id] = record
+        limit = self.max_records
+        # Trim in batches of a tenth so that adding stays cheap on average.
+        if limit is not None and len(self._records) > limit + max(limit // 10, 1) - 1:
+            dropped, self._records = self._records[:-limit], self._records[-limit:]
+            for old in dropped:
+                self._by_id.pop(old.id, None)
 
     def get(self, record_id: str) -> RequestRecord | None:
         return self._by_id.get(record_id)

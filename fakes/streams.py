@@ -22,8 +22,9 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from typing import Any
 
 from fakes.behaviour import StreamFaults
@@ -32,6 +33,7 @@ from fakes.generation import Generation
 from fakes.http import StreamCut
 
 __all__ = [
+    "PLAIN_FAULTS",
     "ChatIdentity",
     "Frame",
     "Write",
@@ -41,24 +43,41 @@ __all__ = [
     "native_frames",
     "native_result",
     "padding",
+    "plain_native_writes",
     "plan_writes",
     "play",
     "usage_json",
 ]
 
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+_ALPHABET_TWICE = _ALPHABET * 2
+
+
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_string: Callable[[str], str] = encode_basestring  # a JSON string literal, non-ASCII kept as is
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON with non-ASCII characters as is, as Workers AI writes it."""
+    return _ENCODE(value)
+
+
+PLAIN_FAULTS = StreamFaults()
+"""No faults: the stream as Cloudflare sends it."""
+
+_POOL_SIZE = 4096
+# Padding characters are slices of one fixed random string: two draws per frame instead of one per char.
+_POOL = "".join(random.Random(0x5EED).choices(_ALPHABET, k=_POOL_SIZE))
 
 
 def padding(rng: random.Random) -> str:
     """Random-length padding against the token-length side channel: an alphabet prefix or random chars."""
-    length = rng.randint(1, 48)
-    if rng.random() < 0.5:
-        return (_ALPHABET * 2)[:length]
-    return "".join(rng.choice(_ALPHABET) for _ in range(length))
+    bits = rng.getrandbits(32)
+    length = 1 + (bits & 0xFFFF) % 48
+    if bits >> 31:
+        return _ALPHABET_TWICE[:length]
+    start = (bits >> 16 & 0x7FFF) % (_POOL_SIZE - length)
+    return _POOL[start : start + length]
 
 
 def usage_json(
@@ -76,7 +95,7 @@ def usage_json(
     return usage
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Frame:
     data: str  # the event's data ("[DONE]" included)
     token: bool = False  # paced by the inter-token delay
@@ -89,21 +108,44 @@ def native_result(gen: Generation, model: ModelInfo) -> dict[str, Any]:
     return result
 
 
-def native_frames(gen: Generation, model: ModelInfo, faults: StreamFaults, rng: random.Random) -> list[Frame]:
-    frames = []
-    for token in gen.tokens:
-        doc: dict[str, Any] = {"response": token}
-        if faults.padding:
-            doc["p"] = padding(rng)
-        frames.append(Frame(dumps(doc), token=True))
+def _native_token(token: str, rng: random.Random | None) -> str:
+    if rng is None:
+        return f'{{"response":{_string(token)}}}'
+    return f'{{"response":{_string(token)},"p":"{padding(rng)}"}}'
+
+
+def _native_tail(gen: Generation, model: ModelInfo, faults: StreamFaults) -> list[str]:
+    tail = []
     if faults.empty_frame:
-        frames.append(Frame('{"response":""}'))
+        tail.append('{"response":""}')
     if faults.usage_frame:
         usage = usage_json(model, gen.prompt_tokens, gen.completion_tokens)
-        frames.append(Frame(dumps({"response": "", "usage": usage})))
+        tail.append(dumps({"response": "", "usage": usage}))
     if faults.done:
-        frames.append(Frame("[DONE]"))
+        tail.append("[DONE]")
+    return tail
+
+
+def native_frames(gen: Generation, model: ModelInfo, faults: StreamFaults, rng: random.Random) -> list[Frame]:
+    pad = rng if faults.padding else None
+    frames = [Frame(_native_token(token, pad), token=True) for token in gen.tokens]
+    frames.extend(Frame(data) for data in _native_tail(gen, model, faults))
     return frames
+
+
+def plain_native_writes(
+    gen: Generation, model: ModelInfo, rng: random.Random, *, token_delay: float, jitter: float
+) -> list[Write]:
+    """``plan_writes(native_frames(...))`` for a stream without faults, in one pass (the common case)."""
+    writes = []
+    delay = 0.0
+    for token in gen.tokens:
+        writes.append(Write(f"data: {_native_token(token, rng)}\n\n".encode(), delay))
+        delay = token_delay
+        if jitter:
+            delay = max(0.0, token_delay + rng.uniform(-jitter, jitter))
+    writes.extend(Write(f"data: {data}\n\n".encode()) for data in _native_tail(gen, model, PLAIN_FAULTS))
+    return writes
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +234,7 @@ def chat_chunks(
     return frames
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Write:
     data: bytes
     delay: float = 0.0  # seconds before writing, already scaled
@@ -207,6 +249,8 @@ class _Piece:
 
 
 def _encode(data: str, eol: str) -> bytes:
+    if eol == "\n" and "\n" not in data:
+        return f"data: {data}\n\n".encode()
     return ("".join(f"data: {line}{eol}" for line in data.split("\n")) + eol).encode()
 
 
@@ -217,8 +261,12 @@ def plan_writes(
     token_delay: float,
     jitter: float,
     rng: random.Random,
+    scale: float = 1.0,
 ) -> list[Write]:
-    """Frames to timed writes, with every scripted fault. Delays are in (scaled) seconds."""
+    """Frames to timed writes, with every scripted fault. ``token_delay`` and ``jitter`` are already
+    scaled seconds; stall durations are scaled here by ``scale``."""
+    if faults == PLAIN_FAULTS:
+        return _plain_writes(frames, token_delay, jitter, rng)
     eol = {"lf": "\n", "crlf": "\r\n", "cr": "\r"}[faults.line_ending]
     pieces: list[_Piece] = []
     keepalive = faults.keepalive
@@ -227,7 +275,7 @@ def plan_writes(
         pieces.extend(_Piece(comment, 0.0, False) for _ in range(keepalive.before_first))
     stalls: dict[int, float] = {}
     for stall in faults.stall:
-        stalls[stall.after_events] = stalls.get(stall.after_events, 0.0) + stall.seconds
+        stalls[stall.after_events] = stalls.get(stall.after_events, 0.0) + stall.seconds * scale
     events = 0
 
     def add_event(data: str, delay: float) -> None:
@@ -298,6 +346,18 @@ def plan_writes(
     else:
         out.append(Write(b"", 0.0, cut_after=True))
     return out
+
+
+def _plain_writes(frames: list[Frame], token_delay: float, jitter: float, rng: random.Random) -> list[Write]:
+    writes = []
+    first = True
+    for frame in frames:
+        delay = 0.0
+        if frame.token and not first and (token_delay or jitter):
+            delay = max(0.0, token_delay + (rng.uniform(-jitter, jitter) if jitter else 0.0))
+        first = False
+        writes.append(Write(f"data: {frame.data}\n\n".encode(), delay))
+    return writes
 
 
 def _group(pieces: list[_Piece], faults: StreamFaults) -> list[Write]:

@@ -2,8 +2,9 @@
 
 ``POST /v1/{account_id}/{gateway_id}`` takes a JSON array (or a single object) of steps
 ``{provider, endpoint, headers, query, config: {requestTimeout, maxAttempts, retryDelay, backoff}}``.
-Each step is attempted up to its ``maxAttempts`` with its ``retryDelay``/``backoff``; a failed or timed-out
-step falls back to the next. The response names the step that answered in ``cf-aig-step`` (0-based).
+Each step is attempted up to its ``maxAttempts`` with its ``retryDelay``/``backoff`` (its config becomes the
+equivalent ``cf-aig-*`` headers, which the caller's attempt applies); a failed or timed-out step falls back
+to the next. The response names the step that answered in ``cf-aig-step`` (0-based).
 
 Headers apply with the precedence step > request > gateway: a step's ``headers`` (and its ``config``, the
 same settings in another form) override the outer request's ``cf-aig-*`` headers, which override the
@@ -16,7 +17,6 @@ returned when all fail (``FailurePolicy``).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,13 +25,11 @@ from typing import Any, Literal
 
 import pydantic
 
-from fakes.retries import RetryPolicy, policy_from_headers, run_attempts
-
 __all__ = [
     "AllFailed",
     "FailureClass",
     "FailurePolicy",
-    "StepAttempt",
+    "StepAnswer",
     "StepConfig",
     "UniversalError",
     "UniversalResult",
@@ -113,8 +111,8 @@ def merge_step_headers(request_headers: Mapping[str, str], step: UniversalStep) 
 
 
 class FailureClass(StrEnum):
-    NON_2XX = "non-2xx"  # any answer outside 200-299, or a timeout
-    RETRYABLE = "retryable"  # 408, 409, 429, 5xx, or a timeout (4xx answers are returned as they are)
+    NON_2XX = "non-2xx"  # any answer outside 200-299 (a timeout answers 408)
+    RETRYABLE = "retryable"  # 408, 409, 429 or 5xx (other 4xx answers are returned as they are)
 
 
 class AllFailed(StrEnum):
@@ -127,97 +125,50 @@ class FailurePolicy:
     failure: FailureClass = FailureClass.NON_2XX
     all_failed: AllFailed = AllFailed.LAST
 
-    def is_failure(self, status: int | None) -> bool:
-        if status is None:
-            return True
+    def is_failure(self, status: int) -> bool:
         if self.failure is FailureClass.RETRYABLE:
             return status in (408, 409, 429) or status >= 500
         return not 200 <= status < 300
 
 
 @dataclass(frozen=True, slots=True)
-class StepAttempt[T]:
+class StepAnswer[T]:
     step: int
-    attempt: int
-    outcome: T | None  # None when the attempt timed out
-    status: int | None
+    outcome: T
+    status: int
 
 
 @dataclass(slots=True)
 class UniversalResult[T]:
     step: int  # the step whose answer is returned
-    outcome: T | None  # None only when that step timed out
+    outcome: T
     succeeded: bool
-    attempts: list[StepAttempt[T]] = field(default_factory=list)
-
-
-def _timeout_seconds(headers: Mapping[str, str]) -> float | None:
-    raw = headers.get("cf-aig-request-timeout")
-    if raw is None:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        return None
-    return value / 1000 if value > 0 else None
-
-
-async def _attempt_once[T](
-    attempt: Callable[[int, UniversalStep, dict[str, str]], Awaitable[T]],
-    status_of: Callable[[T], int],
-    index: int,
-    step: UniversalStep,
-    headers: dict[str, str],
-    number: int,
-    first_byte_within: float | None,
-) -> StepAttempt[T]:
-    try:
-        async with asyncio.timeout(first_byte_within):
-            outcome = await attempt(index, step, dict(headers))
-    except TimeoutError:
-        return StepAttempt(index, number, None, None)
-    return StepAttempt(index, number, outcome, status_of(outcome))
+    answers: list[StepAnswer[T]] = field(default_factory=list)  # every step tried, in order
 
 
 async def run_steps[T](
     steps: list[UniversalStep],
     request_headers: Mapping[str, str],
-    gateway_policy: RetryPolicy,
     attempt: Callable[[int, UniversalStep, dict[str, str]], Awaitable[T]],
     *,
     status_of: Callable[[T], int],
-    sleep: Callable[[float], Awaitable[None]],
     policy: FailurePolicy | None = None,
-    managed_attempts: bool = False,
 ) -> UniversalResult[T]:
-    """Run ``steps`` in order; ``attempt(index, step, headers)`` returns once a response has started.
+    """Run ``steps`` in order until one answers without failing.
 
-    A timed-out attempt is cancelled (its callable must clean up on cancellation) and counts as a failure.
-    With ``managed_attempts=True`` each step is attempted once here, with no timeout: the ``attempt``
-    callable applies the retry and timeout headers it is given itself (the fake's request pipeline does).
+    ``attempt(index, step, headers)`` runs one step with its merged headers and applies what they say
+    (retries, ``cf-aig-request-timeout``, cache); the fake's request pipeline does exactly that. A timed-out
+    step answers with its timeout error, which is a failure.
     """
+    if not steps:
+        raise UniversalError("body: expected at least one step")
     policy = policy or FailurePolicy()
-    history: list[StepAttempt[T]] = []
-    per_step: list[StepAttempt[T]] = []
+    answers: list[StepAnswer[T]] = []
     for index, step in enumerate(steps):
-        headers = merge_step_headers(request_headers, step)
-        retry = RetryPolicy() if managed_attempts else policy_from_headers(gateway_policy, headers)
-        timeout = None if managed_attempts else _timeout_seconds(headers)
-
-        def one(
-            number: int,
-            index: int = index,
-            step: UniversalStep = step,
-            headers: dict[str, str] = headers,
-            timeout: float | None = timeout,
-        ) -> Awaitable[StepAttempt[T]]:
-            return _attempt_once(attempt, status_of, index, step, headers, number, timeout)
-
-        log = await run_attempts(retry, one, is_failure=lambda a: policy.is_failure(a.status), sleep=sleep)
-        history.extend(log.outcomes)
-        final = log.last
-        per_step.append(final)
-        if not policy.is_failure(final.status):
-            return UniversalResult(index, final.outcome, True, history)
-    chosen = per_step[0] if policy.all_failed is AllFailed.FIRST else per_step[-1]
-    return UniversalResult(chosen.step, chosen.outcome, False, history)
+        outcome = await attempt(index, step, merge_step_headers(request_headers, step))
+        answer = StepAnswer(index, outcome, status_of(outcome))
+        answers.append(answer)
+        if not policy.is_failure(answer.status):
+            return UniversalResult(index, outcome, True, answers)
+    chosen = answers[0] if policy.all_failed is AllFailed.FIRST else answers[-1]
+    return UniversalResult(chosen.step, chosen.outcome, False, answers)

@@ -16,7 +16,6 @@ A step's ``x-aigw-behaviour`` header scripts that step alone.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from starlette.datastructures import Headers
 
@@ -26,9 +25,8 @@ from fakes.errors import CloudflareError
 from fakes.gateway_state import features_of
 from fakes.http import IncomingRequest, Reply, ReplyResult
 from fakes.ids import request_uuid
-from fakes.metadata import request_options
+from fakes.metadata import bearer, request_options
 from fakes.pipeline import GatewayCall, Host, Surface
-from fakes.retries import RetryPolicy
 from fakes.state import FakeState
 from fakes.universal import (
     AllFailed,
@@ -115,52 +113,44 @@ def _override(headers: dict[str, str]) -> Outcome | None:
         raise CloudflareError.of("invalid_request", detail=str(exc)) from None
 
 
+def _check_gateway(
+    state: FakeState, request: IncomingRequest, host: Host, account_id: str, gateway_id: str
+) -> None:
+    """Refuse an unknown gateway or a missing gateway token before saying what is wrong with the body."""
+    gateway = state.gateway(account_id, gateway_id) if state.account(account_id) else None
+    if gateway is None:
+        raise CloudflareError.of("gateway_not_found")
+    token = bearer(request.headers.get("cf-aig-authorization"))
+    if host is Host.GATEWAY and gateway.settings.authentication and not state.token_valid(account_id, token):
+        raise CloudflareError.of("unauthorized")
+
+
 async def run_universal(
     state: FakeState, request: IncomingRequest, host: Host, account_id: str, gateway_id: str
 ) -> Reply:
     try:
-        body: Any = request.json()
-    except ValueError:
-        raise CloudflareError.of("invalid_request", detail="body: not valid JSON") from None
-    try:
-        steps = parse_steps(body)
-    except UniversalError as exc:
-        raise CloudflareError.of("invalid_request", detail=str(exc)) from None
+        steps = parse_steps(request.json())
+    except (ValueError, UniversalError) as exc:
+        _check_gateway(state, request, host, account_id, gateway_id)
+        detail = str(exc) if isinstance(exc, UniversalError) else "body: not valid JSON"
+        raise CloudflareError.of("invalid_request", detail=detail) from None
     options = features_of(state).options
     policy = FailurePolicy(FailureClass(options.universal_failure), AllFailed(options.universal_all_failed))
     outer = {name: value for name, value in request.headers.items() if name != "content-length"}
     for step in steps:  # a bad behaviour header is refused before any step runs
         _override({**outer, **{k.lower(): str(v) for k, v in step.headers.items()}})
-    replies: list[Reply] = []
 
     async def attempt(index: int, step: UniversalStep, headers: dict[str, str]) -> Reply:
         call = _step_call(
             state, request, host, account_id, gateway_id, index, step, headers, _override(headers)
         )
-        reply = await state.pipeline.run(call)
-        replies.append(reply)
-        return reply
+        return await state.pipeline.run(call)
 
-    async def sleep(seconds: float) -> None:
-        await asyncio.sleep(seconds * state.config.time_scale)
-
-    result = await run_steps(
-        steps,
-        outer,
-        RetryPolicy(),
-        attempt,
-        status_of=lambda reply: reply.status,
-        sleep=sleep,
-        policy=policy,
-        managed_attempts=True,
-    )
-    chosen = result.outcome
-    for reply in replies:
-        if reply is not chosen:
-            close_unsent(reply)
-    if chosen is None:
-        raise RuntimeError("a Universal step ended without a reply; managed attempts are never cancelled")
-    return chosen
+    result = await run_steps(steps, outer, attempt, status_of=lambda reply: reply.status, policy=policy)
+    for answer in result.answers:
+        if answer.outcome is not result.outcome:
+            close_unsent(answer.outcome)
+    return result.outcome
 
 
 def install(state: FakeState) -> None:

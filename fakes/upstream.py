@@ -15,18 +15,20 @@ from typing import Any
 
 from fakes.behaviour import CallInfo, StreamFaults
 from fakes.catalogue import ModelInfo
-from fakes.errors import CloudflareError, ErrorRow, ErrorShape
+from fakes.errors import CloudflareError, error_row
 from fakes.generation import Generation, generate
 from fakes.http import Reply
 from fakes.ids import completion_id, request_uuid
 from fakes.pipeline import GatewayCall, Next, Surface, Usage, error_reply
 from fakes.streams import (
+    PLAIN_FAULTS,
     ChatIdentity,
     chat_chunks,
     chat_completion,
     dumps,
     native_frames,
     native_result,
+    plain_native_writes,
     plan_writes,
     play,
 )
@@ -37,8 +39,10 @@ SSE = "text/event-stream"
 
 
 def _timeout_error(status: int) -> CloudflareError:
-    row = ErrorRow(3007, status, "Request timeout", ErrorShape.WORKERS_AI, "timeout")
-    return CloudflareError(row)
+    row = error_row("timeout")
+    if row is None:
+        raise RuntimeError("the Workers AI error table has no 'timeout' row")
+    return CloudflareError(row, status=status)
 
 
 async def upstream_stage(call: GatewayCall, call_next: Next) -> Reply:
@@ -148,9 +152,21 @@ def _stream_reply(
             cumulative_usage_chunk=openai,
             trailing_native_usage=fidelity.openai_stream_trailing_usage_frame if openai else True,
         )
+    elif faults == PLAIN_FAULTS:
+        writes = plain_native_writes(
+            gen, model, rng, token_delay=delay_ms / 1000 * scale, jitter=jitter_ms / 1000 * scale
+        )
+        waits = bool(delay_ms or jitter_ms)
+        return Reply(200, [("content-type", SSE)], stream=play(writes), stream_waits=waits)
     else:
         frames = native_frames(gen, model, faults, rng)
     writes = plan_writes(
-        frames, faults, token_delay=delay_ms / 1000 * scale, jitter=jitter_ms / 1000 * scale, rng=rng
+        frames,
+        faults,
+        token_delay=delay_ms / 1000 * scale,
+        jitter=jitter_ms / 1000 * scale,
+        rng=rng,
+        scale=scale,
     )
-    return Reply(200, [("content-type", SSE)], stream=play(writes))
+    waits = any(write.delay for write in writes)
+    return Reply(200, [("content-type", SSE)], stream=play(writes), stream_waits=waits)

@@ -57,10 +57,18 @@ def _serve(args: argparse.Namespace) -> int:
         raise ConfigError(f"--port must be between 0 and 65535, got {args.port}")
     config = config.model_copy(update=updates)
     account = config.default_account
-    print(
-        f"aigw fake: serving on http://{args.host}:{args.port} "
-        f"(account {account.id}; gateway paths /v1/{account.id}/<gateway>/..., API paths /client/v4/...)",
-        file=sys.stderr,
-    )
-    serve_forever(config, args.host, args.port, args.log_level)
+
+    def announce(url: str) -> None:
+        print(
+            f"aigw fake: serving on {url} (account {account.id}; "
+            f"gateway paths {url}/v1/{account.id}/<gateway>/..., API paths {url}/client/v4/..., "
+            f"control {url}/__aigw/)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    try:
+        serve_forever(config, args.host, args.port, args.log_level, announce)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     return 0

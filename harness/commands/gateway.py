@@ -69,6 +69,8 @@ def _serve(args: argparse.Namespace) -> int:
     from harness.gateway.server import create_app
     from harness.gateway.settings import GatewaySettings, UpstreamSettings
 
+    if not args.upstream.startswith(("http://", "https://")):
+        raise ConfigError(f"--upstream must start with http:// or https://, got {args.upstream!r}")
     try:
         settings = GatewaySettings(
             tenants_dir=args.tenants,

@@ -150,6 +150,7 @@ class _Call:
     answer: list[str] = field(default_factory=list)
     error: UpstreamError | None = None
     disconnected: bool = False
+    token_frame: tuple[bytes, bytes] | None = None
 
 
 class ChatApp:
@@ -487,13 +488,18 @@ class ChatApp:
                         deadline=deadline,
                     ) as upstream:
                         attempt.log_id = upstream.log_id
-                        async for frame in upstream.frames():
-                            call.tracker.add_frame(frame)
-                            if frame.token:
-                                if not call.head_sent:
-                                    await self._start_stream(call, send, model, attempt_started)
-                                call.answer.append(frame.token)
-                                await _write(send, self._token_event(call, frame.token))
+                        async for batch in upstream.batches():
+                            # Tokens that arrived together leave together: one event each, one write.
+                            events: list[bytes] = []
+                            for frame in batch:
+                                call.tracker.add_frame(frame)
+                                if frame.token:
+                                    if not call.head_sent:
+                                        await self._start_stream(call, send, model, attempt_started)
+                                    call.answer.append(frame.token)
+                                    events.append(self._token_event(call, frame.token))
+                            if events:
+                                await _write(send, b"".join(events))
                     if not call.head_sent:
                         await self._start_stream(call, send, model, attempt_started)
                     attempt.outcome = "served"
@@ -566,13 +572,14 @@ class ChatApp:
             raise _ClientGone from exc
 
     def _token_event(self, call: _Call, token: str) -> bytes:
-        payload: dict[str, Any] = {
-            "sessionId": call.request.session_id,
-            "role": "assistant",
-            "content": token,
-            "tenantId": call.tenant.tenant_id,
-        }
-        return encode_event(dumps(_with_trace(payload, call.trace_id)).decode())
+        if call.token_frame is None:
+            # Every token event is the same JSON around its content: build the two halves once.
+            head = dumps({"sessionId": call.request.session_id, "role": "assistant", "content": ""})[:-3]
+            tail = dumps(_with_trace({"tenantId": call.tenant.tenant_id}, call.trace_id))[1:]
+            call.token_frame = (b"data: " + head, b"," + tail + b"\n\n")
+        head, tail = call.token_frame
+        # Compact JSON never holds a raw CR or LF, so one data line carries the event.
+        return head + dumps(token) + tail
 
     def _error_payload(self, call: _Call) -> str:
         payload = _with_trace({"code": "ai_error", "message": "AI provider unavailable"}, call.trace_id)
@@ -641,6 +648,10 @@ class ChatApp:
                 record.attempts[-1].outcome = "cancelled"
             await self._finish(call)
             raise
+        except Exception as exc:  # a bug must not leave a reservation open or answer with a traceback
+            call.error = UpstreamError(ErrorClass.SERVER, f"internal error: {type(exc).__name__}")
+            call.served_model = None
+            text = None
         await self._finish(call)
         if text is None or call.served_model is None:
             await _send_json(send, 502, fail_body("ai_error", "AI provider unavailable", call.trace_id))

@@ -126,6 +126,12 @@ class BudgetLedger:
         """Stored usage by key, as fully propagated."""
         raise NotImplementedError
 
+    def used(self, tenant_id: str, period: Window, at: datetime | float) -> int:
+        """Stored usage of the tenant's UTC day or month containing ``at``."""
+        instant = at.timestamp() if isinstance(at, datetime) else at
+        daily, monthly = budget_keys(tenant_id, instant)
+        return self.usage().get(daily if period == "daily" else monthly, 0)
+
     def charged(self) -> dict[str, int]:
         return {k: v for k, v in self._charged.items() if v}
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from fakes.datafiles import DataFileError, Problem, load_model
 from harness.errors import ConfigError
@@ -66,7 +66,7 @@ class TenantConfig(_Model):
     ai_models: AiModels = Field(alias="aiModels")
     vectorize_namespace: NonEmpty = Field(alias="vectorizeNamespace")
     rate_limit: RateLimit = Field(alias="rateLimit")
-    feature_flags: dict[str, bool] = Field(alias="featureFlags")
+    feature_flags: dict[str, StrictBool] = Field(alias="featureFlags")
     allowed_hosts: list[str] = Field(alias="allowedHosts")
     api_keys: list[str] = Field(alias="apiKeys")
     allowed_models: list[str] = Field(default_factory=list, alias="allowedModels")

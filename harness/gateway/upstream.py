@@ -18,6 +18,7 @@ the upstream. Credentials never appear in errors or reprs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -28,7 +29,7 @@ from typing import Any
 import httpx
 
 from harness.gateway.tokens import Frame, Usage, extract_text, interpret_event, usage_from_mapping
-from harness.sse import SSEDecoder
+from harness.sse import ServerSentEvent, SSEDecoder
 
 __all__ = [
     "DEFAULT_FALLBACK_CLASSES",
@@ -44,6 +45,7 @@ __all__ = [
 ]
 
 METADATA_LIMIT = 5  # AI Gateway keeps the first five cf-aig-metadata entries
+_DRAIN_SECONDS = 0.1
 
 
 class ErrorClass(StrEnum):
@@ -203,14 +205,22 @@ class UpstreamStream:
         return min(limits) if limits else None
 
     async def frames(self) -> AsyncIterator[Frame]:
+        async for batch in self.batches():
+            for frame in batch:
+                yield frame
+
+    async def batches(self) -> AsyncIterator[list[Frame]]:
+        """The frames completed by each read from the connection, so that a caller can write them at once.
+
+        An error frame, a malformed frame, a broken connection, a timeout or a missing terminator raises
+        ``UpstreamError`` after the frames before it have been yielded.
+        """
         content_type = self.response.headers.get("content-type", "")
         if content_type.split(";")[0].strip() == "application/json":
-            yield await self._json_as_frame()
-            yield Frame(done=True)
+            yield [await self._json_as_frame(), Frame(done=True)]
             return
         decoder = SSEDecoder()
         chunks = self.response.aiter_bytes()
-        ended = False
         while True:
             try:
                 async with asyncio.timeout(self._wait()):
@@ -221,25 +231,47 @@ class UpstreamStream:
                 raise self._error(ErrorClass.TIMEOUT, "no stream event within the timeout") from None
             except httpx.HTTPError as exc:
                 raise self._error(ErrorClass.CONNECTION, f"the stream broke: {type(exc).__name__}") from None
-            for event in decoder.feed(chunk):
-                frame = interpret_event(event)
-                if frame.error is not None:
-                    raise self._error(ErrorClass.STREAM, frame.error, frame.error_code)
-                yield frame
-                if frame.done:
-                    ended = True
-                    return
-        for event in decoder.flush():
-            frame = interpret_event(event)
-            if frame.error is not None:
-                raise self._error(ErrorClass.STREAM, frame.error, frame.error_code)
-            yield frame
-            ended = ended or frame.done
-        if not ended:
+            batch, error = self._interpret(decoder.feed(chunk))
+            if batch:
+                yield batch
+            if error is not None:
+                raise error
+            if batch and batch[-1].done:
+                await self._drain(chunks)
+                return
+        batch, error = self._interpret(decoder.flush())
+        if batch:
+            yield batch
+        if error is not None:
+            raise error
+        if not (batch and batch[-1].done):
             raise self._error(ErrorClass.STREAM, "the stream ended without its terminator", truncated=True)
 
+    @staticmethod
+    async def _drain(chunks: AsyncIterator[bytes]) -> None:
+        """Read what follows the terminator (the end of the chunked body), briefly, so that the connection
+        goes back to the pool instead of being closed: a new TLS connection per request costs more."""
+        with contextlib.suppress(TimeoutError, httpx.HTTPError):
+            async with asyncio.timeout(_DRAIN_SECONDS):
+                async for _ in chunks:
+                    pass
+
+    def _interpret(self, events: list[ServerSentEvent]) -> tuple[list[Frame], UpstreamError | None]:
+        frames: list[Frame] = []
+        for event in events:
+            frame = interpret_event(event)
+            if frame.error is not None:
+                return frames, self._error(ErrorClass.STREAM, frame.error, frame.error_code)
+            frames.append(frame)
+            if frame.done:
+                break
+        return frames, None
+
     async def _json_as_frame(self) -> Frame:
-        body = await self.response.aread()
+        try:
+            body = await self.response.aread()
+        except httpx.HTTPError as exc:
+            raise self._error(ErrorClass.CONNECTION, f"the response broke: {type(exc).__name__}") from None
         try:
             payload = json.loads(body)
         except ValueError:
@@ -274,7 +306,9 @@ class UpstreamClient:
         self._client = httpx.AsyncClient(
             transport=transport,
             timeout=httpx.Timeout(connect=first_byte_timeout, read=None, write=None, pool=None),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=200),
+            # Idle connections are dropped before common 5 s server keep-alive timeouts close them under a
+            # request that is just being sent on one.
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=200, keepalive_expiry=2.0),
         )
 
     def __repr__(self) -> str:

@@ -80,6 +80,9 @@ class RecordedRequest(_Model):
         lowered = name.lower()
         return next((v for k, v in self.headers if k.lower() == lowered), None)
 
+    def body_bytes(self) -> bytes:
+        return self.body.raw() if self.body is not None else b""
+
 
 class RecordedResponse(_Model):
     status: int = pydantic.Field(ge=100, le=599)

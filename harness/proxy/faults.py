@@ -90,7 +90,11 @@ def corrupt_data(data: str) -> str:
 
 
 class SSEEventFilter:
-    """A stream callable: bytes in, bytes out, with ``b""`` meaning the end of the stream."""
+    """A stream callable: bytes in, chunks out, with ``b""`` meaning the end of the stream.
+
+    It returns a list, empty when nothing is to be sent: mitmproxy writes an empty ``bytes`` chunk as the
+    chunked-encoding terminator, which would end the client's body early.
+    """
 
     def __init__(self, plan: FaultPlan) -> None:
         self.plan = plan
@@ -99,9 +103,10 @@ class SSEEventFilter:
         self._last_id = ""
         self.cut = False
 
-    def __call__(self, data: bytes) -> bytes:
+    def __call__(self, data: bytes) -> list[bytes]:
         events = self._decoder.feed(data) if data else self._decoder.flush()
-        return b"".join(self.process(events))
+        out = b"".join(self.process(events))
+        return [out] if out else []
 
     def process(self, events: list[ServerSentEvent]) -> list[bytes]:
         """The bytes to send for these upstream events, in order (one item per event sent)."""
@@ -137,8 +142,11 @@ class FaultInjector:
         self.plan = FaultPlan()
         self._path: re.Pattern[str] | None = None
         self.applied = 0  # flows this addon changed
+        self._options: Any = None
 
     def load(self, loader: Any) -> None:
+        # This master's options, not the process-global ``ctx.options``: two proxies may run in one process.
+        self._options = loader.master.options
         loader.add_option("aigw_fault_status", int, 0, "Replace the response status (0: keep it).")
         loader.add_option("aigw_fault_cut_after", int, -1, "End event streams after N events (-1: off).")
         loader.add_option("aigw_fault_drop", str, "", "Comma-separated 0-based event indices to drop.")
@@ -152,7 +160,7 @@ class FaultInjector:
     def configure(self, updated: set[str]) -> None:
         if not any(name.startswith("aigw_fault_") for name in updated):
             return
-        o = ctx.options
+        o = self._options if self._options is not None else ctx.options
         if o.aigw_fault_delay_events:
             raise OptionsError(
                 "aigw_fault_delay_events: the proxy cannot wait between events (its stream hook is "
@@ -206,10 +214,10 @@ class _Chain:
         self.first = first
         self.second = second
 
-    def __call__(self, data: bytes) -> bytes:
+    def __call__(self, data: bytes) -> list[bytes]:
         produced = self.first(data)
         parts = [produced] if isinstance(produced, bytes) else list(produced)
-        out = b"".join(self.second(p) for p in parts if p)
+        out = [chunk for part in parts if part for chunk in self.second(part)]
         if not data:
             out += self.second(b"")
         return out

@@ -74,9 +74,12 @@ class Recorder:
         self._redactor: Redactor | None = None
         self._index = 0
         self._streams: dict[str, ChunkRecorder] = {}
+        self._options: Any = None
         self.written: list[Path] = []
 
     def load(self, loader: Any) -> None:
+        # This master's options, not the process-global ``ctx.options``: two proxies may run in one process.
+        self._options = loader.master.options
         loader.add_option("aigw_cassette_dir", str, "", "Directory to write aigw cassettes to.")
         loader.add_option(
             "aigw_redact_env",
@@ -89,8 +92,9 @@ class Recorder:
         )
 
     def configure(self, updated: set[str]) -> None:
+        options = self._options if self._options is not None else ctx.options
         if "aigw_cassette_dir" in updated:
-            value = ctx.options.aigw_cassette_dir
+            value = options.aigw_cassette_dir
             if value:
                 directory = Path(value)
                 if directory.exists() and not directory.is_dir():
@@ -101,10 +105,10 @@ class Recorder:
                 self._directory = None
         if updated & {"aigw_redact_env", "aigw_redact_headers"} or self._redactor is None:
             try:
-                redactor = Redactor.from_environment(ctx.options.aigw_redact_env, os.environ)
+                redactor = Redactor.from_environment(options.aigw_redact_env, os.environ)
             except ValueError as exc:
                 raise OptionsError(f"aigw_redact_env: {exc}") from None
-            redactor.headers = CREDENTIAL_HEADERS | {h.lower() for h in ctx.options.aigw_redact_headers}
+            redactor.headers = CREDENTIAL_HEADERS | {h.lower() for h in options.aigw_redact_headers}
             self._redactor = redactor
 
     def set_redactor(self, redactor: Redactor) -> None:

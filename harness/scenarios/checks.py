@@ -151,7 +151,7 @@ def _sse_observers(sse: SseExpect) -> list[tuple[str, str, Observer]]:
                 return ("no done event", None)
             trailing = names[names.index("done") + 1 :]
             raw = e.raw_stream or ""
-            tail = raw[raw.rfind("event: done") :].split("\n\n", 1)[1] if "event: done" in raw else ""
+            tail = raw[raw.rfind("event: done") :].partition("\n\n")[2] if "event: done" in raw else ""
             if trailing or tail.strip():
                 return (f"after done: events {trailing}, bytes {tail[:80]!r}", trailing)
             return (None, [])
@@ -479,6 +479,18 @@ def logs_check(
         expected.append(f"count {spec.count.describe()}")
         if (why := match(spec.count, len(records))) is not None:
             problems.append(f"count: {why}")
+    selected = [
+        r
+        for r in records
+        if all(
+            match(condition, getattr(r, key, _MISSING)) is None
+            for key, condition in (spec.where or {}).items()
+        )
+    ]
+    if spec.where:
+        expected.append(
+            "among records with " + ", ".join(f"{k} {c.describe()}" for k, c in spec.where.items())
+        )
     conditions: list[tuple[str, Match]] = []
     if spec.gateway_id is not None:
         conditions.append(("gateway_id", spec.gateway_id))
@@ -486,7 +498,7 @@ def logs_check(
     conditions.extend((key, condition) for key, condition in (spec.fields or {}).items())
     for name, condition in conditions:
         expected.append(f"every record's {name} {condition.describe()}")
-        for record in records:
+        for record in selected:
             if name.startswith("metadata."):
                 value = get_path(dict(record.metadata), name.removeprefix("metadata."))
             else:

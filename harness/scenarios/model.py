@@ -284,6 +284,10 @@ class UpstreamCallsCheck(_Strict):
 
 class LogsCheck(_Strict):
     count: Match | None = None
+    """How many log records there are (all of them, whatever ``where`` says)."""
+    where: dict[str, Match] | None = None
+    """Check ``gateway_id``, ``metadata`` and ``fields`` only on records whose fields match this
+    (for example ``{success: true}``)."""
     gateway_id: Match | None = None
     """Every log record's gateway."""
     metadata: dict[str, Match] | None = None

@@ -152,9 +152,10 @@ def _check_needs(check: Check) -> set[Capability]:
     return needed
 
 
-def _missing_reason(missing: set[Capability], target_name: str) -> str:
+def _missing_reason(missing: set[Capability], target_name: str | None) -> str:
     words = "; ".join(CAPABILITY_WORDS[c] for c in sorted(missing))
-    return f"target {target_name!r} cannot give {', '.join(sorted(missing))} ({words})"
+    who = f"target {target_name!r}" if target_name else "the target"
+    return f"{who} cannot give {', '.join(sorted(missing))} ({words})"
 
 
 def _now() -> str:
@@ -348,7 +349,7 @@ class _Play:
                         description=check.description,
                         status=CheckStatus.SKIPPED,
                         expected="",
-                        reason=_missing_reason(missing, self.sut.description or "target"),
+                        reason=_missing_reason(missing, None),
                     )
                 )
                 continue
@@ -388,6 +389,7 @@ class _Play:
         problems: list[str] = []
         expected: list[str] = []
         observed: dict[str, Any] = {"used": used}
+        concerned = [e.id for e in self.exchanges if e.tenant == spec.tenant]
         if spec.used is not None:
             expected.append(f"used {spec.used.describe()}")
             if (why := chk.match(spec.used, used)) is not None:
@@ -401,6 +403,8 @@ class _Play:
             ]
             charged = sum(_charged(r) for r in records)
             observed["metrics_total"] = charged
+            traces = {r.trace_id for r in records}
+            concerned = [e.id for e in self.exchanges if e.trace_id in traces]
             expected.append(f"used == the tokens the usage records charged in {now}")
             if charged != used:
                 problems.append(f"ledger says {used}, metrics say {charged}")
@@ -412,7 +416,7 @@ class _Play:
             expected="; ".join(expected),
             observed=observed,
             reason="; ".join(problems),
-            exchanges=[e.id for e in self.exchanges if e.tenant == spec.tenant],
+            exchanges=concerned,
         )
 
     def measurements(self) -> list[Measurement]:
@@ -520,9 +524,11 @@ def _evidence_from_checks(
         observed = c.reason or f"observed {chk.json_short(c.observed)}"
         parts.append(f"{c.id}: expected {c.expected}; {observed}")
     request_ids: list[str] = []
-    log_ids: list[str] = []
     for c in shown:
         request_ids.extend(r for r in c.exchanges if r not in request_ids)
+    # Log ids in the order of the requests (the failing ones first), then any the checks name besides.
+    log_ids: list[str] = [lid for rid in request_ids if rid in exchanges for lid in exchanges[rid].log_ids]
+    for c in shown:
         log_ids.extend(lid for lid in c.log_ids if lid not in log_ids)
     timing: dict[str, float] = {}
     first = exchanges.get(request_ids[0]) if request_ids else None

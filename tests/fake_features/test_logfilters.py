@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fakes.logfilters import LogQueryError, matches, order_logs, page_logs, parse_filters, parse_log_query
 from fakes.logs import GatewayLog
@@ -128,3 +130,42 @@ def test_bad_parameters_name_the_parameter(params: dict[str, str], field: str) -
 def test_per_page_is_clamped_to_fifty_and_delete_accepts_more_order_keys() -> None:
     assert parse_log_query({"per_page": "500"}).per_page == 50
     assert parse_log_query({"order_by": "cost", "limit": "3"}, for_delete=True).limit == 3
+
+
+log_sets = st.lists(
+    st.builds(
+        log,
+        st.integers(min_value=1, max_value=60),
+        success=st.booleans(),
+        cached=st.booleans(),
+        model=st.sampled_from(["@cf/a", "@cf/b", "@cf/c"]),
+        tokens_in=st.none() | st.integers(0, 100),
+        metadata=st.none()
+        | st.dictionaries(st.sampled_from(["tenant", "user"]), st.sampled_from(["x", "y"])),
+    ),
+    max_size=25,
+)
+scalar_filters = st.sampled_from(
+    [("success", True), ("cached", False), ("model", "@cf/b"), ("tokens_in", 50), ("metadata.value", "x")]
+)
+
+
+@given(log_sets, scalar_filters)
+def test_eq_and_neq_split_the_logs_in_two(logs: list[GatewayLog], key_value: tuple[str, object]) -> None:
+    key, value = key_value
+    eq = parse_log_query({"filters": filters({"key": key, "operator": "eq", "value": [value]})})
+    neq = parse_log_query({"filters": filters({"key": key, "operator": "neq", "value": [value]})})
+    for entry in logs:
+        assert matches(entry, eq) != matches(entry, neq)
+
+
+@given(log_sets, st.integers(min_value=1, max_value=7), st.sampled_from(["asc", "desc"]))
+def test_pages_concatenate_to_the_ordered_list(logs: list[GatewayLog], per_page: int, direction: str) -> None:
+    base = {"per_page": str(per_page), "order_by": "model", "order_by_direction": direction}
+    everything = order_logs(logs, parse_log_query(base))
+    pages: list[GatewayLog] = []
+    for number in range(1, len(logs) // per_page + 3):
+        pages += page_logs(everything, parse_log_query({**base, "page": str(number)})).items
+    assert pages == everything
+    keys = [entry.model for entry in everything]
+    assert keys == sorted(keys, reverse=direction == "desc")

@@ -25,13 +25,21 @@ class _Clock:
         return self.now
 
 
+def _joined(produced: bytes | list[bytes]) -> bytes:
+    if isinstance(produced, bytes):
+        return produced
+    # An empty bytes chunk would be written as the chunked-encoding terminator: never produce one.
+    assert all(produced), produced
+    return b"".join(produced)
+
+
 def _feed(stream: object, frames: list[bytes], clock: _Clock | None = None) -> bytes:
     out = b""
     for frame in frames:
         if clock is not None:
             clock.now += 0.05
-        out += stream(frame)  # type: ignore[operator]
-    return out + stream(b"")  # type: ignore[operator]
+        out += _joined(stream(frame))  # type: ignore[operator]
+    return out + _joined(stream(b""))  # type: ignore[operator]
 
 
 async def test_recorder_writes_a_redacted_cassette_with_chunk_offsets(

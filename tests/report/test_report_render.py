@@ -190,7 +190,7 @@ def test_html_is_self_contained_parses_and_holds_its_charts() -> None:
     parser.close()
     assert parser.external == []
     assert parser.tags.count("svg") == 4  # overview, TTFT distribution, overshoot, one token-arrival chart
-    assert parser.tags.count("polyline") >= 2 + 2  # two overshoot series, two arrival streams
+    assert parser.tags.count("polyline") == 1 + 2  # one overshoot series (one scenario), two arrival streams
     assert parser.tags.count("circle") == 6
     assert "Time to first token, all streams" in html
     assert "Token arrival: budget.burst" in html

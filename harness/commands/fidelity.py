@@ -1,0 +1,69 @@
+"""``aigw fidelity``: how faithful is the fake? The same probes to the fake and to live or a recording.
+
+    aigw fidelity --against live [--record DIR] [--model M] [--out FILE] [cost guard flags]
+    aigw fidelity --against DIR [--out FILE]
+
+Prints the differences as Markdown and writes them as JSON (``aigw-fidelity/1``, the data of the report's
+"fake fidelity" section) to ``--out``. Exit status 1 when any difference was found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+from harness.commands.live import add_cost_flags, guard_from, render_plan
+from harness.errors import ConfigError
+from harness.live.credentials import LiveCredentials
+from harness.live.fidelity import DEFAULT_MODEL, FidelityReport, default_probes
+from harness.live.fidelity_run import against_cassettes, against_live
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "fidelity", help="compare the fake with live Cloudflare or a recording of it"
+    )
+    parser.add_argument(
+        "--against", required=True, metavar="live|DIR", help="'live', or a directory recorded with --record"
+    )
+    parser.add_argument(
+        "--record", type=Path, metavar="DIR", help="with --against live: keep the live answers as cassettes"
+    )
+    parser.add_argument(
+        "--model", default=DEFAULT_MODEL, help=f"model the probes use (default: {DEFAULT_MODEL})"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("fidelity.json"), help="where the JSON goes (default: fidelity.json)"
+    )
+    add_cost_flags(parser)
+    parser.set_defaults(handler=_fidelity)
+
+
+def _fidelity(args: argparse.Namespace) -> int:
+    probes = default_probes(args.model)
+    if args.against == "live":
+        guard = guard_from(args)
+        estimates = guard.check_plan([p.planned for p in probes if p.planned is not None])
+        print(render_plan(estimates, guard.caps), file=sys.stderr)
+        if args.dry_run:
+            print("dry run: nothing was sent", file=sys.stderr)
+            return 0
+        creds = LiveCredentials.from_environment(os.environ)
+        report: FidelityReport = asyncio.run(
+            against_live(creds, probes, guard, model=args.model, record_dir=args.record)
+        )
+    else:
+        if args.record is not None:
+            raise ConfigError("--record works only with --against live")
+        directory = Path(args.against)
+        if not directory.is_dir():
+            raise ConfigError(f"--against {args.against!r}: give 'live' or an existing recording directory")
+        report = asyncio.run(against_cassettes(directory, probes))
+    args.out.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+    print(report.render_markdown())
+    print(f"written: {args.out}", file=sys.stderr)
+    return 1 if report.differences else 0

@@ -1,0 +1,188 @@
+"""``aigw live``: the gateway spike against a real Cloudflare account, safely.
+
+    aigw live preflight [--model M]...
+    aigw live spike [--tenant-id T] [--model M]... [--worker-url URL] [--dry-run] [--out DIR]
+                    [--max-requests N] [--max-tokens N] [--max-usd X] [--neuron-rate MODEL=IN,OUT]...
+                    [--log-timeout S] [--skip-preflight]
+
+Credentials come from the environment (see ``docs/live-spike.md``). ``--dry-run`` prints the plan and its
+worst-case cost and sends nothing; a plan over a cap does not start until the cap is raised with its flag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+import httpx
+
+from harness.errors import ConfigError
+from harness.live.client import CloudflareClient
+from harness.live.cost import CostCaps, CostGuard, Estimate, PlannedRequest, parse_rate
+from harness.live.credentials import LiveCredentials, Secret
+from harness.live.logcheck import PollSchedule
+from harness.live.preflight import run_preflight
+from harness.live.spike import (
+    FALLBACK_MODEL,
+    PRIMARY_MODEL,
+    WorkerClient,
+    default_plan,
+    new_run_id,
+    run_spike,
+)
+
+SPIKE_KEY_ENV = "AIGW_SPIKE_KEY"
+
+
+def add_cost_flags(parser: argparse.ArgumentParser) -> None:
+    caps = CostCaps()
+    group = parser.add_argument_group("cost guard")
+    group.add_argument("--max-requests", type=int, default=caps.max_requests, help="cap on requests per run")
+    group.add_argument(
+        "--max-tokens", type=int, default=caps.max_tokens, help="cap on worst-case tokens per run"
+    )
+    group.add_argument(
+        "--max-usd", type=float, default=caps.max_usd, help="cap on worst-case cost in USD per run"
+    )
+    group.add_argument(
+        "--neuron-rate",
+        action="append",
+        default=[],
+        metavar="MODEL=IN,OUT",
+        help="neurons per million input/output tokens for a model the guard does not know",
+    )
+    group.add_argument(
+        "--dry-run", action="store_true", help="print the plan and its worst case; send nothing"
+    )
+
+
+def guard_from(args: argparse.Namespace) -> CostGuard:
+    rates = dict(parse_rate(text) for text in args.neuron_rate)
+    return CostGuard(CostCaps(args.max_requests, args.max_tokens, args.max_usd), rates)
+
+
+def render_plan(estimates: list[Estimate], caps: CostCaps) -> str:
+    lines = ["plan (worst case per request: input ≤ prompt bytes + template allowance, output = max_tokens):"]
+    for e in estimates:
+        lines.append(
+            f"  {e.name:<22} {e.model:<40} ≤{e.input_tokens:>5} in ≤{e.output_tokens:>5} out "
+            f"{e.neurons:9.3f} neurons  ${e.usd:.6f}"
+        )
+    total_usd = sum(e.usd for e in estimates)
+    lines.append(
+        f"  total: {len(estimates)} requests, ≤{sum(e.tokens for e in estimates)} tokens, "
+        f"≤{sum(e.neurons for e in estimates):.3f} neurons, ≤${total_usd:.6f} "
+        f"(caps: {caps.max_requests} requests, {caps.max_tokens} tokens, ${caps.max_usd:.6f})"
+    )
+    return "\n".join(lines)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("live", help="the gateway spike against a real Cloudflare account")
+    commands = parser.add_subparsers(title="live commands", metavar="COMMAND", required=True)
+
+    preflight = commands.add_parser(
+        "preflight", help="check token, gateway, logging and models; send nothing"
+    )
+    preflight.add_argument("--model", action="append", default=[], help="a model to check (repeatable)")
+    preflight.set_defaults(handler=_preflight)
+
+    spike = commands.add_parser("spike", help="run the spike checklist through the real gateway")
+    spike.add_argument("--tenant-id", default="spike-tenant", help="sent as metadata.tenantId")
+    spike.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        help=f"models to probe (default: {PRIMARY_MODEL} and {FALLBACK_MODEL})",
+    )
+    spike.add_argument(
+        "--worker-url", help=f"the deployed spike Worker, for the binding path (key in {SPIKE_KEY_ENV})"
+    )
+    spike.add_argument(
+        "--out", type=Path, default=Path("spike-results"), help="directory for spike-report.md/.json"
+    )
+    spike.add_argument(
+        "--log-timeout", type=float, default=60.0, help="seconds to wait for each log (default 60)"
+    )
+    spike.add_argument("--skip-preflight", action="store_true", help="do not run the preflight first")
+    add_cost_flags(spike)
+    spike.set_defaults(handler=_spike)
+
+
+def _preflight(args: argparse.Namespace) -> int:
+    creds = LiveCredentials.from_environment(os.environ)
+    models = args.model or [PRIMARY_MODEL, FALLBACK_MODEL]
+
+    async def run() -> int:
+        async with httpx.AsyncClient(timeout=30) as http:
+            report = await run_preflight(CloudflareClient(creds, http), models)
+        print(creds.redactor().text(report.render()))
+        return 0 if report.ok else 1
+
+    return asyncio.run(run())
+
+
+def _plan(args: argparse.Namespace) -> list[PlannedRequest]:
+    models = tuple(args.model) or (PRIMARY_MODEL, FALLBACK_MODEL)
+    return default_plan(models, binding=args.worker_url is not None)
+
+
+def _spike(args: argparse.Namespace) -> int:
+    guard = guard_from(args)
+    plan = _plan(args)
+    estimates = guard.check_plan(plan)  # refuses before anything else when over a cap
+    print(render_plan(estimates, guard.caps))
+    if args.dry_run:
+        print("dry run: nothing was sent")
+        return 0
+    creds = LiveCredentials.from_environment(os.environ)
+    key = os.environ.get(SPIKE_KEY_ENV, "")
+    if args.worker_url and not key:
+        raise ConfigError(
+            f"--worker-url needs {SPIKE_KEY_ENV}: the key the spike Worker was given (SPIKE_KEY)"
+        )
+    redactor = creds.redactor()
+    if key:
+        redactor.add(SPIKE_KEY_ENV, key)
+
+    async def run() -> int:
+        async with httpx.AsyncClient(timeout=120) as http:
+            client = CloudflareClient(creds, http)
+            client.redactor = redactor
+            if not args.skip_preflight:
+                report = await run_preflight(client, sorted({r.model for r in plan}))
+                print(redactor.text(report.render()))
+                if not report.ok:
+                    print(
+                        "preflight failed: nothing was sent (fix the above, or --skip-preflight)",
+                        file=sys.stderr,
+                    )
+                    return 1
+            worker = (
+                WorkerClient(args.worker_url, Secret(SPIKE_KEY_ENV, key), http, client)
+                if args.worker_url
+                else None
+            )
+            result = await run_spike(
+                client,
+                plan,
+                guard,
+                tenant_id=args.tenant_id,
+                run_id=new_run_id(),
+                worker=worker,
+                schedule=PollSchedule(timeout_s=args.log_timeout),
+            )
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "spike-report.md").write_text(result.render_markdown(), encoding="utf-8")
+        (args.out / "spike-report.json").write_text(
+            json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8"
+        )
+        print(result.render_markdown())
+        print(f"written: {args.out / 'spike-report.md'}, {args.out / 'spike-report.json'}", file=sys.stderr)
+        return 0 if result.ok else 1
+
+    return asyncio.run(run())

@@ -1,0 +1,87 @@
+"""An httpx transport for live runs: every request to the gateway passes the cost guard and carries the
+run id.
+
+The reference gateway takes an injected transport for its upstream calls; the live target gives it this
+one, so that a scenario run against the real gateway cannot send more than the caps allow, whatever the
+scenario does. A refused request fails as a transport error (the gateway treats it as an upstream
+failure) and the refusal is kept for the report. The run id goes into ``cf-aig-event-id`` (as a prefix)
+and into ``cf-aig-metadata.runId`` when the five-entry limit leaves room.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from harness.live.cost import CostCapExceeded, CostGuard, PlannedRequest
+
+__all__ = ["GuardedTransport"]
+
+METADATA_LIMIT = 5
+DEFAULT_MAX_TOKENS = 256
+"""Workers AI's default ``max_tokens`` for text generation: the worst case of a request that sets none."""
+
+
+class GuardedTransport(httpx.AsyncBaseTransport):
+    def __init__(self, inner: httpx.AsyncBaseTransport, guard: CostGuard, run_id: str) -> None:
+        self.inner = inner
+        self.guard = guard
+        self.run_id = run_id
+        self.refused: list[str] = []
+        self.sent = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        marker = "/workers-ai/"
+        if request.method == "POST" and marker in path:
+            planned = self._planned(path.split(marker, 1)[1], request)
+            try:
+                self.guard.admit(planned)
+            except CostCapExceeded as exc:
+                self.refused.append(str(exc))
+                raise httpx.ConnectError(f"aigw cost guard: {exc}", request=request) from None
+            request = self._tagged(request)
+            self.sent += 1
+        return await self.inner.handle_async_request(request)
+
+    def _planned(self, model: str, request: httpx.Request) -> PlannedRequest:
+        try:
+            body: Any = json.loads(request.content or b"{}")
+        except ValueError:
+            body = {}
+        body = body if isinstance(body, dict) else {}
+        messages = body.get("messages")
+        if not isinstance(messages, list):
+            messages = [{"role": "user", "content": str(body.get("prompt", ""))}]
+        max_tokens = body.get("max_tokens")
+        return PlannedRequest(
+            name=f"request-{self.guard.requests + 1}",
+            model=model,
+            messages=[m if isinstance(m, dict) else {"content": str(m)} for m in messages],
+            max_tokens=max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else DEFAULT_MAX_TOKENS,
+            stream=bool(body.get("stream")),
+        )
+
+    def _tagged(self, request: httpx.Request) -> httpx.Request:
+        headers = httpx.Headers(request.headers)
+        event = headers.get("cf-aig-event-id")
+        headers["cf-aig-event-id"] = f"{self.run_id}:{event}" if event else self.run_id
+        try:
+            metadata = json.loads(headers.get("cf-aig-metadata", "{}"))
+        except ValueError:
+            metadata = None
+        if isinstance(metadata, dict) and len(metadata) < METADATA_LIMIT:
+            metadata["runId"] = self.run_id
+            headers["cf-aig-metadata"] = json.dumps(metadata, separators=(",", ":"), ensure_ascii=False)
+        return httpx.Request(
+            request.method,
+            request.url,
+            headers=headers,
+            content=request.content,
+            extensions=request.extensions,
+        )
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

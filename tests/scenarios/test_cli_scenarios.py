@@ -1,0 +1,105 @@
+"""The aigw run, list, validate, schema and docs commands, through a subprocess as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[2]
+TENANTS = ROOT / "scenarios" / "tenants"
+
+PASSING = """\
+id: cli.pass
+title: health answers
+area: spike
+description: d
+tenants: [example]
+steps:
+  - {name: health, request: {tenant: example, method: GET, path: /health}, expect: {status: 200}}
+"""
+
+
+def aigw(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_run_writes_the_report_and_says_where(tmp_path: Path) -> None:
+    (tmp_path / "ok.yaml").write_text(PASSING)
+    out = tmp_path / "report"
+    done = aigw("run", str(tmp_path / "ok.yaml"), "--out", str(out), "--tenants", str(TENANTS), "--seed", "3")
+    assert done.returncode == 0, done.stderr
+    assert f"report: {out / 'report.html'}" in done.stdout
+    assert "[1/1] ok    cli.pass" in done.stderr
+    assert "1 scenarios in" in done.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["schema_version"] == 1
+    assert results["run"]["seed"] == 3
+    assert (out / "report.md").read_text().startswith("# aigw findings report")
+
+
+def test_a_failed_expectation_exits_1(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text(PASSING.replace("status: 200", "status: 201"))
+    done = aigw("run", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "r"), "--tenants", str(TENANTS))
+    assert done.returncode == 1
+    assert "FAIL  cli.pass" in done.stderr
+    assert "health.status" in done.stderr
+
+
+def test_bad_files_and_flags_exit_2_with_file_line_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(PASSING.replace("area: spike", "area: nope"))
+    done = aigw("validate", str(bad))
+    assert done.returncode == 2
+    assert f"{bad}:3: area: Input should be" in done.stderr
+    done = aigw("run", str(bad))
+    assert done.returncode == 2
+    assert f"{bad}:3: area:" in done.stderr
+    done = aigw("run", "--target", "url")
+    assert done.returncode == 2
+    assert "aigw: error: --target url needs --sut-url URL" in done.stderr
+    done = aigw("run", "--time-scale", "0")
+    assert done.returncode == 2
+    assert "must be above 0" in done.stderr
+    done = aigw("run", "--target", "nowhere", str(tmp_path / "missing.yaml"))
+    assert done.returncode == 2
+    assert "no such file or directory" in done.stderr
+
+
+def test_unknown_target_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "ok.yaml").write_text(PASSING)
+    done = aigw("run", "--target", "nowhere", str(tmp_path / "ok.yaml"))
+    assert done.returncode == 2
+    assert "unknown target 'nowhere'" in done.stderr
+
+
+def test_list_validate_schema_and_help() -> None:
+    done = aigw("list")
+    assert done.returncode == 0
+    assert "spike.streaming" in done.stdout
+    assert "[needs: " in done.stdout
+    done = aigw("validate", "scenarios")
+    assert done.returncode == 0, done.stderr
+    assert "scenarios/spike-streaming.yaml: ok" in done.stdout
+    done = aigw("schema")
+    assert json.loads(done.stdout)["title"] == "Scenario"
+    done = aigw("run", "--help")
+    for option in (
+        "--target",
+        "--sut-url",
+        "--out",
+        "--seed",
+        "--time-scale",
+        "--target-option",
+        "exit status",
+    ):
+        assert option in done.stdout
+    assert aigw("docs", "--help").returncode == 0

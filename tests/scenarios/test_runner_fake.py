@@ -1,0 +1,148 @@
+"""The runner against the embedded fake target: passes, failures with evidence, skips and errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fakes.datafiles import parse_model
+from harness.report.results import CheckStatus, ScenarioStatus
+from harness.scenarios.model import Scenario
+from harness.scenarios.runner import RunOptions, run_scenario, run_scenarios
+from harness.scenarios.targets import TargetOptions
+from harness.scenarios.url_target import UrlTarget
+
+TENANTS = Path(__file__).parents[2] / "scenarios" / "tenants"
+OPTIONS = RunOptions(time_scale=0.02, tenants_dir=TENANTS)
+
+
+def scenario(text: str) -> Scenario:
+    return parse_model(text, Scenario, "<test>")
+
+
+STREAM = scenario(
+    """
+id: t.stream
+title: stream
+area: streaming
+description: d
+requires: [upstream_control]
+tenants: [example]
+upstream: {default: {tokens: 6, token_delay_ms: 100, ttfb_ms: 100}}
+steps:
+  - name: s
+    request: {tenant: example, new_session: true}
+    concurrency: 2
+    expect:
+      status: 200
+      sse: {data_events: 6, terminal_done: true, framing: true, events_json: true, progressive: true}
+      ttft_ms: {min: 90}
+  - name: wrong
+    request: {tenant: example, stream: false}
+    expect: {status: 201, headers: {x-model-id: "@cf/meta/llama-3.1-8b-instruct"}}
+checks:
+  - id: calls
+    upstream_calls: {count: 3, gateway_id: example-gateway, metadata: {tenantId: example}}
+  - id: agree
+    agreement: {sources: [response, metrics, upstream], fields: [model, tokens_out]}
+measure: [ttft_ms, inter_token_gap_ms]
+findings:
+  - {id: BAD-STATUS, title: t, severity: high, evidence: [wrong], recommendation: r}
+  - {id: GOOD, title: t, severity: info, when: passed, evidence: [calls, agree], recommendation: r}
+  - {id: NEVER, title: t, severity: low, evidence: [s], recommendation: r}
+"""
+)
+
+
+async def test_expectations_checks_measurements_and_findings() -> None:
+    result = await run_scenario(STREAM, OPTIONS)
+    assert result.status is ScenarioStatus.FAILED
+    checks = {c.id: c for c in result.checks}
+    assert checks["s.sse.progressive"].status is CheckStatus.PASSED
+    assert checks["s.sse.framing"].status is CheckStatus.PASSED
+    assert checks["s.ttft_ms"].status is CheckStatus.PASSED
+    assert checks["wrong.status"].status is CheckStatus.FAILED
+    assert checks["wrong.status"].reason == "1 of 1 responses: r0003 expected 201, got 200"
+    assert checks["wrong.headers.x-model-id"].status is CheckStatus.PASSED
+    assert checks["calls"].status is CheckStatus.PASSED, checks["calls"].reason
+    assert checks["agree"].status is CheckStatus.PASSED, checks["agree"].reason
+    exchanges = {e.id: e for e in result.exchanges}
+    assert [exchanges[r].concurrency for r in ("r0001", "r0002")] == [2, 2]
+    assert all(e.log_ids for e in result.exchanges), "every exchange is tied to its cf-aig-log-id"
+    assert exchanges["r0001"].upstream_models == ["@cf/meta/llama-3.1-8b-instruct"]
+    ttft = next(m for m in result.measurements if m.name == "ttft_ms")
+    assert ttft.count == 2
+    assert ttft.p50 is not None
+    assert ttft.p50 >= 90
+    findings = {f.id: f for f in result.findings}
+    assert findings["BAD-STATUS"].raised
+    assert findings["BAD-STATUS"].evidence[0].exchanges == ["r0003"]
+    assert findings["BAD-STATUS"].evidence[0].log_ids == exchanges["r0003"].log_ids
+    assert findings["GOOD"].raised
+    assert not findings["NEVER"].raised
+
+
+async def test_budget_clock_ledger_and_overshoot() -> None:
+    budget = scenario(
+        """
+id: t.budget
+title: budget
+area: budget
+description: d
+requires: [upstream_control]
+tenants:
+  - {extends: example, tenantId: b, tokenBudget: {daily: 100}, rateLimit: {perMinute: 1000, burst: 1000}}
+clock: 2026-02-07T23:59:59Z
+upstream: {default: {tokens: 40, prompt_tokens: 10}}
+steps:
+  - {name: fill, request: {tenant: b, new_session: true, stream: false}, repeat: 4,
+     measure_overshoot: {tenant: b}}
+  - clock: {advance_s: 2}
+  - {name: next-day, request: {tenant: b, new_session: true, stream: false}, expect: {status: 200}}
+checks:
+  - {id: today, ledger: {tenant: b, used: 50, agrees_with_metrics: true}}
+"""
+    )
+    result = await run_scenario(budget, OPTIONS)
+    assert result.status is ScenarioStatus.PASSED, [c.reason for c in result.checks if c.status != "passed"]
+    (point,) = result.overshoot
+    assert (point.limit, point.admitted, point.consumed, point.overshoot_tokens) == (100, 2, 100, 0)
+    assert [e.status for e in result.exchanges] == [200, 200, 429, 429, 200]
+
+
+async def test_missing_capability_skips_with_the_reason() -> None:
+    target = UrlTarget(TargetOptions(sut_url="http://127.0.0.1:9"))
+    result = await run_scenario(STREAM, RunOptions(target=target))
+    assert result.status is ScenarioStatus.SKIPPED
+    assert result.reason == (
+        "target 'url' cannot give tenant_config, upstream_control (applying the scenario's tenants, "
+        "environment and budget store; scripting the upstream (its upstream is not our fake))"
+    )
+
+
+async def test_unreachable_system_is_reported_not_raised() -> None:
+    plain = scenario(
+        "id: t.plain\ntitle: t\narea: streaming\ndescription: d\n"
+        "steps:\n  - {name: s, request: {tenant: example}, expect: {status: 200}}\n"
+    )
+    target = UrlTarget(TargetOptions(sut_url="http://127.0.0.1:9"))
+    result = await run_scenario(plain, RunOptions(target=target))
+    assert result.status is ScenarioStatus.FAILED
+    (check,) = result.checks
+    assert check.reason.startswith("1 of 1 responses: r0001 no complete response: ConnectError")
+
+
+async def test_run_scenarios_collects_results_and_progress(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "id: t.health\ntitle: t\narea: spike\ndescription: d\ntenants: [example]\n"
+        "steps:\n  - {name: h, request: {tenant: example, method: GET, path: /health},\n"
+        "     expect: {status: 200}}\n"
+    )
+    seen: list[tuple[int, int, str, str | None]] = []
+    results = await run_scenarios(
+        [path], OPTIONS, lambda i, n, r, sid: seen.append((i, n, sid, r.status if r else None)), run_id="t"
+    )
+    assert results.ok
+    assert results.summary.passed == 1
+    assert results.run.target == "fake"
+    assert seen == [(0, 1, "t.health", None), (0, 1, "t.health", "passed")]

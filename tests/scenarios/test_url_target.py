@@ -1,0 +1,67 @@
+"""The url target against a deployment whose upstream is our fake: scripting and logs over HTTP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fakes.config import DEFAULT_ACCOUNT_ID, DEFAULT_API_TOKEN, AccountConfig, FakeConfig, GatewayConfig
+from fakes.datafiles import parse_model
+from fakes.server import FakeGateway
+from harness.gateway.server import GatewaySettings, ReferenceGateway
+from harness.report.results import CheckStatus, ScenarioStatus
+from harness.scenarios.model import Scenario
+from harness.scenarios.runner import RunOptions, run_scenario
+
+TENANTS = Path(__file__).parents[2] / "scenarios" / "tenants"
+
+SCRIPTED = parse_model(
+    """
+id: t.url
+title: fallback on a deployment
+area: fallback
+description: d
+requires: [upstream_control, gateway_logs]
+upstream:
+  default: {tokens: 4}
+  models: {"@cf/meta/llama-3.1-8b-instruct": [{error: out_of_capacity}]}
+steps:
+  - name: chat
+    request: {tenant: example, model: "@cf/meta/llama-3.1-8b-instruct", stream: false}
+    expect: {status: 502}
+checks:
+  - {id: calls, upstream_calls: {count: 1, statuses: [429], gateway_id: example-gateway}}
+  - {id: logs, logs: {count: 1, metadata: {tenantId: example}, fields: {status_code: 429}}}
+""",
+    Scenario,
+)
+
+
+async def test_scripted_scenario_runs_on_a_deployment_whose_upstream_is_the_fake() -> None:
+    account = AccountConfig(
+        id=DEFAULT_ACCOUNT_ID, api_tokens=[DEFAULT_API_TOKEN], gateways=[GatewayConfig(id="example-gateway")]
+    )
+    async with FakeGateway.running(config=FakeConfig(accounts=[account], time_scale=0.05)) as fake:
+        settings = GatewaySettings.for_upstream(
+            fake.base_url, account_id=fake.account_id, api_token=fake.api_token, tenants_dir=TENANTS
+        )
+        async with ReferenceGateway.running(settings) as gateway:
+            options = RunOptions(
+                target="url",
+                sut_url=gateway.base_url,
+                extra={
+                    "upstream_url": fake.base_url,
+                    "account_id": fake.account_id,
+                    "api_token": fake.api_token,
+                },
+            )
+            result = await run_scenario(SCRIPTED, options)
+    assert result.status is ScenarioStatus.PASSED, [c.reason for c in result.checks]
+    assert {c.id: c.status for c in result.checks}["logs"] is CheckStatus.PASSED
+    (exchange,) = result.exchanges
+    assert len(exchange.log_ids) == 1
+
+
+async def test_without_the_fake_scripted_scenarios_are_skipped() -> None:
+    result = await run_scenario(SCRIPTED, RunOptions(target="url", sut_url="http://127.0.0.1:9"))
+    assert result.status is ScenarioStatus.SKIPPED
+    assert "upstream_control" in result.reason
