@@ -108,3 +108,32 @@ def test_runner_config_is_json_with_the_scenario_overrides() -> None:
     assert document["vars"]["A"] == "1"
     assert document["durableObjects"][0] == {"binding": "SESSIONS", "className": "SessionDO", "sqlite": True}
     assert document["stubs"] == [{"binding": "SEARCH_INDEX", "kind": "vectorize"}]
+
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+
+@needs_node
+@pytest.mark.parametrize(
+    ("scenario", "status"),
+    [
+        ("streaming-contract.yaml", "passed"),
+        ("precedence-allow-list.yaml", "passed"),
+        ("budget-boundaries.yaml", "skipped"),  # needs the clock, which workerd does not let us move
+    ],
+)
+async def test_catalogue_scenarios_run_against_the_test_worker(scenario: str, status: str) -> None:
+    from harness.scenarios.runner import RunOptions, run_scenario
+
+    options = RunOptions(
+        target="worker",
+        extra={"config": str(CHAT_WORKER), "env": "dev", "tenants": "worker", "ledger_kv": "USAGE"},
+    )
+    result = await run_scenario(SCENARIOS / scenario, options)
+    failed = [check.id for check in result.checks if check.status != "passed"]
+    assert (result.status, failed) == (status, []), result.reason
+    if status == "skipped":
+        assert "cannot give clock" in result.reason
+    else:
+        assert result.exchanges
+        assert result.checks
