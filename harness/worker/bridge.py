@@ -162,6 +162,8 @@ def runner_config(
             for d in config.durable_objects
         ],
         "aiBinding": config.ai_binding,
+        "define": dict(config.define),
+        "alias": dict(config.alias),
         "stubs": [{"binding": s.binding, "kind": s.kind} for s in config.stubs],
         "upstream": upstream.rstrip("/"),
         "host": host,

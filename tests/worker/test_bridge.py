@@ -238,3 +238,20 @@ async def test_a_bundling_error_names_the_file_and_line(tmp_path: Path) -> None:
     message = str(info.value)
     assert "bundling" in message
     assert f"{tmp_path / 'index.js'}:2:" in message
+
+
+async def test_define_and_alias_reach_the_bundle(tmp_path: Path) -> None:
+    (tmp_path / "index.js").write_text(
+        'import greeting from "greeting";\n'
+        "export default { fetch() { return new Response(greeting + ' ' + BUILD_LABEL); } };\n"
+    )
+    (tmp_path / "shim.js").write_text('export default "hello";\n')
+    (tmp_path / "wrangler.jsonc").write_text(
+        '{"name": "d", "main": "index.js", "define": {"BUILD_LABEL": "\\"dev-build\\""},'
+        ' "alias": {"greeting": "./shim.js"}}'
+    )
+    async with (
+        WorkerBridge.running(load_worker_config(tmp_path), UNUSED_UPSTREAM) as bridge,
+        httpx.AsyncClient(base_url=bridge.url) as http,
+    ):
+        assert (await http.get("/")).text == "hello dev-build"

@@ -145,7 +145,8 @@ async function bundle(esbuild, config, outDir) {
       keepNames: true,
       sourcemap: false,
       logLevel: "silent",
-      define: { "process.env.NODE_ENV": JSON.stringify("development") },
+      define: { "process.env.NODE_ENV": JSON.stringify("development"), ...(config.define ?? {}) },
+      alias: config.alias ?? {},
       loader: { ".txt": "text", ".html": "text", ".sql": "text", ".bin": "binary" },
       absWorkingDir: path.dirname(config.entry),
     });
