@@ -116,6 +116,12 @@ describe("AI.run", () => {
     assert.equal(ai.lastRequestInternalStatusCode, 2045);
   });
 
+  test("errors: a body with internalCode but no description reads as workerd's does", async () => {
+    reply(401, { internalCode: 2009, message: "Unauthorized", name: "AiGatewayError" }, { "content-type": "application/json" });
+    const ai = createAiBinding({ baseUrl });
+    await assert.rejects(ai.run("m", {}, { gateway: { id: "g" } }), { name: "AiGatewayError", message: "2009: undefined" });
+  });
+
   test("errors: errors[0] code and message when there is no internalCode", async () => {
     reply(400, { success: false, errors: [{ code: 5007, message: "No such model" }] }, { "content-type": "application/json" });
     const ai = createAiBinding({ baseUrl });
