@@ -228,6 +228,10 @@ class WorkerBridge:
         result = await self._command({"op": "kv.list", "binding": binding, "prefix": prefix})
         return [str(key) for key in result]
 
+    async def set_clock_offset(self, seconds: float) -> None:
+        """Move the Worker's ``Date`` (its Durable Objects' too) ``seconds`` away from the real clock."""
+        await self._command({"op": "clock.set", "offsetMs": round(seconds * 1000)})
+
     async def d1_query(self, binding: str, sql: str, *params: Any) -> list[dict[str, Any]]:
         result = await self._command(
             {"op": "d1.query", "binding": binding, "sql": sql, "params": list(params)}

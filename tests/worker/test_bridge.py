@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -255,3 +256,45 @@ async def test_define_and_alias_reach_the_bundle(tmp_path: Path) -> None:
         httpx.AsyncClient(base_url=bridge.url) as http,
     ):
         assert (await http.get("/")).text == "hello dev-build"
+
+
+CLOCK_WORKER = """
+import { DurableObject } from "cloudflare:workers";
+export class Clock extends DurableObject {
+  async fetch() { return new Response(new Date().toISOString()); }
+}
+export default {
+  async fetch(request, env) {
+    const fromObject = await (await env.CLOCK.get(env.CLOCK.idFromName("x")).fetch(request)).text();
+    const now = new Date(Date.now());
+    return Response.json({ worker: new Date().toISOString(), now: now.toISOString(), fromObject,
+      isDate: now instanceof Date, called: typeof Date(), utc: Date.UTC(2026, 0, 1) });
+  },
+};
+"""
+
+
+async def test_the_workers_clock_moves_for_the_worker_and_its_durable_objects(tmp_path: Path) -> None:
+    (tmp_path / "index.js").write_text(CLOCK_WORKER)
+    (tmp_path / "wrangler.jsonc").write_text(
+        '{"name": "c", "main": "index.js",'
+        ' "durable_objects": {"bindings": [{"name": "CLOCK", "class_name": "Clock"}]},'
+        ' "migrations": [{"tag": "v1", "new_sqlite_classes": ["Clock"]}]}'
+    )
+    async with (
+        WorkerBridge.running(load_worker_config(tmp_path), UNUSED_UPSTREAM) as bridge,
+        httpx.AsyncClient(base_url=bridge.url) as http,
+    ):
+        before = (await http.get("/")).json()
+        await bridge.set_clock_offset(
+            -(datetime.now(UTC) - datetime(2026, 1, 31, 23, 59, 59, tzinfo=UTC)).total_seconds()
+        )
+        after = (await http.get("/", headers={"x-aigw-clock-token": "a guess"})).json()
+    assert before["worker"][:4] == str(datetime.now(UTC).year)
+    for key in ("worker", "now", "fromObject"):
+        assert after[key].startswith("2026-01-31T23:59:5") or after[key].startswith("2026-02-01T00:00:0"), (
+            after
+        )
+    assert after["isDate"] is True
+    assert after["called"] == "string"
+    assert after["utc"] == 1767225600000
