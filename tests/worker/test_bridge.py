@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -298,3 +299,37 @@ async def test_the_workers_clock_moves_for_the_worker_and_its_durable_objects(tm
     assert after["isDate"] is True
     assert after["called"] == "string"
     assert after["utc"] == 1767225600000
+
+
+BROKEN_STREAM_WORKER = """
+export default {
+  fetch() {
+    let sent = false;
+    const body = new ReadableStream({
+      pull(controller) {
+        if (sent) return controller.error(new Error("the body broke after one chunk"));
+        sent = true;
+        controller.enqueue(new TextEncoder().encode("data: first\\n\\n"));
+      },
+    });
+    return new Response(body, { headers: { "content-type": "text/event-stream" } });
+  },
+};
+"""
+
+
+async def test_a_response_stream_that_fails_mid_way_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "index.js").write_text(BROKEN_STREAM_WORKER)
+    (tmp_path / "wrangler.jsonc").write_text('{"name": "broken-stream", "main": "index.js"}')
+    async with (
+        WorkerBridge.running(load_worker_config(tmp_path), UNUSED_UPSTREAM) as bridge,
+        httpx.AsyncClient(base_url=bridge.url) as http,
+    ):
+        with contextlib.suppress(httpx.HTTPError):  # the client sees the body cut short
+            async with http.stream("GET", "/events") as response:
+                async for _ in response.aiter_raw():
+                    pass
+        (problem,) = await bridge.settle()
+    assert problem.kind == "stream-error"
+    assert problem.describe().startswith("the response body of GET /events failed mid-stream: ")
+    assert "the body broke after one chunk" in problem.describe()

@@ -168,6 +168,22 @@ describe("AI.run", () => {
     assert.equal(seen.length, 0);
   });
 
+  test("a ReadableStream input is the body, other inputs and options go in the query", async () => {
+    reply(200, { text: "transcribed" }, { "content-type": "application/json" });
+    const ai = createAiBinding({ baseUrl });
+    const audio = { body: new Response("RIFF....").body, contentType: "audio/wav" };
+    const result = await ai.run("@cf/openai/whisper", { audio, language: "en" }, { tags: ["t"] });
+    assert.deepEqual(result, { text: "transcribed" });
+    const [request] = seen;
+    const url = new URL(request.url, "http://x");
+    assert.equal(url.pathname, "/run");
+    assert.equal(url.searchParams.get("version"), "3");
+    assert.equal(url.searchParams.get("userInputs"), '{"language":"en"}');
+    assert.equal(url.searchParams.get("tags"), "t");
+    assert.equal(request.headers["content-type"], "audio/wav");
+    assert.equal(request.body, "RIFF....");
+  });
+
   test("a missing baseUrl is a clear error", () => {
     assert.throws(() => createAiBinding({}), /needs a baseUrl/);
   });
