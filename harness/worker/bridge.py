@@ -384,12 +384,13 @@ class WorkerBridge:
                     tasks.create_task(bridge._read_stdout())
                     tasks.create_task(bridge._read_stderr())
                     try:
-                        await asyncio.wait_for(asyncio.shield(bridge._ready), timeout=start_timeout)
+                        try:
+                            await asyncio.wait_for(asyncio.shield(bridge._ready), timeout=start_timeout)
+                        except TimeoutError:
+                            raise WorkerStartError(
+                                f"{config.source}: the Worker did not start within {start_timeout:.0f} s"
+                            ) from None
                         yield bridge
-                    except TimeoutError:
-                        raise WorkerStartError(
-                            f"{config.source}: the Worker did not start within {start_timeout:.0f} s"
-                        ) from None
                     finally:
                         await bridge._stop()
             except BaseExceptionGroup as group:

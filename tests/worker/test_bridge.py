@@ -333,3 +333,9 @@ async def test_a_response_stream_that_fails_mid_way_is_reported(tmp_path: Path) 
     assert problem.kind == "stream-error"
     assert problem.describe().startswith("the response body of GET /events failed mid-stream: ")
     assert "the body broke after one chunk" in problem.describe()
+
+
+async def test_an_error_inside_the_context_is_the_callers_own() -> None:
+    with pytest.raises(TimeoutError, match="the caller's own timeout"):
+        async with WorkerBridge.running(load_worker_config(CHAT_WORKER, "dev"), UNUSED_UPSTREAM):
+            raise TimeoutError("the caller's own timeout")
