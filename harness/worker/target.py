@@ -1,15 +1,17 @@
 """The ``worker`` target: the user's own Worker in workerd, with ``env.AI`` answered by the fake.
 
     aigw run --target worker --target-option config=path/to/wrangler.jsonc [--target-option env=dev] \\
-        [--target-option ledger_kv=RATE_LIMITER] [--target-option gateways=gw-a,gw-b] scenarios/...
+        [--target-option tenants=var:TENANTS|worker] [--target-option ledger_kv=RATE_LIMITER] \\
+        [--target-option gateways=gw-a,gw-b] scenarios/...
 
 Each scenario gets a fresh fake and a fresh Worker (fresh KV, Durable Objects and D1), so scenarios cannot
 leak state into each other. The scenario's environment overrides the Worker's vars (``MODEL_ID`` and the
 like). The upstream is our fake, so it can be scripted and its Logs API read. The Worker's clock is its
 ``Date`` (moved by an offset the bundle's ``Date`` adds; timers keep the real clock). Its tenants are its
-own unless the ``tenants`` option says otherwise (below). With
-``ledger_kv`` naming the KV namespace where the Worker keeps token usage under the platform's keys
-(``{tenant}:token-usage:daily:{YYYY-MM-DD}``), budget scenarios can read it.
+own unless the ``tenants`` option says otherwise (below). With ``ledger_kv`` naming the KV namespace where
+the Worker keeps token usage under the platform's keys (``{tenant}:token-usage:daily:{YYYY-MM-DD}``),
+budget scenarios can read it. A Worker has no usage records the harness could read, so scenarios needing
+``metrics`` are skipped.
 
 Catalogue scenarios name tenants and set environments, which the runner counts as ``tenant_config``.
 ``tenants=var:NAME`` hands the scenario's tenant documents (the platform's tenant config format, a JSON
@@ -17,8 +19,9 @@ list) to a Worker that reads its tenants from the var ``NAME``, so every such sc
 ``tenants=worker`` runs them with the Worker's own tenant configuration standing in for the scenario's
 (sound when the Worker's tenants are the catalogue's). By default they are skipped.
 
-``gateways`` lists the AI Gateway ids the Worker may use; any other is Cloudflare's error 2001, which is
-how a mistyped slug shows up. Without it, gateways are created on first use.
+``gateways`` lists the AI Gateway ids the Worker may use (with ``tenants=var:NAME``, the scenario's
+tenants' gateways too); any other is Cloudflare's error 2001, which is how a mistyped slug shows up.
+Without either, gateways are created on first use.
 """
 
 from __future__ import annotations
