@@ -47,6 +47,7 @@ AI_BINDING_MODULE = JS_DIR / "ai-binding.mjs"
 MIN_NODE = (20, 18)
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
+FRONT_MODULE = "aigw-front.mjs"  # the runner's front Worker: its stack frames are not the user's
 PROBLEM_KINDS = frozenset({"exception", "hung", "stream-error"})
 
 
@@ -88,7 +89,11 @@ def _path_of(url: str) -> str:
 
 def _stack(detail: Mapping[str, Any]) -> str:
     stack = str(detail.get("stack") or "")
-    frames = [line.strip() for line in stack.splitlines()[1:] if line.strip().startswith("at ")]
+    frames = [
+        line.strip()
+        for line in stack.splitlines()[1:]
+        if line.strip().startswith("at ") and FRONT_MODULE not in line
+    ]
     return ("\n    " + "\n    ".join(frames[:6])) if frames else ""
 
 
@@ -157,6 +162,8 @@ def runner_config(
             for d in config.durable_objects
         ],
         "aiBinding": config.ai_binding,
+        "define": dict(config.define),
+        "alias": dict(config.alias),
         "stubs": [{"binding": s.binding, "kind": s.kind} for s in config.stubs],
         "upstream": upstream.rstrip("/"),
         "host": host,
@@ -220,6 +227,10 @@ class WorkerBridge:
     async def kv_list(self, binding: str, prefix: str | None = None) -> list[str]:
         result = await self._command({"op": "kv.list", "binding": binding, "prefix": prefix})
         return [str(key) for key in result]
+
+    async def set_clock_offset(self, seconds: float) -> None:
+        """Move the Worker's ``Date`` (its Durable Objects' too) ``seconds`` away from the real clock."""
+        await self._command({"op": "clock.set", "offsetMs": round(seconds * 1000)})
 
     async def d1_query(self, binding: str, sql: str, *params: Any) -> list[dict[str, Any]]:
         result = await self._command(
@@ -373,12 +384,13 @@ class WorkerBridge:
                     tasks.create_task(bridge._read_stdout())
                     tasks.create_task(bridge._read_stderr())
                     try:
-                        await asyncio.wait_for(asyncio.shield(bridge._ready), timeout=start_timeout)
+                        try:
+                            await asyncio.wait_for(asyncio.shield(bridge._ready), timeout=start_timeout)
+                        except TimeoutError:
+                            raise WorkerStartError(
+                                f"{config.source}: the Worker did not start within {start_timeout:.0f} s"
+                            ) from None
                         yield bridge
-                    except TimeoutError:
-                        raise WorkerStartError(
-                            f"{config.source}: the Worker did not start within {start_timeout:.0f} s"
-                        ) from None
                     finally:
                         await bridge._stop()
             except BaseExceptionGroup as group:

@@ -1,29 +1,34 @@
 """The ``worker`` target: the user's own Worker in workerd, with ``env.AI`` answered by the fake.
 
     aigw run --target worker --target-option config=path/to/wrangler.jsonc [--target-option env=dev] \\
-        [--target-option ledger_kv=RATE_LIMITER] [--target-option gateways=gw-a,gw-b] scenarios/...
+        [--target-option tenants=var:TENANTS|worker] [--target-option ledger_kv=RATE_LIMITER] \\
+        [--target-option gateways=gw-a,gw-b] scenarios/...
 
 Each scenario gets a fresh fake and a fresh Worker (fresh KV, Durable Objects and D1), so scenarios cannot
 leak state into each other. The scenario's environment overrides the Worker's vars (``MODEL_ID`` and the
-like). The upstream is our fake, so it can be scripted and its Logs API read; the Worker's clock cannot be
-moved and its tenants are its own, so scenarios needing ``clock`` or ``tenant_config`` are skipped. With
-``ledger_kv`` naming the KV namespace where the Worker keeps token usage under the platform's keys
-(``{tenant}:token-usage:daily:{YYYY-MM-DD}``), budget scenarios can read it.
+like). The upstream is our fake, so it can be scripted and its Logs API read. The Worker's clock is its
+``Date`` (moved by an offset the bundle's ``Date`` adds; timers keep the real clock). Its tenants are its
+own unless the ``tenants`` option says otherwise (below). With ``ledger_kv`` naming the KV namespace where
+the Worker keeps token usage under the platform's keys (``{tenant}:token-usage:daily:{YYYY-MM-DD}``),
+budget scenarios can read it. A Worker has no usage records the harness could read, so scenarios needing
+``metrics`` are skipped.
 
-Catalogue scenarios name tenants and set environments, which the runner counts as ``tenant_config``. The
-Worker keeps its own tenants, so by default those scenarios are skipped; ``tenants=worker`` runs them
-anyway, with the Worker's own tenant configuration standing in for the scenario's (sound when the Worker's
-tenants are the catalogue's, as for the platform the catalogue describes; the environment still applies).
+Catalogue scenarios name tenants and set environments, which the runner counts as ``tenant_config``.
+``tenants=var:NAME`` hands the scenario's tenant documents (the platform's tenant config format, a JSON
+list) to a Worker that reads its tenants from the var ``NAME``, so every such scenario applies as written.
+``tenants=worker`` runs them with the Worker's own tenant configuration standing in for the scenario's
+(sound when the Worker's tenants are the catalogue's). By default they are skipped.
 
-``gateways`` lists the AI Gateway ids the Worker may use; any other is Cloudflare's error 2001, which is
-how a mistyped slug shows up. Without it, gateways are created on first use.
+``gateways`` lists the AI Gateway ids the Worker may use (with ``tenants=var:NAME``, the scenario's
+tenants' gateways too); any other is Cloudflare's error 2001, which is how a mistyped slug shows up.
+Without either, gateways are created on first use.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import httpx
@@ -54,6 +59,25 @@ class _KvLedger:
             return 0
 
 
+class _WorkerClock:
+    """The Worker's ``Date``, moved by an offset from the real clock (see ``js/clock-shim.mjs``)."""
+
+    def __init__(self, worker: WorkerBridge) -> None:
+        self._worker = worker
+        self._offset = 0.0
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=self._offset)
+
+    async def set(self, instant: datetime) -> None:
+        self._offset = (instant - datetime.now(UTC)).total_seconds()
+        await self._worker.set_clock_offset(self._offset)
+
+    async def advance(self, seconds: float) -> None:
+        self._offset += seconds
+        await self._worker.set_clock_offset(self._offset)
+
+
 class WorkerTarget:
     name = "worker"
 
@@ -82,13 +106,19 @@ class WorkerTarget:
             )
         gateways = options.extra.get("gateways", "")
         self.gateways = tuple(g.strip() for g in gateways.split(",") if g.strip())
-        capabilities = {Capability.UPSTREAM_CONTROL, Capability.GATEWAY_LOGS}
+        capabilities = {Capability.UPSTREAM_CONTROL, Capability.GATEWAY_LOGS, Capability.CLOCK}
         if self.ledger_kv:
             capabilities.add(Capability.LEDGER)
         tenants = options.extra.get("tenants", "scenario")
-        if tenants not in ("scenario", "worker"):
-            raise ConfigError(f"tenants={tenants!r}: expected 'scenario' (skip tenant scenarios) or 'worker'")
-        if tenants == "worker":
+        self.tenants_var: str | None = None
+        if tenants.startswith("var:") and tenants[4:]:
+            self.tenants_var = tenants[4:]
+        elif tenants not in ("scenario", "worker"):
+            raise ConfigError(
+                f"tenants={tenants!r}: expected 'scenario' (skip tenant scenarios), 'worker' (the "
+                "Worker's own tenants) or 'var:NAME' (the scenario's tenants in the Worker's var NAME)"
+            )
+        if tenants != "scenario":
             capabilities.add(Capability.TENANT_CONFIG)
         self.capabilities = frozenset(capabilities)
         env_note = f" (env {environment})" if environment else ""
@@ -104,7 +134,10 @@ class WorkerTarget:
             GatewayConfig,
         )
 
-        gateway_ids = sorted(set(self.gateways) - set(setup.absent_gateways))
+        gateways = set(self.gateways)
+        if self.tenants_var:
+            gateways |= {str(t["aiGatewayId"]) for t in setup.tenants if t.get("aiGatewayId")}
+        gateway_ids = sorted(gateways - set(setup.absent_gateways))
         account = AccountConfig(
             id=DEFAULT_ACCOUNT_ID,
             api_tokens=[DEFAULT_API_TOKEN],
@@ -114,8 +147,14 @@ class WorkerTarget:
             accounts=[account],
             seed=setup.seed,
             time_scale=setup.time_scale,
-            fidelity=FidelityOptions(auto_create_gateways=not self.gateways),
+            fidelity=FidelityOptions(auto_create_gateways=not gateway_ids and not setup.absent_gateways),
         )
+
+    def _vars(self, setup: ScenarioSetup) -> dict[str, Any]:
+        variables: dict[str, Any] = dict(setup.environment)
+        if self.tenants_var and setup.tenants:
+            variables[self.tenants_var] = list(setup.tenants)
+        return variables
 
     @asynccontextmanager
     async def session(self, setup: ScenarioSetup) -> AsyncIterator[SystemUnderTest]:
@@ -123,9 +162,12 @@ class WorkerTarget:
 
         async with (
             FakeGateway.running(config=self._fake_config(setup)) as fake,
-            WorkerBridge.running(self.config, fake.base_url, extra_vars=dict(setup.environment)) as worker,
+            WorkerBridge.running(self.config, fake.base_url, extra_vars=self._vars(setup)) as worker,
             httpx.AsyncClient(timeout=30.0, trust_env=False) as client,
         ):
+            clock = _WorkerClock(worker)
+            if setup.clock_start is not None:
+                await clock.set(setup.clock_start)
             logs = LogsApiReader(client, fake.base_url, fake.account_id, fake.api_token)
             capabilities = set(self.capabilities)
             if not await logs.served():
@@ -136,5 +178,6 @@ class WorkerTarget:
                 upstream=ControlApiUpstream(client, fake.base_url),
                 logs=logs if Capability.GATEWAY_LOGS in capabilities else None,
                 ledger=_KvLedger(worker, self.ledger_kv) if self.ledger_kv else None,
+                clock=clock,
                 description=self.description,
             )

@@ -82,6 +82,8 @@ class _Queues(_Model):
 class _EnvironmentKeys(_Model):
     name: str | None = None
     main: str | None = None
+    define: dict[str, str] | None = None
+    alias: dict[str, str] | None = None
     compatibility_date: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
     compatibility_flags: list[str] | None = None
     vars: dict[str, Any] | None = None
@@ -137,6 +139,8 @@ class WorkerConfig:
     ai_binding: str | None
     stubs: tuple[BindingStub, ...]
     warnings: tuple[str, ...] = field(default=())
+    define: Mapping[str, str] = field(default_factory=dict)  # esbuild replacements (not inherited)
+    alias: Mapping[str, str] = field(default_factory=dict)  # module aliases, paths made absolute
 
 
 def _read(path: Path) -> tuple[Any, dict[tuple[str | int, ...], int]]:
@@ -283,6 +287,11 @@ def load_worker_config(path: str | Path, environment: str | None = None) -> Work
                     "Wrangler does not inherit it, so this environment has none"
                 )
 
+    aliases = inherited(keys.alias, config.alias) or {}
+    alias = {
+        name: str((source.parent / target).resolve()) if target.startswith(".") else target
+        for name, target in aliases.items()
+    }
     variables: dict[str, Any] = dict(keys.vars or {})
     variables.update(_dev_vars(source.parent, environment))
     return WorkerConfig(
@@ -300,4 +309,6 @@ def load_worker_config(path: str | Path, environment: str | None = None) -> Work
         ai_binding=keys.ai.binding if keys.ai else None,
         stubs=tuple(stubs),
         warnings=tuple(warnings),
+        define=dict(keys.define or {}),
+        alias=alias,
     )

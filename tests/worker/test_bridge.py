@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -238,3 +240,102 @@ async def test_a_bundling_error_names_the_file_and_line(tmp_path: Path) -> None:
     message = str(info.value)
     assert "bundling" in message
     assert f"{tmp_path / 'index.js'}:2:" in message
+
+
+async def test_define_and_alias_reach_the_bundle(tmp_path: Path) -> None:
+    (tmp_path / "index.js").write_text(
+        'import greeting from "greeting";\n'
+        "export default { fetch() { return new Response(greeting + ' ' + BUILD_LABEL); } };\n"
+    )
+    (tmp_path / "shim.js").write_text('export default "hello";\n')
+    (tmp_path / "wrangler.jsonc").write_text(
+        '{"name": "d", "main": "index.js", "define": {"BUILD_LABEL": "\\"dev-build\\""},'
+        ' "alias": {"greeting": "./shim.js"}}'
+    )
+    async with (
+        WorkerBridge.running(load_worker_config(tmp_path), UNUSED_UPSTREAM) as bridge,
+        httpx.AsyncClient(base_url=bridge.url) as http,
+    ):
+        assert (await http.get("/")).text == "hello dev-build"
+
+
+CLOCK_WORKER = """
+import { DurableObject } from "cloudflare:workers";
+export class Clock extends DurableObject {
+  async fetch() { return new Response(new Date().toISOString()); }
+}
+export default {
+  async fetch(request, env) {
+    const fromObject = await (await env.CLOCK.get(env.CLOCK.idFromName("x")).fetch(request)).text();
+    const now = new Date(Date.now());
+    return Response.json({ worker: new Date().toISOString(), now: now.toISOString(), fromObject,
+      isDate: now instanceof Date, called: typeof Date(), utc: Date.UTC(2026, 0, 1) });
+  },
+};
+"""
+
+
+async def test_the_workers_clock_moves_for_the_worker_and_its_durable_objects(tmp_path: Path) -> None:
+    (tmp_path / "index.js").write_text(CLOCK_WORKER)
+    (tmp_path / "wrangler.jsonc").write_text(
+        '{"name": "c", "main": "index.js",'
+        ' "durable_objects": {"bindings": [{"name": "CLOCK", "class_name": "Clock"}]},'
+        ' "migrations": [{"tag": "v1", "new_sqlite_classes": ["Clock"]}]}'
+    )
+    async with (
+        WorkerBridge.running(load_worker_config(tmp_path), UNUSED_UPSTREAM) as bridge,
+        httpx.AsyncClient(base_url=bridge.url) as http,
+    ):
+        before = (await http.get("/")).json()
+        await bridge.set_clock_offset(
+            -(datetime.now(UTC) - datetime(2026, 1, 31, 23, 59, 59, tzinfo=UTC)).total_seconds()
+        )
+        after = (await http.get("/", headers={"x-aigw-clock-token": "a guess"})).json()
+    assert before["worker"][:4] == str(datetime.now(UTC).year)
+    for key in ("worker", "now", "fromObject"):
+        assert after[key].startswith("2026-01-31T23:59:5") or after[key].startswith("2026-02-01T00:00:0"), (
+            after
+        )
+    assert after["isDate"] is True
+    assert after["called"] == "string"
+    assert after["utc"] == 1767225600000
+
+
+BROKEN_STREAM_WORKER = """
+export default {
+  fetch() {
+    let sent = false;
+    const body = new ReadableStream({
+      pull(controller) {
+        if (sent) return controller.error(new Error("the body broke after one chunk"));
+        sent = true;
+        controller.enqueue(new TextEncoder().encode("data: first\\n\\n"));
+      },
+    });
+    return new Response(body, { headers: { "content-type": "text/event-stream" } });
+  },
+};
+"""
+
+
+async def test_a_response_stream_that_fails_mid_way_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "index.js").write_text(BROKEN_STREAM_WORKER)
+    (tmp_path / "wrangler.jsonc").write_text('{"name": "broken-stream", "main": "index.js"}')
+    async with (
+        WorkerBridge.running(load_worker_config(tmp_path), UNUSED_UPSTREAM) as bridge,
+        httpx.AsyncClient(base_url=bridge.url) as http,
+    ):
+        with contextlib.suppress(httpx.HTTPError):  # the client sees the body cut short
+            async with http.stream("GET", "/events") as response:
+                async for _ in response.aiter_raw():
+                    pass
+        (problem,) = await bridge.settle()
+    assert problem.kind == "stream-error"
+    assert problem.describe().startswith("the response body of GET /events failed mid-stream: ")
+    assert "the body broke after one chunk" in problem.describe()
+
+
+async def test_an_error_inside_the_context_is_the_callers_own() -> None:
+    with pytest.raises(TimeoutError, match="the caller's own timeout"):
+        async with WorkerBridge.running(load_worker_config(CHAT_WORKER, "dev"), UNUSED_UPSTREAM):
+            raise TimeoutError("the caller's own timeout")

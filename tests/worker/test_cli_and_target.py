@@ -81,15 +81,17 @@ def test_target_needs_a_config_and_an_ai_binding(tmp_path: Path) -> None:
 def test_target_options_shape_its_capabilities() -> None:
     base = {"config": str(CHAT_WORKER), "env": "dev"}
     plain = load_target("worker", TargetOptions(extra=base))
-    assert plain.capabilities == {Capability.UPSTREAM_CONTROL, Capability.GATEWAY_LOGS}
+    assert plain.capabilities == {Capability.UPSTREAM_CONTROL, Capability.GATEWAY_LOGS, Capability.CLOCK}
     full = load_target("worker", TargetOptions(extra={**base, "ledger_kv": "USAGE", "tenants": "worker"}))
     assert Capability.LEDGER in full.capabilities
     assert Capability.TENANT_CONFIG in full.capabilities
-    assert Capability.CLOCK not in full.capabilities
+    assert Capability.METRICS not in full.capabilities
     with pytest.raises(ConfigError, match="ledger_kv='NOPE': the Worker has no such KV namespace"):
         load_target("worker", TargetOptions(extra={**base, "ledger_kv": "NOPE"}))
     with pytest.raises(ConfigError, match="tenants='all'"):
         load_target("worker", TargetOptions(extra={**base, "tenants": "all"}))
+    from_var = load_target("worker", TargetOptions(extra={**base, "tenants": "var:TENANTS"}))
+    assert Capability.TENANT_CONFIG in from_var.capabilities
 
 
 def test_runner_config_is_json_with_the_scenario_overrides() -> None:
@@ -108,3 +110,33 @@ def test_runner_config_is_json_with_the_scenario_overrides() -> None:
     assert document["vars"]["A"] == "1"
     assert document["durableObjects"][0] == {"binding": "SESSIONS", "className": "SessionDO", "sqlite": True}
     assert document["stubs"] == [{"binding": "SEARCH_INDEX", "kind": "vectorize"}]
+
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+
+@needs_node
+@pytest.mark.parametrize(
+    ("scenario", "status"),
+    [
+        ("streaming-contract.yaml", "passed"),
+        ("precedence-allow-list.yaml", "passed"),
+        ("budget-boundaries.yaml", "passed"),  # the Worker's clock moved to the budget's UTC day
+        ("budget-charging.yaml", "skipped"),  # needs the reference gateway's usage records
+    ],
+)
+async def test_catalogue_scenarios_run_against_the_test_worker(scenario: str, status: str) -> None:
+    from harness.scenarios.runner import RunOptions, run_scenario
+
+    options = RunOptions(
+        target="worker",
+        extra={"config": str(CHAT_WORKER), "env": "dev", "tenants": "var:TENANTS", "ledger_kv": "USAGE"},
+    )
+    result = await run_scenario(SCENARIOS / scenario, options)
+    failed = [check.id for check in result.checks if check.status == "failed"]
+    assert (result.status, failed) == (status, []), result.reason
+    if status == "skipped":
+        assert "cannot give metrics" in result.reason
+    else:
+        assert result.exchanges
+        assert result.checks

@@ -166,3 +166,18 @@ def test_bad_field_types_name_the_field_and_line(tmp_path: Path) -> None:
     problems = {p.field: p for p in info.value.problems}
     assert problems["kv_namespaces[0].binding"].line == 4
     assert problems["compatibility_date"].line == 6
+
+
+def test_define_is_per_environment_and_alias_paths_are_absolute(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """{
+          "name": "w", "main": "src/index.js",
+          "define": {"BUILD": "'top'"}, "alias": {"fetch-lib": "./src/shim.js", "pkg": "other-pkg"},
+          "env": {"dev": {"define": {"BUILD": "'dev'"}}, "bare": {}}
+        }""",
+    )
+    dev = load_worker_config(path, "dev")
+    assert dict(dev.define) == {"BUILD": "'dev'"}
+    assert dict(dev.alias) == {"fetch-lib": str(tmp_path.resolve() / "src" / "shim.js"), "pkg": "other-pkg"}
+    assert dict(load_worker_config(path, "bare").define) == {}

@@ -83,10 +83,9 @@ async function upstreamError(response) {
     return { error: new InferenceUpstreamError(text), internalCode: null };
   }
   if (body && typeof body === "object" && body.internalCode) {
-    // Gateway-originated bodies carry `description` on the binding path; `message` is their REST twin.
-    const description = body.description ?? body.message;
+    // Exactly as workerd words it: a body without `description` reads "<code>: undefined" there too.
     return {
-      error: new InferenceUpstreamError(`${body.internalCode}: ${description}`, body.name ?? "InferenceUpstreamError"),
+      error: new InferenceUpstreamError(`${body.internalCode}: ${body.description}`, body.name ?? "InferenceUpstreamError"),
       internalCode: body.internalCode,
     };
   }

@@ -116,6 +116,12 @@ describe("AI.run", () => {
     assert.equal(ai.lastRequestInternalStatusCode, 2045);
   });
 
+  test("errors: a body with internalCode but no description reads as workerd's does", async () => {
+    reply(401, { internalCode: 2009, message: "Unauthorized", name: "AiGatewayError" }, { "content-type": "application/json" });
+    const ai = createAiBinding({ baseUrl });
+    await assert.rejects(ai.run("m", {}, { gateway: { id: "g" } }), { name: "AiGatewayError", message: "2009: undefined" });
+  });
+
   test("errors: errors[0] code and message when there is no internalCode", async () => {
     reply(400, { success: false, errors: [{ code: 5007, message: "No such model" }] }, { "content-type": "application/json" });
     const ai = createAiBinding({ baseUrl });
@@ -160,6 +166,22 @@ describe("AI.run", () => {
       return true;
     });
     assert.equal(seen.length, 0);
+  });
+
+  test("a ReadableStream input is the body, other inputs and options go in the query", async () => {
+    reply(200, { text: "transcribed" }, { "content-type": "application/json" });
+    const ai = createAiBinding({ baseUrl });
+    const audio = { body: new Response("RIFF....").body, contentType: "audio/wav" };
+    const result = await ai.run("@cf/openai/whisper", { audio, language: "en" }, { tags: ["t"] });
+    assert.deepEqual(result, { text: "transcribed" });
+    const [request] = seen;
+    const url = new URL(request.url, "http://x");
+    assert.equal(url.pathname, "/run");
+    assert.equal(url.searchParams.get("version"), "3");
+    assert.equal(url.searchParams.get("userInputs"), '{"language":"en"}');
+    assert.equal(url.searchParams.get("tags"), "t");
+    assert.equal(request.headers["content-type"], "audio/wav");
+    assert.equal(request.body, "RIFF....");
   });
 
   test("a missing baseUrl is a clear error", () => {

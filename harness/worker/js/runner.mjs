@@ -11,6 +11,7 @@
 // {"event":"reply","id","ok","result"|"error"}, {"event":"fatal","message"}, {"event":"stopped"}.
 // On stdin, commands: {"id","op":"kv.get"|"kv.put"|"kv.list"|"kv.delete"|"d1.query","binding",...}
 // {"id","op":"ping"} (answered after every event already emitted) and {"op":"stop"}. Closing stdin or SIGTERM/SIGINT also stops it.
+import { randomUUID } from "node:crypto";
 import { createRequire } from "node:module";
 import { mkdtempSync, rmSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -21,8 +22,14 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const FRONT = "aigw-front";
+// The front Worker's module name: its frames are dropped from reported stacks (they are not the user's).
+const FRONT_MODULE = "aigw-front.mjs";
 const AI_WORKER = "aigw-ai";
 const STUB_WORKER = "aigw-stub";
+// The Worker's clock: requests carrying the runner's token and an offset set it (see clock-shim.mjs).
+const CLOCK_SHIM = path.join(HERE, "clock-shim.mjs");
+const CLOCK_HEADER = "x-aigw-clock-offset-ms";
+const CLOCK_TOKEN_HEADER = "x-aigw-clock-token";
 
 function emit(event) {
   process.stdout.write(`${JSON.stringify(event)}\n`);
@@ -94,7 +101,11 @@ export default {
     try {
       // Read the request body to its end first, as Cloudflare's edge does for the client: a Worker that
       // answers without reading the body must not break the client's kept-alive connection.
-      const forwarded = request.body ? new Request(request, { body: await request.arrayBuffer() }) : request;
+      let forwarded = request.body ? new Request(request, { body: await request.arrayBuffer() }) : request;
+      if (forwarded.headers.has(${JSON.stringify(CLOCK_TOKEN_HEADER)})) {
+        forwarded = new Request(forwarded);
+        forwarded.headers.delete(${JSON.stringify(CLOCK_TOKEN_HEADER)});
+      }
       response = await env.USER.fetch(forwarded);
     } catch (error) {
       await report(env, classify(error), request, error);
@@ -124,14 +135,46 @@ export default function (env) {
 }
 `;
 
-async function bundle(esbuild, config, outDir) {
+
+// The bundle's entry: the user's module re-exported, its default fetch handler answering the runner's
+// clock requests (recognised by a token only the runner knows) and passing everything else through.
+function entryWrapper(entry, clockToken) {
+  const user = JSON.stringify(entry);
+  return `
+import * as user from ${user};
+import { __aigwSetClockOffset } from ${JSON.stringify(CLOCK_SHIM)};
+export * from ${user};
+const handler = user.default;
+function wrap(inner) {
+  if (!inner || typeof inner !== "object" || typeof inner.fetch !== "function") return inner;
+  const outer = Object.create(inner);
+  outer.fetch = function (request, env, ctx) {
+    if (request.headers.get(${JSON.stringify(CLOCK_TOKEN_HEADER)}) === ${JSON.stringify(clockToken)}) {
+      __aigwSetClockOffset(request.headers.get(${JSON.stringify(CLOCK_HEADER)}));
+      return new Response(null, { status: 204 });
+    }
+    return inner.fetch.call(inner, request, env, ctx);
+  };
+  return outer;
+}
+export default wrap(handler);
+`;
+}
+
+async function bundle(esbuild, config, outDir, clockToken) {
   const nodeCompat = (config.compatibilityFlags ?? []).some((flag) => flag.startsWith("nodejs_compat"));
   const { builtinModules } = await import("node:module");
   const external = ["cloudflare:*", "node:*", ...(nodeCompat ? builtinModules : [])];
   const outfile = path.join(outDir, "worker.mjs");
   try {
     await esbuild.build({
-      entryPoints: [config.entry],
+      stdin: {
+        contents: entryWrapper(config.entry, clockToken),
+        resolveDir: path.dirname(config.entry),
+        sourcefile: "aigw-entry.mjs",
+        loader: "js",
+      },
+      inject: [CLOCK_SHIM],
       outfile,
       bundle: true,
       format: "esm",
@@ -143,7 +186,8 @@ async function bundle(esbuild, config, outDir) {
       keepNames: true,
       sourcemap: false,
       logLevel: "silent",
-      define: { "process.env.NODE_ENV": JSON.stringify("development") },
+      define: { "process.env.NODE_ENV": JSON.stringify("development"), ...(config.define ?? {}) },
+      alias: config.alias ?? {},
       loader: { ".txt": "text", ".html": "text", ".sql": "text", ".bin": "binary" },
       absWorkingDir: path.dirname(config.entry),
     });
@@ -212,6 +256,16 @@ async function command(mf, workerName, request) {
       } while (cursor);
       return keys;
     }
+    case "clock.set": {
+      const worker = await mf.getWorker(workerName);
+      const response = await worker.fetch("http://aigw.clock/", {
+        headers: { [CLOCK_TOKEN_HEADER]: request.token, [CLOCK_HEADER]: String(request.offsetMs) },
+      });
+      if (response.status !== 204) {
+        throw new Error("the Worker's default export has no fetch handler to receive the clock (a class entrypoint?)");
+      }
+      return null;
+    }
     case "d1.query": {
       const db = await mf.getD1Database(binding, workerName);
       const result = await db.prepare(request.sql).bind(...(request.params ?? [])).all();
@@ -231,12 +285,13 @@ async function main() {
   const { Miniflare, Log, LogLevel, supportedCompatibilityDate } = await importPackage("miniflare", projectDir);
 
   const outDir = mkdtempSync(path.join(tmpdir(), "aigw-worker-"));
+  const clockToken = randomUUID();
   const cleanup = () => rmSync(outDir, { recursive: true, force: true });
   const builder = esbuild.default ?? esbuild;
   let scriptPath;
   let bundleError;
   try {
-    scriptPath = await bundle(builder, config, outDir);
+    scriptPath = await bundle(builder, config, outDir, clockToken);
   } catch (error) {
     bundleError = error;
   }
@@ -283,8 +338,8 @@ async function main() {
     workers: [
       {
         name: FRONT,
-        modules: true,
-        script: FRONT_SCRIPT,
+        modules: [{ type: "ESModule", path: path.join(HERE, FRONT_MODULE), contents: FRONT_SCRIPT }],
+        modulesRoot: HERE,
         compatibilityDate,
         serviceBindings: { USER: workerName, AIGW_REPORT: onReport },
       },
@@ -344,7 +399,8 @@ async function main() {
     if (request.op === "stop") return stop();
     if (request.op === "ping") return emit({ event: "reply", id: request.id, ok: true, result: "pong" });
     try {
-      emit({ event: "reply", id: request.id, ok: true, result: await command(mf, workerName, request) });
+      const result = await command(mf, workerName, { ...request, token: clockToken });
+      emit({ event: "reply", id: request.id, ok: true, result });
     } catch (error) {
       emit({ event: "reply", id: request.id, ok: false, error: String(error?.message ?? error) });
     }
