@@ -135,8 +135,9 @@ async def test_stall_pauses_between_events(client: httpx.AsyncClient) -> None:
     read = await read_stream(
         client, RUN, STREAM, behaviour(tokens=4, stream={"stall": {"after_events": 2, "seconds": 60}})
     )
-    times = [t for t, _ in read.chunks]
-    assert max(b - a for a, b in itertools.pairwise(times)) >= 0.055
+    # The bytes after the stall cannot leave the server before it ends (60 s x the test time scale), however
+    # late a loaded machine reads the chunks before it; a gap between reads would depend on the reader.
+    assert read.chunks[-1][0] >= 0.06
     assert read.data()[-1] == "[DONE]"
 
 
