@@ -13,7 +13,6 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -21,7 +20,6 @@ from pydantic import SecretStr
 
 from harness.errors import ConfigError
 from harness.gateway.clock import ManualClock
-from harness.gateway.ledger import budget_keys
 from harness.gateway.server import ReferenceGateway
 from harness.gateway.settings import GatewaySettings
 from harness.gateway.tenants import TenantConfig, load_tenants
@@ -31,17 +29,16 @@ from harness.live.credentials import LiveCredentials
 from harness.live.guarded import GuardedTransport
 from harness.live.spike import new_run_id
 from harness.scenarios.control import gateway_log_record
-from harness.scenarios.fake_target import gateway_settings, usage_record
+from harness.scenarios.fake_target import ClockView, GatewayView, gateway_settings
 from harness.scenarios.targets import (
     Capability,
     GatewayLogRecord,
     ScenarioSetup,
     SystemUnderTest,
     TargetOptions,
-    UsageRecord,
 )
 
-__all__ = ["ClockView", "GatewayView", "LiveTarget", "RunLogs"]
+__all__ = ["LiveTarget", "RunLogs"]
 
 
 def _origin(url: str) -> str:
@@ -80,36 +77,6 @@ class RunLogs:
         if answer.status != 200 or not isinstance(answer.result, Mapping):
             return None
         return gateway_log_record(answer.result, gateway_id)
-
-
-class ClockView:
-    """``ClockControl`` over the reference gateway's manual clock."""
-
-    def __init__(self, clock: ManualClock) -> None:
-        self._clock = clock
-
-    def now(self) -> datetime:
-        return self._clock.utcnow()
-
-    async def set(self, instant: datetime) -> None:
-        self._clock.set(instant)
-
-    async def advance(self, seconds: float) -> None:
-        self._clock.advance(seconds)
-
-
-class GatewayView:
-    """The reference gateway's metrics and ledger, as the runner reads them."""
-
-    def __init__(self, gateway: ReferenceGateway) -> None:
-        self._gateway = gateway
-
-    async def records(self) -> list[UsageRecord]:
-        return [usage_record(r) for r in self._gateway.metrics.records]
-
-    async def used(self, tenant_id: str, period: Literal["daily", "monthly"], at: datetime) -> int:
-        daily, monthly = budget_keys(tenant_id, at.timestamp())
-        return self._gateway.ledger.usage().get(daily if period == "daily" else monthly, 0)
 
 
 class LiveTarget:

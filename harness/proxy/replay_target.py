@@ -22,12 +22,11 @@ from harness.errors import ConfigError
 from harness.gateway.clock import ManualClock
 from harness.gateway.server import ReferenceGateway
 from harness.gateway.tenants import TenantConfig, load_tenants
-from harness.live.target import ClockView, GatewayView
 from harness.proxy.cassette import Cassette
 from harness.proxy.faults import FaultPlan, parse_indices
 from harness.proxy.redaction import Redactor, marker
 from harness.proxy.replay import CassetteLibrary, running_replay
-from harness.scenarios.fake_target import gateway_settings
+from harness.scenarios.fake_target import ClockView, GatewayView, gateway_settings
 from harness.scenarios.targets import Capability, ScenarioSetup, SystemUnderTest, TargetOptions
 
 __all__ = ["ReplayTarget", "recorded_gateways"]

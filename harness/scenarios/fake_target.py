@@ -27,10 +27,12 @@ from harness.gateway.tenants import TenantConfig, load_tenants
 from harness.scenarios.control import ControlApiUpstream, LogsApiReader
 from harness.scenarios.targets import Capability, ScenarioSetup, SystemUnderTest, TargetOptions, UsageRecord
 
-__all__ = ["FakeTarget"]
+__all__ = ["ClockView", "FakeTarget", "GatewayView", "usage_record"]
 
 
-class _Clock:
+class ClockView:
+    """``ClockControl`` over the reference gateway's manual clock."""
+
     def __init__(self, clock: ManualClock) -> None:
         self._clock = clock
 
@@ -44,9 +46,15 @@ class _Clock:
         self._clock.advance(seconds)
 
 
-class _Ledger:
+class GatewayView:
+    """The reference gateway's metrics and ledger, as the runner reads them (``MetricsSource`` and
+    ``LedgerView``); every target that runs the reference gateway in-process uses it."""
+
     def __init__(self, gateway: ReferenceGateway) -> None:
         self._gateway = gateway
+
+    async def records(self) -> list[UsageRecord]:
+        return [usage_record(r) for r in self._gateway.metrics.records]
 
     async def used(self, tenant_id: str, period: Literal["daily", "monthly"], at: datetime) -> int:
         daily, monthly = budget_keys(tenant_id, at.timestamp())
@@ -69,14 +77,6 @@ def usage_record(record: GatewayUsageRecord) -> UsageRecord:
         started_at=record.started_at,
         charged=record.ledger_charged,
     )
-
-
-class _Metrics:
-    def __init__(self, gateway: ReferenceGateway) -> None:
-        self._gateway = gateway
-
-    async def records(self) -> list[UsageRecord]:
-        return [usage_record(r) for r in self._gateway.metrics.records]
 
 
 def _scaled(value: Any, scale: float) -> float | None:
@@ -156,9 +156,9 @@ class FakeTarget:
                     capabilities=frozenset(capabilities),
                     upstream=ControlApiUpstream(client, fake.base_url),
                     logs=logs if Capability.GATEWAY_LOGS in capabilities else None,
-                    metrics=_Metrics(gateway),
-                    ledger=_Ledger(gateway),
-                    clock=_Clock(clock),
+                    metrics=GatewayView(gateway),
+                    ledger=GatewayView(gateway),
+                    clock=ClockView(clock),
                     description=self.description,
                 )
 
