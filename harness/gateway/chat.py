@@ -303,6 +303,15 @@ class ChatApp:
         per_session = tenant.max_messages_per_session
         return min(per_session, env_count if env_count is not None else per_session)
 
+    def _append_user_turn(self, session_key: str, tenant: TenantConfig, message: str) -> None:
+        self.sessions.append(
+            session_key,
+            "user",
+            message,
+            retention_days=tenant.session_retention_days,
+            max_messages=tenant.max_messages_per_session,
+        )
+
     # ------------------------------------------------------------------ /chat checks
 
     def _new_record(self, tenant: TenantConfig, trace_id: str | None) -> UsageRecord:
@@ -387,13 +396,8 @@ class ChatApp:
             retention_days=tenant.session_retention_days,
             max_messages=tenant.max_messages_per_session,
         )
-        self.sessions.append(
-            session_key,
-            "user",
-            request.message,
-            retention_days=tenant.session_retention_days,
-            max_messages=tenant.max_messages_per_session,
-        )
+        if self.quirks.append_before_budget_check:
+            self._append_user_turn(session_key, tenant, request.message)
         messages = [ChatMessage(m.role, m.content) for m in history] + [ChatMessage("user", request.message)]
         estimated_in = estimate_tokens_from_messages(m.content for m in messages)
         record.estimated_tokens_in = estimated_in
@@ -405,6 +409,10 @@ class ChatApp:
             await self._reject(send, record, 429, "budget_exceeded", str(exc), trace_id)
             return
         record.ledger_keys = [reservation.daily_key, reservation.monthly_key]
+        if not self.quirks.append_before_budget_check:
+            # Only an admitted turn enters the history: a refused one would be sent, and charged, again
+            # with every later turn, and the client would see a question that was never answered.
+            self._append_user_turn(session_key, tenant, request.message)
 
         metadata_in: dict[str, object] = {
             "traceId": trace_id,

@@ -84,6 +84,9 @@ class PlatformQuirks(_Settings):
     """A stream that ends without its terminator ends like a complete answer."""
     no_charge_on_stream_failure: bool = False
     """A stream that fails after its first token (or whose client leaves) is not charged."""
+    append_before_budget_check: bool = False
+    """The user's message enters the session history before the budget check, so a refused turn stays in
+    the history (and is sent and charged with every later turn)."""
 
 
 class GatewaySettings(_Settings):

@@ -172,14 +172,14 @@ async def test_budget_allows_reaching_the_limit_exactly(start_gateway: GatewayFa
     assert response.status_code == 200
 
 
-async def test_rejected_budget_turn_still_stores_the_user_message(start_gateway: GatewayFactory) -> None:
+async def test_refused_budget_turn_is_not_stored(start_gateway: GatewayFactory) -> None:
     tiny = tenant(tokenBudget={"daily": 1})
     async with start_gateway(tenants_dir=None, tenants=[tiny]) as (_, client):
         headers = {"x-tenant-id": "t1"}
         refused = await client.post("/chat", headers=headers, json=body(message="x" * 8))
         history = (await client.get(f"/chat/{SESSION}/history", headers=headers)).json()["data"]["messages"]
     assert refused.status_code == 429
-    assert [m["content"] for m in history] == ["x" * 8]
+    assert history == []
 
 
 async def test_check_order_json_before_schema_before_length_before_model(

@@ -12,7 +12,7 @@ from fakes.server import FakeGateway
 from harness.gateway import PlatformQuirks
 from harness.sse import decode_all
 
-from .conftest import LLAMA, LLAMA_FAST, SESSION, GatewayFactory
+from .conftest import LLAMA, LLAMA_FAST, SESSION, GatewayFactory, tenant
 
 EXAMPLE = {"x-tenant-id": "example"}
 WITH_FALLBACK = {"MODEL_ID": LLAMA_FAST, "FALLBACK_MODEL_ID": LLAMA}
@@ -77,3 +77,14 @@ async def test_no_charge_on_stream_failure(start_gateway: GatewayFactory, fake: 
     assert gw.metrics.last.ledger_charged == 0
     assert gw.ledger.view().usage == {}
     assert gw.metrics.last.tokens_out == 1  # still measured, just not charged
+
+
+async def test_append_before_budget_check_keeps_refused_turns(start_gateway: GatewayFactory) -> None:
+    tiny = tenant(tokenBudget={"daily": 1})
+    quirks = PlatformQuirks(append_before_budget_check=True)
+    async with start_gateway(tenants_dir=None, tenants=[tiny], quirks=quirks) as (_, client):
+        headers = {"x-tenant-id": "t1"}
+        refused = await client.post("/chat", headers=headers, json={**CHAT, "message": "x" * 8})
+        history = (await client.get(f"/chat/{SESSION}/history", headers=headers)).json()["data"]["messages"]
+    assert refused.status_code == 429
+    assert [m["content"] for m in history] == ["x" * 8]
