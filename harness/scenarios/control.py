@@ -8,13 +8,21 @@ so that a change in the fake's JSON touches one function.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from harness.scenarios.targets import GatewayLogRecord, UpstreamCall
+from harness.scenarios.targets import Capability, GatewayLogRecord, UpstreamCall
 
-__all__ = ["ControlApiUpstream", "LogsApiReader", "gateway_log_record", "upstream_call"]
+__all__ = [
+    "ControlApiUpstream",
+    "FakeSources",
+    "LogsApiReader",
+    "fake_sources",
+    "gateway_log_record",
+    "upstream_call",
+]
 
 
 def _int(value: Any) -> int | None:
@@ -160,3 +168,27 @@ class LogsApiReader:
             return None
         response.raise_for_status()
         return gateway_log_record(response.json().get("result") or {}, gateway_id)
+
+
+@dataclass(frozen=True, slots=True)
+class FakeSources:
+    """What a target whose upstream is our fake hands the runner about that fake."""
+
+    upstream: ControlApiUpstream
+    logs: LogsApiReader | None
+    capabilities: frozenset[Capability]
+
+
+async def fake_sources(
+    client: httpx.AsyncClient,
+    base_url: str,
+    account_id: str,
+    api_token: str,
+    capabilities: frozenset[Capability],
+) -> FakeSources:
+    """The fake's control API and Logs API; ``GATEWAY_LOGS`` is dropped when the fake serves no Logs API."""
+    upstream = ControlApiUpstream(client, base_url)
+    logs = LogsApiReader(client, base_url, account_id, api_token)
+    if await logs.served():
+        return FakeSources(upstream, logs, capabilities)
+    return FakeSources(upstream, None, capabilities - {Capability.GATEWAY_LOGS})

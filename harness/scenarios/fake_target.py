@@ -24,7 +24,7 @@ from harness.gateway.metrics import UsageRecord as GatewayUsageRecord
 from harness.gateway.server import ReferenceGateway
 from harness.gateway.settings import GatewaySettings, KVOptions, Timeouts
 from harness.gateway.tenants import TenantConfig, load_tenants
-from harness.scenarios.control import ControlApiUpstream, LogsApiReader
+from harness.scenarios.control import fake_sources
 from harness.scenarios.targets import Capability, ScenarioSetup, SystemUnderTest, TargetOptions, UsageRecord
 
 __all__ = ["ClockView", "FakeTarget", "GatewayView", "usage_record"]
@@ -147,15 +147,14 @@ class FakeTarget:
                 ReferenceGateway.running(settings) as gateway,
                 httpx.AsyncClient(timeout=30.0, trust_env=False) as client,
             ):
-                logs = LogsApiReader(client, fake.base_url, fake.account_id, fake.api_token)
-                capabilities = set(self.capabilities)
-                if not await logs.served():
-                    capabilities.discard(Capability.GATEWAY_LOGS)
+                sources = await fake_sources(
+                    client, fake.base_url, fake.account_id, fake.api_token, self.capabilities
+                )
                 yield SystemUnderTest(
                     chat_url=gateway.base_url,
-                    capabilities=frozenset(capabilities),
-                    upstream=ControlApiUpstream(client, fake.base_url),
-                    logs=logs if Capability.GATEWAY_LOGS in capabilities else None,
+                    capabilities=sources.capabilities,
+                    upstream=sources.upstream,
+                    logs=sources.logs,
                     metrics=GatewayView(gateway),
                     ledger=GatewayView(gateway),
                     clock=ClockView(clock),

@@ -35,7 +35,7 @@ import httpx
 
 from harness.errors import ConfigError
 from harness.gateway.ledger import budget_keys
-from harness.scenarios.control import ControlApiUpstream, LogsApiReader
+from harness.scenarios.control import fake_sources
 from harness.scenarios.targets import Capability, ScenarioSetup, SystemUnderTest, TargetOptions
 from harness.worker.bridge import WorkerBridge, find_node, node_modules_dir
 from harness.worker.wrangler import WorkerConfig, load_worker_config
@@ -168,15 +168,14 @@ class WorkerTarget:
             clock = _WorkerClock(worker)
             if setup.clock_start is not None:
                 await clock.set(setup.clock_start)
-            logs = LogsApiReader(client, fake.base_url, fake.account_id, fake.api_token)
-            capabilities = set(self.capabilities)
-            if not await logs.served():
-                capabilities.discard(Capability.GATEWAY_LOGS)
+            sources = await fake_sources(
+                client, fake.base_url, fake.account_id, fake.api_token, self.capabilities
+            )
             yield SystemUnderTest(
                 chat_url=worker.url,
-                capabilities=frozenset(capabilities),
-                upstream=ControlApiUpstream(client, fake.base_url),
-                logs=logs if Capability.GATEWAY_LOGS in capabilities else None,
+                capabilities=sources.capabilities,
+                upstream=sources.upstream,
+                logs=sources.logs,
                 ledger=_KvLedger(worker, self.ledger_kv) if self.ledger_kv else None,
                 clock=clock,
                 description=self.description,
