@@ -17,8 +17,8 @@ or not.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
-import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -123,6 +123,13 @@ def locust_command(
     return command
 
 
+def _require_locust() -> None:
+    if importlib.util.find_spec("locust") is None:
+        raise ConfigError(
+            "aigw load needs Locust, which is not installed here: pip install 'aigw-harness[load]'"
+        )
+
+
 def _environment(profile_path: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["AIGW_LOAD_PROFILE"] = str(profile_path.resolve())
@@ -203,8 +210,7 @@ def _setup(profile: LoadProfile, options: LoadOptions) -> ScenarioSetup:
 
 async def run_load(options: LoadOptions) -> LoadFacts:
     """Start the target, run Locust against it, and gather every fact the analysis needs."""
-    if shutil.which(sys.executable) is None:  # pragma: no cover - the interpreter running this exists
-        raise ConfigError("cannot find the Python interpreter to start Locust")
+    _require_locust()
     profile = load_profile(options.profile_path)
     setup = _setup(profile, options)
     target = load_target(options.target, options.target_options)
@@ -285,6 +291,7 @@ async def run_worker(
     profile_path: Path, master_host: str, master_port: int, processes: int, log: Path
 ) -> int:
     """A Locust worker process for a master elsewhere (``aigw load --master`` on the other machine)."""
+    _require_locust()
     load_profile(profile_path)  # a mistake is reported here, not by every worker greenlet
     command = locust_command(host=None, worker_of=(master_host, master_port), processes=processes)
     log.parent.mkdir(parents=True, exist_ok=True)
