@@ -36,11 +36,13 @@ __all__ = [
     "DataFileError",
     "Limits",
     "Problem",
+    "line_of",
     "load_model",
     "parse_data",
     "parse_model",
     "read_text",
     "validate_data",
+    "validate_part",
 ]
 
 
@@ -521,6 +523,43 @@ def validate_data[M: pydantic.BaseModel](
         raise DataFileError(source, problems) from None
     except RecursionError:  # data built in code, not from a file: files are bounded in depth above
         raise DataFileError(source, [Problem("", "nested too deeply")]) from None
+
+
+def validate_part[M: pydantic.BaseModel](
+    data: Any,
+    model: type[M],
+    source: str,
+    positions: Mapping[_Loc, int] | Callable[[], Mapping[_Loc, int]] | None,
+    at: _Loc,
+) -> M:
+    """Validate the part of a larger document found at ``at`` (``("steps", 2, "upstream")``); problems name
+    fields and lines in the whole document."""
+
+    def part_lines() -> Mapping[_Loc, int]:
+        lines = positions() if callable(positions) else positions or {}
+        return {loc[len(at) :]: line for loc, line in lines.items() if loc[: len(at)] == at}
+
+    try:
+        return validate_data(data, model, source, part_lines)
+    except DataFileError as exc:
+        prefix = _field_path(at)
+        raise DataFileError(
+            source,
+            [
+                Problem(
+                    prefix + ("" if not p.field else p.field if p.field.startswith("[") else "." + p.field),
+                    p.message,
+                    p.line,
+                    p.column,
+                )
+                for p in exc.problems
+            ],
+        ) from None
+
+
+def line_of(positions: Mapping[_Loc, int] | Callable[[], Mapping[_Loc, int]] | None, loc: _Loc) -> int | None:
+    """The line of the field at ``loc`` (or of the nearest enclosing field that has one)."""
+    return _nearest_line(loc, (positions() if callable(positions) else positions) or {})
 
 
 def _nearest_line(loc: _Loc, positions: Mapping[_Loc, int]) -> int | None:
