@@ -139,11 +139,11 @@ def test_directory_discovery_skips_tenants_and_reports_all_files(tmp_path: Path)
 
 def test_tenants_resolve_from_files_and_inline(tmp_path: Path) -> None:
     (tmp_path / "alpha.yaml").write_text("tenantId: alpha\ntokenBudget: {daily: 10}\n")
-    text = MINIMAL + "tenants:\n  - alpha\n  - {tenantId: beta}\n"
+    text = MINIMAL + "tenants:\n  - alpha\n  - {extends: alpha, tenantId: beta}\n"
     scenario = load_scenario(write(tmp_path, text, "s.yml")).scenario
     assert resolve_tenants(scenario, tmp_path) == [
         {"tenantId": "alpha", "tokenBudget": {"daily": 10}},
-        {"tenantId": "beta"},
+        {"tenantId": "beta", "tokenBudget": {"daily": 10}},
     ]
     missing = Scenario.model_validate({**scenario.model_dump(by_alias=True), "tenants": ["gamma"]})
     with pytest.raises(DataFileError, match="no tenant file for 'gamma'"):
