@@ -221,7 +221,15 @@ class ClockStep(_Strict):
             raise ValueError("give exactly one of set or advance_s")
         if self.set is not None and self.set.tzinfo is None:
             raise ValueError("set needs a time zone, for example 2026-02-07T23:59:59Z")
+        if self.set is not None:
+            _in_range(self.set)
         return self
+
+
+def _in_range(instant: datetime) -> None:
+    # Clocks move by up to a century from here; beyond these years they would leave datetime's range.
+    if not 1970 <= instant.year <= 2200:
+        raise ValueError("the instant must be between the years 1970 and 2200")
 
 
 _STEP_ACTIONS = ("request", "pause_s", "clock", "upstream")
@@ -443,6 +451,8 @@ class Scenario(_Strict):
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("the clock needs a time zone, for example 2026-02-07T23:59:59Z")
+        if value is not None:
+            _in_range(value)
         return value
 
     @model_validator(mode="after")
