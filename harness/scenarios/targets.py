@@ -42,6 +42,7 @@ __all__ = [
     "UpstreamCall",
     "UpstreamControl",
     "UsageRecord",
+    "check_option_keys",
     "load_target",
 ]
 
@@ -244,4 +245,21 @@ def load_target(name: str, options: TargetOptions) -> Target:
     factory = getattr(module, attr, None)
     if factory is None:
         raise ConfigError(f"target {name!r}: {module_name} has no {attr}")
+    check_option_keys(name, getattr(factory, "option_keys", None), options.extra)
     return cast(Callable[[TargetOptions], Target], factory)(options)
+
+
+def check_option_keys(name: str, accepted: frozenset[str] | None, given: Mapping[str, str]) -> None:
+    """A ``--target-option`` key the target does not read is a usage error (a typo would go unnoticed).
+
+    Each target declares the keys it reads as ``option_keys`` beside its code; a target from elsewhere that
+    declares none is given every key.
+    """
+    if accepted is None:
+        return
+    unknown = sorted(set(given) - accepted)
+    if unknown:
+        known = ", ".join(sorted(accepted)) or "none"
+        raise ConfigError(
+            f"target {name!r} has no option {', '.join(unknown)} (--target-option); it reads: {known}"
+        )

@@ -29,6 +29,8 @@ def _checked_url(value: str, what: str) -> str:
 
 
 class UrlTarget:
+    option_keys = frozenset({"upstream_url", "account_id", "api_token"})
+    """The ``--target-option`` keys this target reads; any other is a usage error."""
     name = "url"
 
     def __init__(self, options: TargetOptions) -> None:

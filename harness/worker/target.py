@@ -79,6 +79,8 @@ class _WorkerClock:
 
 
 class WorkerTarget:
+    option_keys = frozenset({"config", "env", "ledger_kv", "gateways", "tenants"})
+    """The ``--target-option`` keys this target reads; any other is a usage error."""
     name = "worker"
 
     def __init__(self, options: TargetOptions) -> None:
