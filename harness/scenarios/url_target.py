@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, TargetUnavailable
 from harness.scenarios.control import ControlApiUpstream, LogsApiReader
 from harness.scenarios.targets import Capability, ScenarioSetup, SystemUnderTest, TargetOptions
 
@@ -26,6 +26,18 @@ def _checked_url(value: str, what: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"{what} must be an http(s) URL such as http://127.0.0.1:8787, not {value!r}")
     return value.rstrip("/")
+
+
+async def _reachable(client: httpx.AsyncClient, url: str, what: str) -> None:
+    """Any HTTP answer will do; no answer at all is a configuration error, not a failed scenario."""
+    try:
+        await client.get(f"{url}/health", timeout=_REACH_TIMEOUT_S)
+    except httpx.TransportError as exc:
+        reason = str(exc) or type(exc).__name__
+        raise TargetUnavailable(f"cannot reach {what} {url}: {reason}") from None
+
+
+_REACH_TIMEOUT_S = 10.0
 
 
 class UrlTarget:
@@ -54,6 +66,9 @@ class UrlTarget:
     @asynccontextmanager
     async def session(self, setup: ScenarioSetup) -> AsyncIterator[SystemUnderTest]:
         async with httpx.AsyncClient(timeout=30.0, trust_env=False) as client:
+            await _reachable(client, self.chat_url, "--sut-url")
+            if self.upstream_url:
+                await _reachable(client, self.upstream_url, "upstream_url")
             sut = SystemUnderTest(
                 chat_url=self.chat_url, capabilities=self.capabilities, description=self.description
             )
