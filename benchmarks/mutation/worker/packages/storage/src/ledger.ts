@@ -39,14 +39,28 @@ export async function admit(kv: KVNamespace, tenantId: string, limits: BudgetLim
   return { ok: true, keys };
 }
 
+// Read-modify-write of one key at a time within this isolate, so that concurrent requests served here do
+// not overwrite each other's charges (across isolates KV cannot promise that).
+const pending = new Map<string, Promise<unknown>>();
+
+function serialised<T>(key: string, work: () => Promise<T>): Promise<T> {
+  const previous = pending.get(key) ?? Promise.resolve();
+  const next = previous.catch(() => {}).then(work);
+  pending.set(key, next);
+  next.finally(() => pending.get(key) === next && pending.delete(key)).catch(() => {});
+  return next;
+}
+
 export async function charge(kv: KVNamespace, keys: { daily: string; monthly: string }, tokens: number): Promise<string | undefined> {
   if (tokens <= 0) return undefined;
   const problems: string[] = [];
   await Promise.all(
     [keys.daily, keys.monthly].map(async (key) => {
       try {
-        const used = await readUsed(kv, key);
-        await kv.put(key, String(used + Math.floor(tokens)));
+        await serialised(key, async () => {
+          const used = await readUsed(kv, key);
+          await kv.put(key, String(used + Math.floor(tokens)));
+        });
       } catch (error) {
         problems.push(`${key}: ${error instanceof Error ? error.message : String(error)}`);
       }
