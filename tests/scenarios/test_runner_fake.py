@@ -128,16 +128,14 @@ async def test_missing_capability_skips_with_the_reason() -> None:
     assert "upstream_control (scripting" in result.reason
 
 
-async def test_unreachable_system_is_reported_not_raised() -> None:
+async def test_unreachable_system_is_a_configuration_error_not_a_failed_scenario() -> None:
     plain = scenario(
         "id: t.plain\ntitle: t\narea: streaming\ndescription: d\n"
         "steps:\n  - {name: s, request: {tenant: example}, expect: {status: 200}}\n"
     )
     target = UrlTarget(TargetOptions(sut_url="http://127.0.0.1:9"))
-    result = await run_scenario(plain, RunOptions(target=target))
-    assert result.status is ScenarioStatus.FAILED
-    (check,) = result.checks
-    assert check.reason.startswith("1 of 1 responses: r0001 no complete response: ConnectError")
+    with pytest.raises(TargetUnavailable, match=r"^cannot reach --sut-url http://127\.0\.0\.1:9: "):
+        await run_scenario(plain, RunOptions(target=target))
 
 
 async def test_run_scenarios_collects_results_and_progress(tmp_path: Path) -> None:

@@ -105,7 +105,7 @@ def test_findings_must_point_at_existing_evidence(tmp_path: Path) -> None:
 def test_scripting_the_upstream_is_a_derived_need_and_old_requires_still_load(tmp_path: Path) -> None:
     from harness.scenarios.runner import needed_capabilities
 
-    scripted = load_scenario(write(tmp_path, MINIMAL + "upstream: {default: {tokens: [a]}}\n")).scenario
+    scripted = load_scenario(write(tmp_path, MINIMAL + "upstream: {default: {tokens: 3}}\n")).scenario
     assert "upstream_control" in needed_capabilities(scripted)
     legacy = load_scenario(write(tmp_path, MINIMAL + "requires: [upstream_control, ledger]\n")).scenario
     assert {"upstream_control", "ledger"} <= needed_capabilities(legacy)
