@@ -519,7 +519,10 @@ def validate_data[M: pydantic.BaseModel](
             loc = tuple(
                 part for part in error["loc"] if not (isinstance(part, str) and part.startswith("function-"))
             )
-            problems.append(Problem(_field_path(loc), error["msg"], line=_nearest_line(loc, lines or {})))
+            line = _nearest_line(loc, lines or {})
+            if line is None and positions is not None and data is None:
+                line = 1  # an empty file: the mistake is its first line
+            problems.append(Problem(_field_path(loc), error["msg"], line=line))
         raise DataFileError(source, problems) from None
     except RecursionError:  # data built in code, not from a file: files are bounded in depth above
         raise DataFileError(source, [Problem("", "nested too deeply")]) from None
