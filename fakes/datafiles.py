@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -588,7 +590,12 @@ def read_text(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> str:
     path = Path(path)
     try:
         with path.open("rb") as handle:
-            raw = handle.read(limits.max_bytes + 1)
+            status = os.fstat(handle.fileno())
+            if stat.S_ISREG(status.st_mode):
+                _check_size(status.st_size, str(path), limits)  # refused unread
+                raw = handle.read(status.st_size + 1)
+            else:  # a pipe or device: read no more than the limit allows
+                raw = handle.read(limits.max_bytes + 1)
     except OSError as exc:
         raise DataFileError(
             str(path), [Problem("", f"cannot read the file: {exc.strerror or exc}")]
