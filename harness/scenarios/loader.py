@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ __all__ = [
     "json_schema",
     "load_scenario",
     "load_scenarios",
+    "resolve_tenant_entries",
     "resolve_tenants",
 ]
 
@@ -223,30 +224,44 @@ def _field(loc: tuple[str | int, ...]) -> str:
 
 
 def resolve_tenants(scenario: Scenario, tenants_dir: Path) -> list[dict[str, Any]]:
-    """The scenario's tenant documents: names are read from ``tenants_dir`` (``NAME.yaml``/``.json`` or
-    ``NAME/tenant.config.json``); inline documents are used as written, and one with ``extends: NAME``
-    starts from that tenant's file, its own top-level keys replacing the file's (mappings are merged)."""
-    return [resolve_tenant(scenario, index, tenants_dir) for index in range(len(scenario.tenants))]
+    """The scenario's tenant documents (see ``resolve_tenant_entries``)."""
+    return resolve_tenant_entries(scenario.tenants, tenants_dir, scenario.id)
 
 
 def resolve_tenant(scenario: Scenario, index: int, tenants_dir: Path) -> dict[str, Any]:
-    """The tenant document of ``scenario.tenants[index]`` (see ``resolve_tenants``)."""
+    """The tenant document of ``scenario.tenants[index]`` (see ``resolve_tenant_entries``)."""
     entry = scenario.tenants[index]
-    if isinstance(entry, str):
-        return _tenant_file(scenario, entry, tenants_dir, f"tenants[{index}]")
-    inline = dict(entry)
-    base_name = inline.pop("extends", None)
-    if base_name is None:
-        return inline
-    if not isinstance(base_name, str):
-        raise DataFileError(scenario.id, [Problem(f"tenants[{index}].extends", "must be a tenant name")])
-    base = _tenant_file(scenario, base_name, tenants_dir, f"tenants[{index}].extends")
-    for key, value in inline.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            base[key] = {**base[key], **value}
-        else:
-            base[key] = value
-    return base
+    return resolve_tenant_entries([entry], tenants_dir, scenario.id)[0]
+
+
+def resolve_tenant_entries(
+    entries: Sequence[str | Mapping[str, Any]], tenants_dir: Path, source: str, field: str = "tenants"
+) -> list[dict[str, Any]]:
+    """Tenant documents from names and inline entries: names are read from ``tenants_dir`` (``NAME.yaml``/
+    ``.json`` or ``NAME/tenant.config.json``); inline documents are used as written, and one with
+    ``extends: NAME`` starts from that tenant's file, its own top-level keys replacing the file's (mappings
+    are merged). Mistakes name ``source`` and the entry's field (``tenants[2].extends``)."""
+    documents: list[dict[str, Any]] = []
+    for index, entry in enumerate(entries):
+        where = f"{field}[{index}]"
+        if isinstance(entry, Mapping):
+            inline = dict(entry)
+            base_name = inline.pop("extends", None)
+            if base_name is None:
+                documents.append(inline)
+                continue
+            if not isinstance(base_name, str):
+                raise DataFileError(source, [Problem(f"{where}.extends", "must be a tenant name")])
+            base = _tenant_file(source, base_name, tenants_dir, f"{where}.extends")
+            for key, value in inline.items():
+                if isinstance(value, dict) and isinstance(base.get(key), dict):
+                    base[key] = {**base[key], **value}
+                else:
+                    base[key] = value
+            documents.append(base)
+            continue
+        documents.append(_tenant_file(source, entry, tenants_dir, where))
+    return documents
 
 
 def _tenant_path(entry: str, tenants_dir: Path) -> Path | None:
@@ -261,12 +276,12 @@ def _tenant_path(entry: str, tenants_dir: Path) -> Path | None:
     return next((c for c in candidates if c.is_file()), None)
 
 
-def _tenant_file(scenario: Scenario, entry: str, tenants_dir: Path, field: str) -> dict[str, Any]:
+def _tenant_file(source: str, entry: str, tenants_dir: Path, field: str) -> dict[str, Any]:
     if not _TENANT_NAME.match(entry) or ".." in entry:
-        raise DataFileError(scenario.id, [Problem(field, f"{entry!r} is not a tenant name (no paths)")])
+        raise DataFileError(source, [Problem(field, f"{entry!r} is not a tenant name (no paths)")])
     path = _tenant_path(entry, tenants_dir)
     if path is None:
-        raise DataFileError(scenario.id, [Problem(field, f"no tenant file for {entry!r} in {tenants_dir}")])
+        raise DataFileError(source, [Problem(field, f"no tenant file for {entry!r} in {tenants_dir}")])
     return _read_document(path)
 
 
