@@ -41,6 +41,8 @@ _STREAM_FAULTS = ("cut_after_events", "cut_after_bytes", "stall", "malformed_fra
 class RootCause:
     check: CheckResult
     finding: FindingResult
+    failing: frozenset[str] = frozenset()
+    """The requests the cause was seen on."""
 
 
 def _calls_by_exchange(observations: Observations) -> dict[str, list[UpstreamCall]]:
@@ -268,6 +270,7 @@ def conformance(observations: Observations) -> list[RootCause]:
 
     causes: list[RootCause] = []
     for check in out:
+        failing_ids = frozenset(check.exchanges if check.status is CheckStatus.FAILED else ())
         name = check.id.removeprefix("conformance.")
         finding_id, severity, title, recommendation = _ROOT_FINDINGS[name]
         causes.append(
@@ -294,6 +297,7 @@ def conformance(observations: Observations) -> list[RootCause]:
                     ],
                     root_cause=True,
                 ),
+                failing_ids,
             )
         )
     return causes
@@ -337,19 +341,24 @@ def fault_not_exercised(step_behaviour: Mapping[str, Any], observations: Observa
 
 
 def group_under_root_causes(
-    findings: Sequence[FindingResult], causes: Sequence[RootCause]
+    findings: Sequence[FindingResult], causes: Sequence[RootCause], exchanges: Sequence[Exchange]
 ) -> list[FindingResult]:
-    """Root-cause findings first, each masking the scenario's raised findings on the same requests."""
+    """Root-cause findings first, each masking the scenario's raised findings on the same requests (a
+    finding resting on measurements over all requests is masked when the cause was seen on all of them)."""
     raised_causes = [c for c in causes if c.finding.raised]
+    everything = {e.id for e in exchanges if e.status is not None}
     grouped: list[FindingResult] = []
     masked: dict[str, str] = {}
     for cause in raised_causes:
-        requests = set(cause.check.exchanges)
-        masks = [
-            f.id
-            for f in findings
-            if f.raised and f.id not in masked and requests & {r for ev in f.evidence for r in ev.exchanges}
-        ]
+        requests = set(cause.failing)
+
+        def symptom(finding: FindingResult, requests: set[str] = requests) -> bool:
+            seen = {r for ev in finding.evidence for r in ev.exchanges}
+            if seen:
+                return bool(requests & seen)
+            return bool(everything) and everything <= requests
+
+        masks = [f.id for f in findings if f.raised and f.id not in masked and symptom(f)]
         for finding_id in masks:
             masked[finding_id] = cause.finding.id
         grouped.append(cause.finding.model_copy(update={"masks": masks}))

@@ -571,7 +571,9 @@ async def _run_loaded(loaded: LoadedScenario, target: Target, options: RunOption
             exchanges=play.exchanges if play else [],
         )
     failed = any(c.status is CheckStatus.FAILED for c in checks)
-    findings = group_under_root_causes(_findings(scenario, checks, measurements, play.exchanges), causes)
+    findings = group_under_root_causes(
+        _findings(scenario, checks, measurements, play.exchanges), causes, play.exchanges
+    )
     return _base_result(
         loaded,
         ScenarioStatus.FAILED if failed else ScenarioStatus.PASSED,
