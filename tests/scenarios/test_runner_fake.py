@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from fakes.datafiles import parse_model
+from fakes.server import FakeGateway
 from harness.errors import TargetUnavailable
 from harness.report.results import CheckStatus, ScenarioStatus
 from harness.scenarios.model import Scenario
@@ -132,7 +133,10 @@ async def test_missing_capability_skips_with_the_reason() -> None:
             "environment": {"MODEL_ID": "m"},
         }
     )
-    result = await run_scenario(inline, RunOptions(target=target))
+    # A deployment that answers (any HTTP answer: here the fake's), so that the session opens.
+    async with FakeGateway.running() as fake:
+        reachable = UrlTarget(TargetOptions(sut_url=fake.base_url))
+        result = await run_scenario(inline, RunOptions(target=reachable))
     assert result.status is ScenarioStatus.NOT_APPLICABLE
     assert result.reason.startswith("not applicable: MODEL_ID=m (the target does not report the SUT's")
     assert not result.findings
