@@ -124,6 +124,8 @@ def test_validate_names_an_id_used_by_two_files(tmp_path: Path, capsys: pytest.C
             "--port must be between 0 and 65535",
         ),
         (["fake", "serve", "--port", "-1"], "--port must be between 0 and 65535"),
+        (["fake", "serve", "--time-scale", "nan"], "--time-scale must be a number of at most 1000, got nan"),
+        (["fake", "serve", "--time-scale", "inf"], "--time-scale must be a number of at most 1000, got inf"),
         (["validate", "nowhere.yaml"], "nowhere.yaml: 1 problem"),
         (["list", "nowhere"], "no such file or directory"),
     ],
