@@ -13,6 +13,8 @@ answers with the tenant's usage for the period (a number, or JSON with ``used``)
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -36,13 +38,20 @@ def _checked_url(value: str, what: str) -> str:
     return value.rstrip("/")
 
 
-async def _reachable(client: httpx.AsyncClient, url: str, what: str) -> None:
-    """Any HTTP answer will do; no answer at all is a configuration error, not a failed scenario."""
+async def _reachable(url: str, what: str) -> None:
+    """Something must accept a connection there; nothing at all is a configuration error, not a failed
+    scenario. Only a TCP connection is opened (no request), so that the deployment sees nothing extra."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        await client.get(f"{url}/health", timeout=_REACH_TIMEOUT_S)
-    except httpx.TransportError as exc:
-        reason = str(exc) or type(exc).__name__
+        async with asyncio.timeout(_REACH_TIMEOUT_S):
+            _, writer = await asyncio.open_connection(parts.hostname, port)
+    except (OSError, TimeoutError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         raise TargetUnavailable(f"cannot reach {what} {url}: {reason}") from None
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
 
 
 _REACH_TIMEOUT_S = 10.0
@@ -92,9 +101,9 @@ class UrlTarget:
     @asynccontextmanager
     async def session(self, setup: ScenarioSetup) -> AsyncIterator[SystemUnderTest]:
         async with httpx.AsyncClient(timeout=30.0, trust_env=False) as client:
-            await _reachable(client, self.chat_url, "--sut-url")
+            await _reachable(self.chat_url, "--sut-url")
             if self.upstream_url:
-                await _reachable(client, self.upstream_url, "upstream_url")
+                await _reachable(self.upstream_url, "upstream_url")
             sut = SystemUnderTest(
                 chat_url=self.chat_url,
                 capabilities=self.capabilities,
