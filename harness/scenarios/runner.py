@@ -596,7 +596,7 @@ async def run_scenario(
     """Run one scenario (a file path, a loaded file, or a ``Scenario`` built in code); return its result."""
     options = options or RunOptions()
     if isinstance(scenario, (str, Path)):
-        loaded = load_scenario(Path(scenario))
+        loaded = load_scenario(Path(scenario), options.tenants_dir)
     elif isinstance(scenario, Scenario):
         loaded = LoadedScenario(Path(f"<{scenario.id}>"), scenario)
     else:
@@ -615,7 +615,7 @@ async def run_scenarios(
     loaded = (
         [p for p in paths if isinstance(p, LoadedScenario)]
         if paths and isinstance(paths[0], LoadedScenario)
-        else load_scenarios([Path(str(p)) for p in paths])
+        else load_scenarios([Path(str(p)) for p in paths], options.tenants_dir)
     )
     target = options.resolve_target()
     started_at = _now()
