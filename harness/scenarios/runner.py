@@ -547,7 +547,10 @@ async def _run_loaded(loaded: LoadedScenario, target: Target, options: RunOption
             checks.extend(await play.scenario_checks(observations, plan))
             causes = conformance(observations)
             checks.extend(cause.check for cause in causes)
-            not_exercised = fault_not_exercised(play.step_behaviour, observations)
+            unscaled = sut.config is not None and not sut.config.scaled_timers and options.time_scale < 1
+            not_exercised = fault_not_exercised(
+                play.step_behaviour, observations, options.time_scale if unscaled else None
+            )
             checks = _not_exercised(checks, not_exercised, play.exchanges)
             measurements = play.measurements()
     except TimeoutError:
