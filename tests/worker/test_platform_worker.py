@@ -67,7 +67,8 @@ async def test_a_worker_that_puts_stream_in_the_options_gets_one_root_cause(tmp_
     faults = await run_scenario(SCENARIOS / "fallback-after-first-token.yaml", options(variant))
     (cause,) = [f for f in faults.findings if f.raised and f.root_cause]
     assert cause.id == "UPSTREAM-NOT-STREAMED"
-    assert "`stream: true` was passed in the options argument of env.AI.run, not in the inputs" in cause.detail
+    says = "`stream: true` was passed in the options argument of env.AI.run, not in the inputs"
+    assert says in cause.detail
     # The mid-stream faults were never delivered (the calls were not streamed): no finding about them.
     assert raised(faults) == ["UPSTREAM-NOT-STREAMED"]
     assert faults.reason.startswith("fault not exercised: stream.error_frame")
