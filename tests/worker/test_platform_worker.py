@@ -59,10 +59,16 @@ async def test_the_correct_worker_meets_the_catalogue(scenario: str) -> None:
     assert not [f for f in result.findings if f.raised and f.root_cause]
 
 
-async def test_a_worker_that_puts_stream_in_the_options_gets_one_root_cause(tmp_path: Path) -> None:
-    variant = tmp_path / "worker"
-    shutil.copytree(WORKER, variant, ignore=shutil.ignore_patterns("node_modules"))
-    subprocess.run(["git", "apply", str(STREAM_IN_OPTIONS)], cwd=variant, check=True)
+@pytest.fixture
+def variant(tmp_path: Path) -> Path:
+    """A copy of the Worker with the stream-in-options mutant applied."""
+    copy = tmp_path / "worker"
+    shutil.copytree(WORKER, copy, ignore=shutil.ignore_patterns("node_modules"))
+    subprocess.run(["git", "apply", str(STREAM_IN_OPTIONS)], cwd=copy, check=True)
+    return copy
+
+
+async def test_a_worker_that_puts_stream_in_the_options_gets_one_root_cause(variant: Path) -> None:
 
     faults = await run_scenario(SCENARIOS / "fallback-after-first-token.yaml", options(variant))
     (cause,) = [f for f in faults.findings if f.raised and f.root_cause]
