@@ -164,7 +164,7 @@ def summary_lines(results: Results) -> list[str]:
 def _handle(args: argparse.Namespace) -> int:
     options = options_from(args)
     paths = args.paths or [catalogue_of(args)]
-    loaded = load_scenarios(paths)
+    loaded = load_scenarios(paths, options.tenants_dir)
     if not loaded:
         raise ConfigError(f"no scenario files found in {', '.join(map(str, paths))}")
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -62,6 +62,19 @@ def fault_plan(extra: Mapping[str, str]) -> FaultPlan:
 
 
 class ReplayTarget:
+    option_keys = frozenset(
+        {
+            "cassettes",
+            "time_scale",
+            "gateway_id",
+            "fault_delay_events",
+            "fault_status",
+            "fault_cut_after",
+            "fault_drop",
+            "fault_corrupt",
+        }
+    )
+    """The ``--target-option`` keys this target reads; any other is a usage error."""
     name = "replay"
     capabilities = frozenset(
         {Capability.METRICS, Capability.LEDGER, Capability.CLOCK, Capability.TENANT_CONFIG}
