@@ -205,6 +205,8 @@ async def test_hung_request_is_cancelled_and_reported(
     (problem,) = await worker.settle()
     assert problem.kind == "hung"
     assert problem.describe().startswith("workerd cancelled GET /hang because the Worker hung")
+    # The next request on the same pooled client is answered: no dead kept-alive connection is left.
+    assert (await client.get("/health")).status_code == 200
 
 
 async def test_vars_can_be_overridden_per_run() -> None:
