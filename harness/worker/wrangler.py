@@ -121,6 +121,10 @@ class DurableObjectBinding:
 class BindingStub:
     binding: str
     kind: str  # what Wrangler calls it, e.g. "vectorize", "service (auth-worker)"
+    class_name: str | None = None
+    """For a Durable Object said to live in another Worker: its class, simulated after all when the bundle
+    itself exports it (the runner decides, from the bundle's exports)."""
+    sqlite: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,7 +307,10 @@ def load_worker_config(path: str | Path, environment: str | None = None) -> Work
         if binding.script_name and binding.script_name != name:
             stubs.append(
                 BindingStub(
-                    binding.name, f"Durable Object {binding.class_name} in Worker {binding.script_name!r}"
+                    binding.name,
+                    f"Durable Object {binding.class_name} in Worker {binding.script_name!r}",
+                    class_name=binding.class_name,
+                    sqlite=binding.class_name in sqlite_classes,
                 )
             )
         else:
