@@ -1,6 +1,6 @@
 """``aigw live``: the gateway spike against a real Cloudflare account, safely.
 
-    aigw live preflight [--model M]...
+    aigw live preflight [PATH]... [--tenants DIR] [--model M]... [--api-base URL] [--gateway-base URL]
     aigw live plan [PATH]... [--tenants DIR] [cost guard flags]
     aigw live spike [--tenant-id T] [--model M]... [--worker-url URL] [--dry-run] [--out DIR]
                     [--max-requests N] [--max-tokens N] [--max-usd X] [--neuron-rate MODEL=IN,OUT]...
@@ -17,6 +17,7 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -24,7 +25,14 @@ import httpx
 from harness.errors import ConfigError
 from harness.live.client import CloudflareClient
 from harness.live.cost import CostCaps, CostGuard, Estimate, PlannedRequest, parse_rate
-from harness.live.credentials import LiveCredentials, Secret
+from harness.live.credentials import (
+    API_BASE,
+    API_BASE_ENV,
+    GATEWAY_BASE,
+    GATEWAY_BASE_ENV,
+    LiveCredentials,
+    Secret,
+)
 from harness.live.logcheck import PollSchedule
 from harness.live.preflight import run_preflight
 from harness.live.spike import (
@@ -61,6 +69,22 @@ def add_cost_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_endpoint_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("endpoints (a stand-in such as 'aigw fake serve' for a rehearsal)")
+    group.add_argument(
+        "--api-base", metavar="URL", help=f"Cloudflare's API (default: ${API_BASE_ENV} or {API_BASE})"
+    )
+    group.add_argument(
+        "--gateway-base", metavar="URL", help=f"AI Gateway (default: ${GATEWAY_BASE_ENV} or {GATEWAY_BASE})"
+    )
+
+
+def credentials_from(args: argparse.Namespace) -> LiveCredentials:
+    return LiveCredentials.from_environment(
+        os.environ, api_base=args.api_base, gateway_base=args.gateway_base
+    )
+
+
 def guard_from(args: argparse.Namespace) -> CostGuard:
     rates = dict(parse_rate(text) for text in args.neuron_rate)
     return CostGuard(CostCaps(args.max_requests, args.max_tokens, args.max_usd), rates)
@@ -90,6 +114,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "preflight", help="check token, gateway, logging and models; send nothing"
     )
     preflight.add_argument("--model", action="append", default=[], help="a model to check (repeatable)")
+    preflight.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="scenarios whose MODEL_ID/FALLBACK_MODEL_ID are checked (default: scenarios/)",
+    )
+    preflight.add_argument(
+        "--tenants",
+        type=Path,
+        default=Path("scenarios/tenants"),
+        metavar="DIR",
+        help="tenant files whose models are checked (default: scenarios/tenants)",
+    )
+    add_endpoint_flags(preflight)
     preflight.set_defaults(handler=_preflight)
 
     plan = commands.add_parser(
@@ -119,12 +158,26 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     spike.add_argument("--skip-preflight", action="store_true", help="do not run the preflight first")
     add_cost_flags(spike)
+    add_endpoint_flags(spike)
     spike.set_defaults(handler=_spike)
 
 
 def _preflight(args: argparse.Namespace) -> int:
-    creds = LiveCredentials.from_environment(os.environ)
-    models = args.model or [PRIMARY_MODEL, FALLBACK_MODEL]
+    from harness.live.models import models_named
+    from harness.scenarios.loader import discover, load_scenarios
+
+    creds = credentials_from(args)
+    environments: list[Mapping[str, str]] = [os.environ]
+    paths = args.paths or ([Path("scenarios")] if Path("scenarios").is_dir() else [])
+    if paths:
+        environments += [item.scenario.environment for item in load_scenarios(discover(paths))]
+    tenant_files = sorted(args.tenants.glob("*.json")) if args.tenants.is_dir() else []
+    models = models_named(tenant_files, environments, args.model)
+    if not models:
+        raise ConfigError(
+            f"no model to check: {args.tenants} has no tenant files and no --model, MODEL_ID or "
+            "FALLBACK_MODEL_ID names one"
+        )
 
     async def run() -> int:
         async with httpx.AsyncClient(timeout=30) as http:
@@ -173,7 +226,7 @@ def _spike(args: argparse.Namespace) -> int:
     if args.dry_run:
         print("dry run: nothing was sent")
         return 0
-    creds = LiveCredentials.from_environment(os.environ)
+    creds = credentials_from(args)
     key = os.environ.get(SPIKE_KEY_ENV, "")
     if args.worker_url and not key:
         raise ConfigError(

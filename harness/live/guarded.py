@@ -31,6 +31,8 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         self.run_id = run_id
         self.refused: list[str] = []
         self.sent = 0
+        self.log_ids: list[str] = []
+        """``cf-aig-log-id`` of every answered gateway request, in order: what the Logs API must show."""
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
@@ -44,6 +46,11 @@ class GuardedTransport(httpx.AsyncBaseTransport):
                 raise httpx.ConnectError(f"aigw cost guard: {exc}", request=request) from None
             request = self._tagged(request)
             self.sent += 1
+            response = await self.inner.handle_async_request(request)
+            log_id = response.headers.get("cf-aig-log-id")
+            if log_id:
+                self.log_ids.append(log_id)
+            return response
         return await self.inner.handle_async_request(request)
 
     def _planned(self, model: str, request: httpx.Request) -> PlannedRequest:

@@ -1,10 +1,14 @@
 """The ``live`` target: the reference gateway in-process, its upstream the real Cloudflare AI Gateway.
 
-Every tenant is routed to the gateway named by ``AIGW_GATEWAY_ID`` (the account has that one gateway for
-the run, whatever the tenant files say). Upstream calls pass a ``GuardedTransport``: the cost caps hold
-for the whole run (``--target-option max_requests=N``, ``max_tokens=N``, ``max_usd=X``) and every
-request carries the run id. Logs are read from Cloudflare's Logs API, limited to this run's requests.
-The upstream cannot be scripted (no ``upstream_control``), so scenarios that script it are skipped.
+The endpoints can be pointed at a stand-in (``--target-option api_base=URL gateway_base=URL``, or
+``AIGW_LIVE_API_BASE``/``AIGW_LIVE_GATEWAY_BASE``): against ``aigw fake serve`` the whole live path runs
+offline, which is how CI rehearses it. Every tenant is routed to the gateway named by ``AIGW_GATEWAY_ID``
+(the account has that one gateway for the run, whatever the tenant files say). Upstream calls pass a
+``GuardedTransport``: the cost caps hold for the whole run (``--target-option max_requests=N``,
+``max_tokens=N``, ``max_usd=X``) and every request carries the run id. Logs are read from Cloudflare's
+Logs API: the log of every request the scenario sent, each polled by its ``cf-aig-log-id`` until visible
+(logs appear a while after the response; ``--target-option log_timeout=S``, default 60). The upstream
+cannot be scripted (no ``upstream_control``), so scenarios that script it are skipped with the reason.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from harness.live.client import CloudflareClient
 from harness.live.cost import CostCaps, CostGuard
 from harness.live.credentials import LiveCredentials
 from harness.live.guarded import GuardedTransport
+from harness.live.logcheck import DEFAULT_SCHEDULE, PollSchedule, find_logs
 from harness.live.spike import new_run_id
 from harness.scenarios.control import gateway_log_record
 from harness.scenarios.fake_target import ClockView, GatewayView, gateway_settings
@@ -59,17 +64,31 @@ def caps_from(extra: Mapping[str, str]) -> CostCaps:
 
 
 class RunLogs:
-    """``GatewayLogs`` over the live Logs API, limited to the requests of one run (by ``metadata.runId``)."""
+    """``GatewayLogs`` over the live Logs API, limited to the requests one scenario sent.
 
-    def __init__(self, client: CloudflareClient, run_id: str) -> None:
+    The log ids come from the answers (``cf-aig-log-id``, kept by the guarded transport); each is polled
+    until visible, so the Logs API's delay is waited out rather than read as a missing log.
+    """
+
+    def __init__(
+        self,
+        client: CloudflareClient,
+        run_id: str,
+        transport: GuardedTransport,
+        schedule: PollSchedule = DEFAULT_SCHEDULE,
+    ) -> None:
         self.client = client
         self.run_id = run_id
+        self.transport = transport
+        self.schedule = schedule
+        self.missing: list[str] = []
+        """Why a sent request's log was not found (one line each), for the report."""
 
     async def list(self, gateway_id: str | None = None) -> list[GatewayLogRecord]:
-        answer = await self.client.list_logs(self.run_id)
-        items = answer.result if answer.status == 200 and isinstance(answer.result, list) else []
         gateway = gateway_id or self.client.credentials.gateway_id
-        records = [gateway_log_record(i, gateway) for i in items if isinstance(i, Mapping)]
+        sightings = await find_logs(self.client, self.transport.log_ids, self.schedule)
+        self.missing = [f"{s.log_id}: {s.note}" for s in sightings if not s.found]
+        records = [gateway_log_record(s.record, gateway) for s in sightings if s.record is not None]
         return sorted(records, key=lambda r: (r.created_at or "", r.id))
 
     async def get(self, gateway_id: str, log_id: str) -> GatewayLogRecord | None:
@@ -94,7 +113,13 @@ class LiveTarget:
 
     def __init__(self, options: TargetOptions, environ: Mapping[str, str] | None = None) -> None:
         self.options = options
-        self.credentials = LiveCredentials.from_environment(os.environ if environ is None else environ)
+        extra = options.extra
+        self.credentials = LiveCredentials.from_environment(
+            os.environ if environ is None else environ,
+            api_base=extra.get("api_base"),
+            gateway_base=extra.get("gateway_base"),
+        )
+        self.schedule = PollSchedule(timeout_s=_seconds(extra.get("log_timeout", "60"), "log_timeout"))
         self.guard = CostGuard(caps_from(options.extra))
         self.run_id = options.extra.get("run_id") or new_run_id()
         self.transports: list[GuardedTransport] = []
@@ -127,12 +152,22 @@ class LiveTarget:
             yield SystemUnderTest(
                 chat_url=gateway.base_url,
                 capabilities=self.capabilities,
-                logs=RunLogs(CloudflareClient(creds, http), self.run_id),
+                logs=RunLogs(CloudflareClient(creds, http), self.run_id, transport, self.schedule),
                 metrics=view,
                 ledger=view,
                 clock=ClockView(clock),
                 description=f"{self.description} (gateway {creds.gateway_id}, run {self.run_id})",
             )
+
+
+def _seconds(text: str, name: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise ConfigError(f"--target-option {name}: expected a number of seconds above 0, got {text!r}")
+    return value
 
 
 def _secret(creds: LiveCredentials) -> SecretStr | None:
