@@ -119,6 +119,11 @@ class LiveTarget:
             api_base=extra.get("api_base"),
             gateway_base=extra.get("gateway_base"),
         )
+        if self.credentials.stand_in:
+            # A rehearsal: say so wherever the run is described, so that no finding reads as Cloudflare's.
+            self.description = (
+                f"the reference gateway against a stand-in for Cloudflare at {self.credentials.gateway_base}"
+            )
         self.schedule = PollSchedule(timeout_s=_seconds(extra.get("log_timeout", "60"), "log_timeout"))
         self.guard = CostGuard(caps_from(options.extra))
         self.run_id = options.extra.get("run_id") or new_run_id()
