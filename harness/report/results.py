@@ -102,6 +102,9 @@ class Exchange(_Model):
     timed_out: bool = False
     transport_error: str | None = None
     trace_id: str | None = None
+    sut_time: str | None = None
+    """The SUT's clock when the request was sent (ISO 8601 UTC), where the target gives its clock: which
+    budget day and month the request belongs to."""
     log_ids: list[str] = Field(default_factory=list)
     """``cf-aig-log-id``s of the AI Gateway requests this exchange caused (from the upstream or its logs)."""
     upstream_models: list[str] = Field(default_factory=list)

@@ -263,8 +263,12 @@ class LedgerCheck(_Strict):
     tenant: str
     period: _Lax[Period] = Period.DAILY
     used: Match | None = None
+    agrees_with_billed: bool | None = None
+    """True: what the SUT charged (the ledger) equals what the upstream billed for the tenant's requests
+    in the period (input plus output tokens of the calls that answered), read from the upstream's
+    requests: runs on every target that can read them."""
     agrees_with_metrics: bool | None = None
-    """True: the ledger's usage equals the sum of successful requests' total tokens in the metrics."""
+    """True: the ledger's usage equals what the SUT's own usage records charged (needs ``metrics``)."""
 
 
 class UpstreamCallsCheck(_Strict):
@@ -332,7 +336,8 @@ class Check(_Strict):
     id: Annotated[str, Field(pattern=_ID)]
     description: str = ""
     requires: list[str] = Field(default_factory=list)
-    """Extra capabilities this check needs; when the target lacks one, the check is skipped."""
+    """Extra capabilities this check needs beyond its kind's; when the target lacks one, the check alone is
+    skipped."""
     ledger: LedgerCheck | None = None
     upstream_calls: UpstreamCallsCheck | None = None
     logs: LogsCheck | None = None
@@ -406,8 +411,8 @@ class Scenario(_Strict):
     questions: list[str] = Field(default_factory=list)
     """The questions from the milestone this scenario answers; quoted in the report and docs."""
     requires: list[str] = Field(default_factory=list)
-    """Capabilities the target must have (``upstream_control``, ``gateway_logs``, ``metrics``, ``ledger``,
-    ``clock``, ``tenant_config``); the scenario is skipped with the reason when one is missing."""
+    """Extra capabilities the target must have. Rarely needed: what a scenario needs is derived from its
+    setup, steps and checks (``harness.scenarios.kinds``); entries here are added to the setup's needs."""
     tenants: list[str | dict[str, Any]] = Field(default_factory=list)
     """Tenant configurations: a name from ``scenarios/tenants/`` or an inline tenant document."""
     environment: dict[str, str] = Field(default_factory=dict)
@@ -452,8 +457,6 @@ class Scenario(_Strict):
                     f"finding {finding.id} names evidence that is not a step, check or measurement: "
                     f"{', '.join(unknown)}"
                 )
-        if self.upstream is not None and "upstream_control" not in self.requires:
-            raise ValueError("a scenario that sets upstream behaviour must list upstream_control in requires")
         return self
 
     def step_names(self) -> list[str]:

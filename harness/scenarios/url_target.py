@@ -41,7 +41,7 @@ class UrlTarget:
         self.api_token = options.extra.get("api_token")
         caps: set[Capability] = set()
         if self.upstream_url:
-            caps.add(Capability.UPSTREAM_CONTROL)
+            caps |= {Capability.UPSTREAM_CALLS, Capability.UPSTREAM_CONTROL}
             if self.account_id and self.api_token:
                 caps.add(Capability.GATEWAY_LOGS)
         self.capabilities = frozenset(caps)

@@ -106,7 +106,12 @@ class WorkerTarget:
             )
         gateways = options.extra.get("gateways", "")
         self.gateways = tuple(g.strip() for g in gateways.split(",") if g.strip())
-        capabilities = {Capability.UPSTREAM_CONTROL, Capability.GATEWAY_LOGS, Capability.CLOCK}
+        capabilities = {
+            Capability.UPSTREAM_CALLS,
+            Capability.UPSTREAM_CONTROL,
+            Capability.GATEWAY_LOGS,
+            Capability.CLOCK,
+        }
         if self.ledger_kv:
             capabilities.add(Capability.LEDGER)
         tenants = options.extra.get("tenants", "scenario")

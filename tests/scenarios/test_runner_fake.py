@@ -119,11 +119,13 @@ async def test_missing_capability_skips_with_the_reason() -> None:
     result = await run_scenario(STREAM, RunOptions(target=target))
     assert result.status is ScenarioStatus.SKIPPED
     assert result.reason == (
-        "target 'url' cannot give upstream_control (scripting the upstream (its upstream is not our fake))"
+        "target 'url' cannot give upstream_control "
+        "(scripting the upstream's behaviour (its upstream is not our fake))"
     )
     inline = STREAM.model_copy(update={"tenants": [{"extends": "example"}], "environment": {"MODEL_ID": "m"}})
     result = await run_scenario(inline, RunOptions(target=target))
-    assert result.reason.startswith("target 'url' cannot give tenant_config, upstream_control (applying")
+    assert result.reason.startswith("target 'url' cannot give tenant_config (applying")
+    assert "upstream_control (scripting" in result.reason
 
 
 async def test_unreachable_system_is_reported_not_raised() -> None:
