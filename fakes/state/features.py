@@ -3,7 +3,7 @@
 ``features_of(state)`` returns the one ``FeatureState`` of a fake, creating it (and registering its reset
 hook) on first use; feature modules share it through this function, so nothing here is global across fakes.
 
-``install`` adds the control routes for the options (``fakes.feature_options``):
+``install`` adds the control routes for the options (``fakes.state.options``):
 ``GET /__aigw/features`` and ``PUT /__aigw/features`` (a JSON object of the options to change; unknown or
 invalid fields are refused with 400 naming them). ``POST /__aigw/reset`` restores the defaults.
 """
@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING
 
 import pydantic
 
-from fakes.cache import ResponseCache
-from fakes.feature_options import FeatureOptions
-from fakes.http import IncomingRequest, Reply, json_reply
-from fakes.limits import RateLimiter
-from fakes.spend import SpendLedger
+from fakes.state.cache import ResponseCache
+from fakes.state.limits import RateLimiter
+from fakes.state.options import FeatureOptions
+from fakes.state.spend import SpendLedger
+from fakes.wire.http import IncomingRequest, Reply, json_reply
 
 if TYPE_CHECKING:
-    from fakes.state import FakeState
+    from fakes.state.fake import FakeState
 
 __all__ = ["FeatureState", "features_of", "install"]
 

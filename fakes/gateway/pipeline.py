@@ -18,7 +18,7 @@ Stages this module provides:
 - ``limits``, ``cache``: pass through until a feature module replaces them;
 - ``attempts``: one attempt (``call.attempt = 1``); a retry stage replaces it and calls ``call_next``
   once per attempt, setting ``call.attempt`` each time;
-- ``upstream``: runs the scripted model for one attempt (``fakes.upstream``), applying
+- ``upstream``: runs the scripted model for one attempt (``fakes.gateway.upstream``), applying
   ``cf-aig-request-timeout`` to the first byte.
 
 The seam for feature modules: ``state.pipeline.replace("cache", my_stage)``, ``insert_after(...)``,
@@ -38,17 +38,17 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from fakes.behaviour import Outcome
-from fakes.catalogue import ModelInfo
-from fakes.cost import log_cost
-from fakes.errors import CloudflareError
-from fakes.gateways import Gateway
-from fakes.http import IncomingRequest, Reply, ReplyResult
-from fakes.ids import ulid
-from fakes.metadata import RequestOptions, bearer
-from fakes.store import RequestRecord
+from fakes.gateway.metadata import RequestOptions, bearer
+from fakes.models.catalogue import ModelInfo
+from fakes.models.cost import log_cost
+from fakes.state.gateways import Gateway
+from fakes.state.store import RequestRecord
+from fakes.wire.errors import CloudflareError
+from fakes.wire.http import IncomingRequest, Reply, ReplyResult
+from fakes.wire.ids import ulid
 
 if TYPE_CHECKING:
-    from fakes.state import FakeState
+    from fakes.state.fake import FakeState
 
 __all__ = [
     "GatewayCall",
@@ -125,7 +125,7 @@ class Pipeline:
 
     @classmethod
     def default(cls) -> Pipeline:
-        from fakes.upstream import upstream_stage
+        from fakes.gateway.upstream import upstream_stage
 
         return cls(
             [

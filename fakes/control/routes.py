@@ -16,8 +16,8 @@ from dataclasses import asdict
 
 from fakes.behaviour import parse_document
 from fakes.datafiles import DataFileError
-from fakes.http import IncomingRequest, Reply, json_reply
-from fakes.state import FakeState
+from fakes.state.fake import FakeState
+from fakes.wire.http import IncomingRequest, Reply, json_reply
 
 __all__ = ["install"]
 

@@ -14,7 +14,7 @@ What the binding (workerd's ``ai-api.ts`` and ``aig-api.ts``) sends to ``https:/
 - ``GET|PATCH /ai-gateway/gateways/{gateway}/logs/{id}``: ``{"result": log}``; 404 with
   ``errors[0].message`` when the log does not exist (yet).
 - ``GET /ai-gateway/gateways/{gateway}/url/{provider}``: ``{"result": {"url": ...}}``, a URL on this fake.
-- ``POST /ai-gateway/universal/run/{gateway}``: the Universal endpoint (``fakes.universal_endpoint``).
+- ``POST /ai-gateway/universal/run/{gateway}``: the Universal endpoint (``fakes.gateway.universal_endpoint``).
 The account is the fake's default account.
 """
 
@@ -25,18 +25,18 @@ from typing import Any
 
 from starlette.datastructures import Headers
 
-from fakes.api_common import envelope, not_found
+from fakes.api.common import envelope, not_found
+from fakes.api.gateways import gateway_url
+from fakes.api.logs import LOG_NOT_FOUND, LogReader, patch_record
 from fakes.behaviour import parse_outcome
 from fakes.datafiles import DataFileError
-from fakes.errors import CloudflareError
-from fakes.gateways_api import gateway_url
-from fakes.http import IncomingRequest, Reply
-from fakes.ids import request_uuid
-from fakes.logs_api import LOG_NOT_FOUND, LogReader, patch_record
-from fakes.metadata import request_options
-from fakes.pipeline import GatewayCall, Host, Surface
-from fakes.state import FakeState
-from fakes.universal_endpoint import BEHAVIOUR_HEADER, run_universal
+from fakes.gateway.metadata import request_options
+from fakes.gateway.pipeline import GatewayCall, Host, Surface
+from fakes.gateway.universal_endpoint import BEHAVIOUR_HEADER, run_universal
+from fakes.state.fake import FakeState
+from fakes.wire.errors import CloudflareError
+from fakes.wire.http import IncomingRequest, Reply
+from fakes.wire.ids import request_uuid
 
 __all__ = ["binding_headers", "install"]
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from fakes.logs import MetadataValue, iso_timestamp
+from fakes.state.logs import MetadataValue, iso_timestamp
 
 __all__ = ["RequestRecord", "RequestStore"]
 

@@ -1,10 +1,10 @@
 """The Universal endpoint on the fake: ``POST /v1/{account_id}/{gateway_id}`` (and the binding's
-``POST /ai-gateway/universal/run/{gateway_id}``, served by ``fakes.binding``).
+``POST /ai-gateway/universal/run/{gateway_id}``, served by ``fakes.api.binding``).
 
 Each step becomes its own gateway call through the whole request pipeline (authentication, limits, cache,
 retries by the step's merged headers, the scripted model), so each step attempt is logged with its
-``step`` index, and the answer carries ``cf-aig-step``. Steps are tried in order by ``fakes.universal``;
-which answers count as failures and which answer is returned when all fail follow
+``step`` index, and the answer carries ``cf-aig-step``. Steps are tried in order by
+``fakes.gateway.universal``; which answers count as failures and which answer is returned when all fail follow
 ``FeatureOptions.universal_failure`` and ``universal_all_failed``.
 
 Step providers: ``workers-ai`` with ``endpoint`` a model id (native input, REST envelope) or
@@ -21,14 +21,9 @@ from starlette.datastructures import Headers
 
 from fakes.behaviour import Outcome, parse_outcome
 from fakes.datafiles import DataFileError
-from fakes.errors import CloudflareError
-from fakes.gateway_state import features_of
-from fakes.http import IncomingRequest, Reply, ReplyResult
-from fakes.ids import request_uuid
-from fakes.metadata import bearer, request_options
-from fakes.pipeline import GatewayCall, Host, Surface
-from fakes.state import FakeState
-from fakes.universal import (
+from fakes.gateway.metadata import bearer, request_options
+from fakes.gateway.pipeline import GatewayCall, Host, Surface
+from fakes.gateway.universal import (
     AllFailed,
     FailureClass,
     FailurePolicy,
@@ -37,6 +32,11 @@ from fakes.universal import (
     parse_steps,
     run_steps,
 )
+from fakes.state.fake import FakeState
+from fakes.state.features import features_of
+from fakes.wire.errors import CloudflareError
+from fakes.wire.http import IncomingRequest, Reply, ReplyResult
+from fakes.wire.ids import request_uuid
 
 __all__ = ["BEHAVIOUR_HEADER", "close_unsent", "install", "run_universal"]
 

@@ -16,12 +16,12 @@ from typing import Any
 
 from fakes.behaviour import parse_outcome
 from fakes.datafiles import DataFileError
-from fakes.errors import CloudflareError
-from fakes.http import IncomingRequest, Reply, json_reply
-from fakes.ids import request_uuid
-from fakes.metadata import request_options
-from fakes.pipeline import GatewayCall, Host, Surface
-from fakes.state import FakeState
+from fakes.gateway.metadata import request_options
+from fakes.gateway.pipeline import GatewayCall, Host, Surface
+from fakes.state.fake import FakeState
+from fakes.wire.errors import CloudflareError
+from fakes.wire.http import IncomingRequest, Reply, json_reply
+from fakes.wire.ids import request_uuid
 
 __all__ = ["BEHAVIOUR_HEADER", "install"]
 

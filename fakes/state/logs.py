@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fakes.store import RequestRecord, RequestStore
+    from fakes.state.store import RequestRecord, RequestStore
 
 __all__ = [
     "MAX_METADATA_ENTRIES",

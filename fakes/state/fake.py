@@ -12,13 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fakes.behaviour import BehaviourController, BehaviourDocument
-from fakes.catalogue import Catalogue
 from fakes.config import AccountConfig, FakeConfig
 from fakes.datafiles import load_model
-from fakes.gateways import Gateway, GatewayRegistry, default_settings
-from fakes.http import Router
-from fakes.pipeline import Pipeline
-from fakes.store import RequestStore
+from fakes.gateway.pipeline import Pipeline
+from fakes.models.catalogue import Catalogue
+from fakes.state.gateways import Gateway, GatewayRegistry, default_settings
+from fakes.state.store import RequestStore
+from fakes.wire.http import Router
 
 __all__ = ["FakeState"]
 

@@ -1,4 +1,4 @@
-"""The gateway API: create, list, get, update and delete gateways (``fakes.gateways`` holds them).
+"""The gateway API: create, list, get, update and delete gateways (``fakes.state.gateways`` holds them).
 
 Routes (under ``/client/v4/accounts/{account_id}/ai-gateway``): ``POST /gateways``, ``GET /gateways``
 (``page``, ``per_page`` up to 50, ``search`` by id), ``GET|PUT|DELETE /gateways/{id}`` and
@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fakes.api_common import API_BASE, bad_request, envelope, not_found, require_token
-from fakes.errors import CloudflareError, ErrorRow, ErrorShape
-from fakes.gateway_state import features_of
-from fakes.gateways import Gateway, GatewayError
-from fakes.http import IncomingRequest, Reply
-from fakes.logs import iso_timestamp
-from fakes.state import FakeState
+from fakes.api.common import API_BASE, bad_request, envelope, not_found, require_token
+from fakes.state.fake import FakeState
+from fakes.state.features import features_of
+from fakes.state.gateways import Gateway, GatewayError
+from fakes.state.logs import iso_timestamp
+from fakes.wire.errors import CloudflareError, ErrorRow, ErrorShape
+from fakes.wire.http import IncomingRequest, Reply
 
 __all__ = ["gateway_url", "install"]
 
