@@ -29,7 +29,7 @@ from typing import Any
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 TOKEN = "bench-token"
 GATEWAY = "bench"
-MODEL = "@cf/meta/llama-3.1-8b-instruct"
+MODEL = "@cf/meta/llama-3.1-8b-instruct-fp8-fast"
 PATH = f"/v1/{ACCOUNT}/{GATEWAY}/workers-ai/{MODEL}"
 
 
@@ -46,7 +46,7 @@ def _serve_fake(port: int, tokens: int) -> None:
     from fakes.app import FakeApp
     from fakes.behaviour import BehaviourDocument, Outcome
     from fakes.config import AccountConfig, FakeConfig, GatewayConfig
-    from fakes.state import FakeState
+    from fakes.state.fake import FakeState
 
     config = FakeConfig(
         accounts=[AccountConfig(id=ACCOUNT, api_tokens=[TOKEN], gateways=[GatewayConfig(id=GATEWAY)])]

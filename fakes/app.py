@@ -16,11 +16,11 @@ from starlette.datastructures import QueryParams
 from starlette.types import Message, Receive, Scope, Send
 
 from fakes.config import FakeConfig
-from fakes.errors import CloudflareError
 from fakes.features import FEATURES
-from fakes.http import IncomingRequest, Reply, RequestHeaders, write_reply
-from fakes.pipeline import error_reply
-from fakes.state import FakeState
+from fakes.gateway.pipeline import error_reply
+from fakes.state.fake import FakeState
+from fakes.wire.errors import CloudflareError
+from fakes.wire.http import IncomingRequest, Reply, RequestHeaders, write_reply
 
 __all__ = ["FakeApp", "build_app"]
 

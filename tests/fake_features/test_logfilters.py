@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fakes.logfilters import LogQueryError, matches, order_logs, page_logs, parse_filters, parse_log_query
-from fakes.logs import GatewayLog
+from fakes.api.logfilters import LogQueryError, matches, order_logs, page_logs, parse_filters, parse_log_query
+from fakes.state.logs import GatewayLog
 
 T0 = 1_790_000_000.0
 
@@ -19,8 +19,8 @@ def log(index: int, **fields: object) -> GatewayLog:
         "id": f"01J{index:023d}",
         "created_at": T0 + index,
         "provider": "workers-ai",
-        "model": "@cf/meta/llama-3.1-8b-instruct",
-        "path": "workers-ai/@cf/meta/llama-3.1-8b-instruct",
+        "model": "@cf/meta/llama-3.1-8b-instruct-fp8-fast",
+        "path": "workers-ai/@cf/meta/llama-3.1-8b-instruct-fp8-fast",
         "status_code": 200,
         "success": True,
         "tokens_in": 10 * index,

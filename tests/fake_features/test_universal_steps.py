@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fakes.universal import (
+from fakes.gateway.universal import (
     AllFailed,
     FailureClass,
     FailurePolicy,
@@ -18,7 +18,7 @@ from fakes.universal import (
 
 
 def step(provider: str = "workers-ai", **extra: object) -> dict[str, object]:
-    model = "@cf/meta/llama-3.1-8b-instruct"
+    model = "@cf/meta/llama-3.1-8b-instruct-fp8-fast"
     return {"provider": provider, "endpoint": model, "query": {"prompt": "hi"}, **extra}
 
 

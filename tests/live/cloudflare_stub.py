@@ -46,7 +46,7 @@ class StubAccount:
     requests: list[dict[str, Any]] = field(default_factory=list)
     models: list[dict[str, Any]] = field(
         default_factory=lambda: [
-            {"name": "@cf/meta/llama-3.2-3b-instruct", "properties": []},
+            {"name": "@cf/meta/llama-3.1-8b-instruct-fp8-fast", "properties": []},
             {"name": "@cf/meta/llama-3.1-8b-instruct-fast", "properties": []},
         ]
     )
