@@ -2,16 +2,21 @@
 
     aigw run --target worker --target-option config=path/to/wrangler.jsonc [--target-option env=dev] \\
         [--target-option tenants=var:TENANTS|worker] [--target-option ledger_kv=RATE_LIMITER] \\
+        [--target-option ledger_key={tenant}:token-usage:{period}:{date}] \\
         [--target-option gateways=gw-a,gw-b] scenarios/...
 
 Each scenario gets a fresh fake and a fresh Worker (fresh KV, Durable Objects and D1), so scenarios cannot
 leak state into each other. The scenario's environment overrides the Worker's vars (``MODEL_ID`` and the
-like). The upstream is our fake, so it can be scripted and its Logs API read. The Worker's clock is its
-``Date`` (moved by an offset the bundle's ``Date`` adds; timers keep the real clock). Its tenants are its
-own unless the ``tenants`` option says otherwise (below). With ``ledger_kv`` naming the KV namespace where
-the Worker keeps token usage under the platform's keys (``{tenant}:token-usage:daily:{YYYY-MM-DD}``),
-budget scenarios can read it. A Worker has no usage records the harness could read, so scenarios needing
-``metrics`` are skipped.
+like). The upstream is our fake, so it can be scripted and what it was asked and billed read (its request
+store), and its Logs API read. The Worker's clock is its ``Date`` (moved by an offset the bundle's ``Date``
+adds; timers keep the real clock). Its tenants are its own unless the ``tenants`` option says otherwise
+(below).
+
+What the Worker charged is read from its own KV namespaces: the key of a tenant's usage for a period
+follows ``ledger_key`` (default ``{tenant}:token-usage:{period}:{date}``, the platform's keys; see
+``harness.scenarios.state.ledger_key`` for the placeholders), looked up in ``ledger_kv`` or, without it,
+in every KV namespace the Worker declares. A Worker has no usage records the harness could read, so
+checks that need ``metrics`` are skipped alone (ledger checks compare with what the upstream billed).
 
 Catalogue scenarios name tenants and set environments, which the runner counts as ``tenant_config``.
 ``tenants=var:NAME`` hands the scenario's tenant documents (the platform's tenant config format, a JSON
@@ -34,8 +39,8 @@ from typing import Any, Literal
 import httpx
 
 from harness.errors import ConfigError
-from harness.gateway.ledger import budget_keys
 from harness.scenarios.control import fake_sources
+from harness.scenarios.state import DEFAULT_LEDGER_KEY, check_pattern, ledger_key, parse_usage
 from harness.scenarios.targets import Capability, ScenarioSetup, SystemUnderTest, TargetOptions
 from harness.worker.bridge import WorkerBridge, find_node, node_modules_dir
 from harness.worker.wrangler import WorkerConfig, load_worker_config
@@ -44,19 +49,21 @@ __all__ = ["WorkerTarget"]
 
 
 class _KvLedger:
-    """Token usage the Worker keeps in a KV namespace under the platform's budget keys."""
+    """What the Worker charged, read from its own KV namespaces under a key pattern (the platform's by
+    default): the named namespace, or the first of the Worker's namespaces holding the key."""
 
-    def __init__(self, worker: WorkerBridge, binding: str) -> None:
+    def __init__(self, worker: WorkerBridge, bindings: tuple[str, ...], pattern: str) -> None:
         self._worker = worker
-        self._binding = binding
+        self._bindings = bindings
+        self._pattern = pattern
 
     async def used(self, tenant_id: str, period: Literal["daily", "monthly"], at: datetime) -> int:
-        daily, monthly = budget_keys(tenant_id, at.timestamp())
-        value = await self._worker.kv_get(self._binding, daily if period == "daily" else monthly)
-        try:
-            return int(float(value)) if value else 0
-        except ValueError:
-            return 0
+        key = ledger_key(self._pattern, tenant_id, period, at)
+        for binding in self._bindings:
+            value = await self._worker.kv_get(binding, key)
+            if value is not None:
+                return parse_usage(value)
+        return 0
 
 
 class _WorkerClock:
@@ -104,6 +111,9 @@ class WorkerTarget:
             raise ConfigError(
                 f"ledger_kv={self.ledger_kv!r}: the Worker has no such KV namespace (it has {known})"
             )
+        # Without ledger_kv, every namespace the Worker declares is searched for the ledger's keys.
+        self.ledger_bindings = (self.ledger_kv,) if self.ledger_kv else tuple(self.config.kv_namespaces)
+        self.ledger_pattern = check_pattern(options.extra.get("ledger_key") or DEFAULT_LEDGER_KEY)
         gateways = options.extra.get("gateways", "")
         self.gateways = tuple(g.strip() for g in gateways.split(",") if g.strip())
         capabilities = {
@@ -112,7 +122,7 @@ class WorkerTarget:
             Capability.GATEWAY_LOGS,
             Capability.CLOCK,
         }
-        if self.ledger_kv:
+        if self.ledger_bindings:
             capabilities.add(Capability.LEDGER)
         tenants = options.extra.get("tenants", "scenario")
         self.tenants_var: str | None = None
@@ -181,7 +191,9 @@ class WorkerTarget:
                 capabilities=sources.capabilities,
                 upstream=sources.upstream,
                 logs=sources.logs,
-                ledger=_KvLedger(worker, self.ledger_kv) if self.ledger_kv else None,
+                ledger=_KvLedger(worker, self.ledger_bindings, self.ledger_pattern)
+                if self.ledger_bindings
+                else None,
                 clock=clock,
                 description=self.description,
             )

@@ -81,11 +81,13 @@ def test_target_needs_a_config_and_an_ai_binding(tmp_path: Path) -> None:
 def test_target_options_shape_its_capabilities() -> None:
     base = {"config": str(CHAT_WORKER), "env": "dev"}
     plain = load_target("worker", TargetOptions(extra=base))
+    # The ledger is read from the Worker's own KV namespaces without being told which one.
     assert plain.capabilities == {
         Capability.UPSTREAM_CALLS,
         Capability.UPSTREAM_CONTROL,
         Capability.GATEWAY_LOGS,
         Capability.CLOCK,
+        Capability.LEDGER,
     }
     full = load_target("worker", TargetOptions(extra={**base, "ledger_kv": "USAGE", "tenants": "worker"}))
     assert Capability.LEDGER in full.capabilities
@@ -93,6 +95,8 @@ def test_target_options_shape_its_capabilities() -> None:
     assert Capability.METRICS not in full.capabilities
     with pytest.raises(ConfigError, match="ledger_kv='NOPE': the Worker has no such KV namespace"):
         load_target("worker", TargetOptions(extra={**base, "ledger_kv": "NOPE"}))
+    with pytest.raises(ConfigError, match=r"ledger_key='\{tenant\}:\{when\}': use the placeholders"):
+        load_target("worker", TargetOptions(extra={**base, "ledger_key": "{tenant}:{when}"}))
     with pytest.raises(ConfigError, match="tenants='all'"):
         load_target("worker", TargetOptions(extra={**base, "tenants": "all"}))
     from_var = load_target("worker", TargetOptions(extra={**base, "tenants": "var:TENANTS"}))
@@ -149,3 +153,16 @@ async def test_catalogue_scenarios_run_against_the_test_worker(
     for check in result.checks:
         if check.status == "skipped":
             assert check.reason == "needs metrics (reading the system's own usage records)"
+
+
+def test_ledger_keys_follow_the_pattern_and_usage_values_parse() -> None:
+    from datetime import UTC, datetime
+
+    from harness.scenarios.state import DEFAULT_LEDGER_KEY, ledger_key, parse_usage
+
+    at = datetime(2026, 2, 28, 23, 59, tzinfo=UTC)
+    assert ledger_key(DEFAULT_LEDGER_KEY, "alpha", "daily", at) == "alpha:token-usage:daily:2026-02-28"
+    assert ledger_key(DEFAULT_LEDGER_KEY, "alpha", "monthly", at) == "alpha:token-usage:monthly:2026-02"
+    assert ledger_key("usage/{tenant}/{day}", "b", "monthly", at) == "usage/b/2026-02-28"
+    values = ("120", "12.9", '{"used": 7}', "abc", None, "[1]")
+    assert [parse_usage(v) for v in values] == [120, 12, 7, 0, 0, 0]
