@@ -11,17 +11,26 @@ and into ``cf-aig-metadata.runId`` when the five-entry limit leaves room.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from harness.live.cost import CostCapExceeded, CostGuard, PlannedRequest
 
-__all__ = ["GuardedTransport"]
+__all__ = ["GuardedTransport", "SentCall"]
 
 METADATA_LIMIT = 5
 DEFAULT_MAX_TOKENS = 256
 """Workers AI's default ``max_tokens`` for text generation: the worst case of a request that sets none."""
+
+
+@dataclass(frozen=True, slots=True)
+class SentCall:
+    model: str
+    stream: bool
+    status: int
+    log_id: str | None
 
 
 class GuardedTransport(httpx.AsyncBaseTransport):
@@ -31,8 +40,8 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         self.run_id = run_id
         self.refused: list[str] = []
         self.sent = 0
-        self.log_ids: list[str] = []
-        """``cf-aig-log-id`` of every answered gateway request, in order: what the Logs API must show."""
+        self.calls: list[SentCall] = []
+        """Every gateway request sent, in order, with its ``cf-aig-log-id``: what the Logs API must show."""
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
@@ -47,9 +56,11 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             request = self._tagged(request)
             self.sent += 1
             response = await self.inner.handle_async_request(request)
-            log_id = response.headers.get("cf-aig-log-id")
-            if log_id:
-                self.log_ids.append(log_id)
+            self.calls.append(
+                SentCall(
+                    planned.model, planned.stream, response.status_code, response.headers.get("cf-aig-log-id")
+                )
+            )
             return response
         return await self.inner.handle_async_request(request)
 

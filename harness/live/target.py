@@ -13,6 +13,7 @@ cannot be scripted (no ``upstream_control``), so scenarios that script it are sk
 
 from __future__ import annotations
 
+import builtins
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -41,6 +42,7 @@ from harness.scenarios.targets import (
     ScenarioSetup,
     SystemUnderTest,
     TargetOptions,
+    UpstreamCall,
 )
 
 __all__ = ["LiveTarget", "RunLogs"]
@@ -64,10 +66,11 @@ def caps_from(extra: Mapping[str, str]) -> CostCaps:
 
 
 class RunLogs:
-    """``GatewayLogs`` over the live Logs API, limited to the requests one scenario sent.
+    """The live Logs API, limited to the requests one scenario sent: ``GatewayLogs`` and ``UpstreamCalls``.
 
     The log ids come from the answers (``cf-aig-log-id``, kept by the guarded transport); each is polled
-    until visible, so the Logs API's delay is waited out rather than read as a missing log.
+    until visible, so the Logs API's delay is waited out rather than read as a missing log. The upstream's
+    calls are those logs, with what the transport knows of each request (its stream flag).
     """
 
     def __init__(
@@ -83,13 +86,47 @@ class RunLogs:
         self.schedule = schedule
         self.missing: list[str] = []
         """Why a sent request's log was not found (one line each), for the report."""
+        self._found: dict[str, GatewayLogRecord] = {}
+
+    async def _records(self) -> dict[str, GatewayLogRecord]:
+        gateway = self.client.credentials.gateway_id
+        wanted = [c.log_id for c in self.transport.calls if c.log_id and c.log_id not in self._found]
+        if wanted:
+            sightings = await find_logs(self.client, wanted, self.schedule)
+            for s in sightings:
+                if s.record is not None:
+                    self._found[s.name] = gateway_log_record(s.record, gateway)
+            self.missing = [f"{s.log_id}: {s.note}" for s in sightings if not s.found]
+        return self._found
 
     async def list(self, gateway_id: str | None = None) -> list[GatewayLogRecord]:
-        gateway = gateway_id or self.client.credentials.gateway_id
-        sightings = await find_logs(self.client, self.transport.log_ids, self.schedule)
-        self.missing = [f"{s.log_id}: {s.note}" for s in sightings if not s.found]
-        records = [gateway_log_record(s.record, gateway) for s in sightings if s.record is not None]
-        return sorted(records, key=lambda r: (r.created_at or "", r.id))
+        records = await self._records()
+        return sorted(records.values(), key=lambda r: (r.created_at or "", r.id))
+
+    async def requests(self) -> builtins.list[UpstreamCall]:
+        records = await self._records()
+        calls = []
+        for sent in self.transport.calls:
+            record = records.get(sent.log_id or "")
+            if record is None:
+                continue
+            calls.append(
+                UpstreamCall(
+                    id=record.id,
+                    model=record.model or sent.model,
+                    status=record.status_code or sent.status,
+                    log_id=record.id,
+                    gateway_id=record.gateway_id,
+                    metadata=record.metadata,
+                    tokens_in=record.tokens_in,
+                    tokens_out=record.tokens_out,
+                    cost=record.cost,
+                    stream=sent.stream,
+                    created_at=record.created_at,
+                    duration_ms=record.duration_ms,
+                )
+            )
+        return calls
 
     async def get(self, gateway_id: str, log_id: str) -> GatewayLogRecord | None:
         answer = await self.client.get_log(log_id)
@@ -102,6 +139,7 @@ class LiveTarget:
     name = "live"
     capabilities = frozenset(
         {
+            Capability.UPSTREAM_CALLS,
             Capability.GATEWAY_LOGS,
             Capability.METRICS,
             Capability.LEDGER,
@@ -154,10 +192,12 @@ class LiveTarget:
             httpx.AsyncClient(timeout=30.0, trust_env=False) as http,
         ):
             view = GatewayView(gateway)
+            logs = RunLogs(CloudflareClient(creds, http), self.run_id, transport, self.schedule)
             yield SystemUnderTest(
                 chat_url=gateway.base_url,
                 capabilities=self.capabilities,
-                logs=RunLogs(CloudflareClient(creds, http), self.run_id, transport, self.schedule),
+                calls=logs,
+                logs=logs,
                 metrics=view,
                 ledger=view,
                 clock=ClockView(clock),
