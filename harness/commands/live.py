@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 from collections.abc import Mapping
@@ -33,6 +32,7 @@ from harness.live.credentials import (
     LiveCredentials,
     Secret,
 )
+from harness.live.findings import spike_results
 from harness.live.logcheck import PollSchedule
 from harness.live.preflight import run_preflight
 from harness.live.spike import (
@@ -43,6 +43,7 @@ from harness.live.spike import (
     new_run_id,
     run_spike,
 )
+from harness.report.render import write_report
 
 SPIKE_KEY_ENV = "AIGW_SPIKE_KEY"
 
@@ -151,7 +152,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--worker-url", help=f"the deployed spike Worker, for the binding path (key in {SPIKE_KEY_ENV})"
     )
     spike.add_argument(
-        "--out", type=Path, default=Path("spike-results"), help="directory for spike-report.md/.json"
+        "--out",
+        type=Path,
+        default=Path("spike-results"),
+        help="directory for results.json, report.md and report.html",
     )
     spike.add_argument(
         "--log-timeout", type=float, default=60.0, help="seconds to wait for each log (default 60)"
@@ -263,13 +267,9 @@ def _spike(args: argparse.Namespace) -> int:
                 worker=worker,
                 schedule=PollSchedule(timeout_s=args.log_timeout),
             )
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "spike-report.md").write_text(result.render_markdown(), encoding="utf-8")
-        (args.out / "spike-report.json").write_text(
-            json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8"
-        )
-        print(result.render_markdown())
-        print(f"written: {args.out / 'spike-report.md'}, {args.out / 'spike-report.json'}", file=sys.stderr)
+        paths = write_report(spike_results(result), args.out)
+        print(paths.report_md.read_text(encoding="utf-8"))
+        print(f"written: {paths.results_json}, {paths.report_md}, {paths.report_html}", file=sys.stderr)
         return 0 if result.ok else 1
 
     return asyncio.run(run())
