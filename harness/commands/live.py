@@ -33,6 +33,7 @@ from harness.live.credentials import (
     Secret,
 )
 from harness.live.findings import spike_results
+from harness.live.guarded import LIVE_OUTPUT_TOKENS
 from harness.live.logcheck import PollSchedule
 from harness.live.preflight import run_preflight
 from harness.live.spike import (
@@ -137,6 +138,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     plan.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="scenario files or directories")
     plan.add_argument("--tenants", type=Path, default=Path("scenarios/tenants"), metavar="DIR")
+    plan.add_argument(
+        "--max-output-tokens",
+        type=int,
+        default=LIVE_OUTPUT_TOKENS,
+        metavar="N",
+        help=f"the bound on each answer the live target sets (default: {LIVE_OUTPUT_TOKENS})",
+    )
     add_cost_flags(plan)
     plan.set_defaults(handler=_plan_scenarios)
 
@@ -199,8 +207,13 @@ def _plan_scenarios(args: argparse.Namespace) -> int:
 
     guard = guard_from(args)
     loaded = load_scenarios(discover(args.paths or [Path("scenarios")]))
-    plans = plan_scenarios(loaded, args.tenants, guard, LiveTarget.capabilities)
-    print("worst case per scenario with --target live (two upstream calls per chat, 256 output tokens each):")
+    if args.max_output_tokens < 1:
+        raise ConfigError(f"--max-output-tokens must be 1 or more, got {args.max_output_tokens}")
+    plans = plan_scenarios(loaded, args.tenants, guard, LiveTarget.capabilities, args.max_output_tokens)
+    print(
+        "worst case per scenario with --target live "
+        f"(two upstream calls per chat, {args.max_output_tokens} output tokens each):"
+    )
     for plan in plans:
         if plan.skipped:
             print(f"  {plan.scenario_id:<36} {plan.skipped}")
@@ -211,7 +224,10 @@ def _plan_scenarios(args: argparse.Namespace) -> int:
     estimates = guard.check_plan(requests)  # refuses when the whole run would go over a cap
     print(render_plan(estimates, guard.caps).splitlines()[-1].strip())
     caps = guard.caps
-    options = f"max_requests={caps.max_requests} max_tokens={caps.max_tokens} max_usd={caps.max_usd}"
+    options = (
+        f"max_requests={caps.max_requests} max_tokens={caps.max_tokens} max_usd={caps.max_usd} "
+        f"max_output_tokens={args.max_output_tokens}"
+    )
     flags = " ".join(f"--target-option {o}" for o in options.split())
     print(f"run it with: aigw run --target live {flags} ...")
     return 0

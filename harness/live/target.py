@@ -9,13 +9,17 @@ offline, which is how CI rehearses it. Every tenant is routed to the gateway nam
 Logs API: the log of every request the scenario sent, each polled by its ``cf-aig-log-id`` until visible
 (logs appear a while after the response; ``--target-option log_timeout=S``, default 60). The upstream
 cannot be scripted (no ``upstream_control``), so scenarios that script it are skipped with the reason.
+
+What a live run sends is kept small: each answer is bounded (``max_tokens`` at most
+``--target-option max_output_tokens=N``, default 64) and sent with ``cf-aig-skip-cache: true`` (a cached
+answer would stand in for the real call; ``skip_cache=false`` allows the cache).
 """
 
 from __future__ import annotations
 
 import builtins
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -31,11 +35,12 @@ from harness.gateway.tenants import TenantConfig, load_tenants
 from harness.live.client import CloudflareClient
 from harness.live.cost import CostCaps, CostGuard
 from harness.live.credentials import LiveCredentials
-from harness.live.guarded import GuardedTransport
+from harness.live.guarded import LIVE_OUTPUT_TOKENS, GuardedTransport
 from harness.live.logcheck import DEFAULT_SCHEDULE, PollSchedule, find_logs
 from harness.live.spike import new_run_id
 from harness.scenarios.control import gateway_log_record
 from harness.scenarios.fake_target import ClockView, GatewayView, gateway_settings
+from harness.scenarios.loader import LoadedScenario
 from harness.scenarios.targets import (
     Capability,
     GatewayLogRecord,
@@ -162,10 +167,21 @@ class LiveTarget:
             self.description = (
                 f"the reference gateway against a stand-in for Cloudflare at {self.credentials.gateway_base}"
             )
+        self.output_tokens = output_tokens_from(extra)
+        self.skip_cache = extra.get("skip_cache", "true").lower() not in ("false", "0", "no")
         self.schedule = PollSchedule(timeout_s=_seconds(extra.get("log_timeout", "60"), "log_timeout"))
         self.guard = CostGuard(caps_from(options.extra))
         self.run_id = options.extra.get("run_id") or new_run_id()
         self.transports: list[GuardedTransport] = []
+
+    def before_run(self, loaded: Sequence[LoadedScenario]) -> None:
+        """Refuse the run (``CostCapExceeded``, naming the cap) when its worst case is over the caps."""
+        from harness.live.scenario_cost import plan_scenarios
+
+        plans = plan_scenarios(
+            loaded, self.options.tenants_dir, self.guard, self.capabilities, self.output_tokens
+        )
+        self.guard.check_plan([r for plan in plans for r in plan.requests])
 
     @asynccontextmanager
     async def session(self, setup: ScenarioSetup) -> AsyncIterator[SystemUnderTest]:
@@ -183,7 +199,13 @@ class LiveTarget:
             clock,
             tenants,
         )
-        transport = GuardedTransport(httpx.AsyncHTTPTransport(), self.guard, self.run_id)
+        transport = GuardedTransport(
+            httpx.AsyncHTTPTransport(),
+            self.guard,
+            self.run_id,
+            output_tokens=self.output_tokens,
+            skip_cache=self.skip_cache,
+        )
         self.transports.append(transport)
         upstream = base.upstream.model_copy(update={"gateway_token": _secret(creds)})
         settings: GatewaySettings = base.model_copy(update={"upstream": upstream, "transport": transport})
@@ -203,6 +225,14 @@ class LiveTarget:
                 clock=ClockView(clock),
                 description=f"{self.description} (gateway {creds.gateway_id}, run {self.run_id})",
             )
+
+
+def output_tokens_from(extra: Mapping[str, str]) -> int:
+    """``--target-option max_output_tokens=N``: each answer's bound (default ``LIVE_OUTPUT_TOKENS``)."""
+    text = extra.get("max_output_tokens", str(LIVE_OUTPUT_TOKENS))
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"--target-option max_output_tokens: expected a whole number above 0, got {text!r}")
+    return int(text)
 
 
 def _seconds(text: str, name: str) -> float:
