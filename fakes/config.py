@@ -78,6 +78,11 @@ class FidelityOptions(BaseModel):
     400 gateway error naming the header (``reject``)."""
     accept_run_segment: bool = True
     """Also accept ``.../workers-ai/run/{model}`` on the gateway host, besides the documented form."""
+    log_ids: Literal["uuidv7", "ulid"] = "uuidv7"
+    """Gateway log and request ids: lowercase UUIDv7, one value in ``cf-aig-log-id``, ``cf-aig-request-id``
+    and ``cf-aig-event-id`` (Cloudflare since 2026-10-08); or ``ulid``, the earlier behaviour (ULID log ids,
+    random UUID request ids, ``cf-aig-event-id`` only when the client sent one), for stored data that
+    expects it."""
     timeout_status: int = 408
     """Status of the error answered when ``cf-aig-request-timeout`` passes before the first byte."""
 

@@ -24,7 +24,7 @@ __all__ = ["RequestRecord", "RequestStore"]
 class RequestRecord:
     """Field names follow Cloudflare's log object (``AiGatewayLog`` and the Logs API)."""
 
-    id: str  # ULID; sent as cf-aig-log-id
+    id: str  # UUIDv7 (ULID with fidelity.log_ids = "ulid"); sent as cf-aig-log-id
     created_at: float  # epoch seconds from the fake's clock
     account_id: str
     gateway_id: str | None  # None: a Workers AI call that did not go through a gateway
