@@ -78,6 +78,10 @@ class FidelityOptions(BaseModel):
     400 gateway error naming the header (``reject``)."""
     accept_run_segment: bool = True
     """Also accept ``.../workers-ai/run/{model}`` on the gateway host, besides the documented form."""
+    new_gateways_require_authentication: bool = True
+    """Gateways created through the API have authentication on (omitted means on; ``false`` answers 400)
+    and an update cannot turn it off (400), as Cloudflare does since 2026-11-03. ``False`` restores the
+    earlier rule: authentication is whatever the body says, off when omitted."""
     log_ids: Literal["uuidv7", "ulid"] = "uuidv7"
     """Gateway log and request ids: lowercase UUIDv7, one value in ``cf-aig-log-id``, ``cf-aig-request-id``
     and ``cf-aig-event-id`` (Cloudflare since 2026-10-08); or ``ulid``, the earlier behaviour (ULID log ids,

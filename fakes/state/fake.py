@@ -24,11 +24,14 @@ __all__ = ["FakeState"]
 
 
 def _gateway_registry(config: FakeConfig, now: float) -> GatewayRegistry:
-    registry = GatewayRegistry()
+    # Configured gateways exist before the run, like gateways made before 2026-11-03: authentication
+    # stays as configured. Gateways created through the API afterwards follow today's rule.
+    registry = GatewayRegistry(require_authentication=False)
     base = default_settings(authentication=False).model_dump()
     for account in config.accounts:
         for gateway in account.gateways:
             registry.create(account.id, {**base, **gateway.settings(), "id": gateway.id}, now)
+    registry.require_authentication = config.fidelity.new_gateways_require_authentication
     return registry
 
 
