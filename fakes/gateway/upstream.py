@@ -15,7 +15,7 @@ from typing import Any
 
 from fakes.behaviour import CallInfo, StreamFaults
 from fakes.gateway.pipeline import GatewayCall, Next, Surface, Usage, error_reply
-from fakes.models.catalogue import ModelInfo
+from fakes.models.catalogue import Availability, ModelInfo
 from fakes.models.generation import Generation, generate
 from fakes.models.streams import (
     ChatIdentity,
@@ -52,13 +52,10 @@ async def upstream_stage(call: GatewayCall, call_next: Next) -> Reply:
     req_id = request_uuid(rng)
     if call.input_error is not None:
         return _with_id(error_reply(call.input_error), req_id)
-    model = call.model_info
-    if model is None:
-        if call.request_type == "compat":
-            error = CloudflareError.of("model_not_found", model=f"{call.provider}/{call.model}")
-        else:
-            error = CloudflareError.of("no_such_model", model=call.model)
-        return _with_id(error_reply(error), req_id)
+    found = _model_for(call)
+    if isinstance(found, CloudflareError):
+        return _with_id(error_reply(found), req_id)
+    model = call.model_info = found
     chosen = state.behaviour.choose(
         CallInfo(call.model, call.provider, call.gateway_id, call.account_id, call.request.path, call.stream),
         call.override,
@@ -94,6 +91,26 @@ async def upstream_stage(call: GatewayCall, call_next: Next) -> Reply:
         reply.meta["usage"] = Usage(gen.prompt_tokens, gen.completion_tokens, neurons)
     reply.meta["behaviour"] = chosen.label
     return _with_id(reply, req_id)
+
+
+def _model_for(call: GatewayCall) -> ModelInfo | CloudflareError:
+    """The model that answers at the fake's present date, or the refusal (unknown, retired, plan)."""
+    state = call.state
+    account = state.account(call.account_id)
+    free = account is not None and account.plan == "free"
+    if free and call.gateway is not None and call.gateway.settings.workers_ai_billing_mode == "unified":
+        free = False  # prepaid credits give the frontier models without Workers Paid (2026-08-06)
+    resolved = state.catalogue.resolve(call.model, state.clock.time(), free_plan=free)
+    retired = state.config.fidelity.retired_model
+    if resolved.availability is Availability.PAID_PLAN:
+        return CloudflareError.of("paid_plan_required")
+    if resolved.availability is Availability.RETIRED and retired == "invalid_model_id":
+        return CloudflareError.of("invalid_model_id")
+    if resolved.model is None or (resolved.availability is Availability.RETIRED and retired != "served"):
+        if call.request_type == "compat":
+            return CloudflareError.of("model_not_found", model=f"{call.provider}/{call.model}")
+        return CloudflareError.of("no_such_model", model=call.model)
+    return resolved.model
 
 
 def _with_id(reply: Reply, req_id: str) -> Reply:

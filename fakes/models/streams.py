@@ -88,8 +88,9 @@ def usage_json(
     }
     if details if details is not None else (model is not None and model.prompt_tokens_details):
         usage["prompt_tokens_details"] = {"cached_tokens": 0}
-    if model is not None:
-        usage["neurons"] = model.neurons(prompt, completion)
+    used = model.neurons(prompt, completion) if model is not None else None
+    if used is not None:
+        usage["neurons"] = used
     return usage
 
 
