@@ -44,7 +44,7 @@ class FakeState:
             if self.config.behaviour_file
             else None
         )
-        self.behaviour = BehaviourController(initial)
+        self.behaviour = BehaviourController(initial, clock=self.config.clock.time)
         self.store = RequestStore(self.config.max_records)
         self.clock = self.config.clock
         self.gateways = _gateway_registry(self.config, self.clock.time())
