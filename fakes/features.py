@@ -1,8 +1,8 @@
 """Feature modules installed into every fake, in order.
 
-Each named module exposes ``install(state: fakes.state.fake.FakeState) -> None`` and adds its routes
-(``state.router.add``), pipeline stages (``state.pipeline.replace/insert_after``) and reset hooks
-(``state.on_reset``). Adding a feature is adding its module name here.
+Each named module exposes ``install(parts: fakes.parts.FakeParts) -> None`` and adds its routes
+(``parts.router.add``), pipeline stages (``parts.pipeline.replace/insert_after``) and reset hooks
+(``parts.state.on_reset``). Adding a feature is adding its module name here.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ FEATURES: tuple[str, ...] = (
     "fakes.control.routes",
     "fakes.gateway.workers_ai",
     # gateway features: settings at work in the pipeline, then their APIs and the other entry points
-    "fakes.state.features",
+    "fakes.control.features",
     "fakes.gateway.stages",
     "fakes.api.gateways",
     "fakes.api.logs",

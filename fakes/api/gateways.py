@@ -13,10 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from fakes.api.common import API_BASE, bad_request, envelope, not_found, require_token
-from fakes.state.fake import FakeState
-from fakes.state.features import features_of
+from fakes.clock import iso_timestamp
+from fakes.parts import FakeParts
 from fakes.state.gateways import Gateway, GatewayError
-from fakes.state.logs import iso_timestamp
 from fakes.wire.errors import CloudflareError, ErrorRow, ErrorShape
 from fakes.wire.http import IncomingRequest, Reply
 
@@ -59,8 +58,9 @@ def _json_body(request: IncomingRequest) -> Any:
         raise bad_request(7001, "body: not valid JSON") from None
 
 
-def install(state: FakeState) -> None:
-    features = features_of(state)
+def install(parts: FakeParts) -> None:
+    state = parts.state
+    features = state.features
 
     def existing(account_id: str, gateway_id: str) -> Gateway:
         found = state.gateways.get(account_id, gateway_id)
@@ -118,9 +118,9 @@ def install(state: FakeState) -> None:
 
     base = f"{API_BASE}/gateways"
     one = f"{base}/(?P<gateway>[^/]+)"
-    state.router.add(["POST"], base, create, "api gateways create")
-    state.router.add(["GET"], base, list_gateways, "api gateways list")
-    state.router.add(["GET"], one, get, "api gateway get")
-    state.router.add(["PUT"], one, update, "api gateway update")
-    state.router.add(["DELETE"], one, delete, "api gateway delete")
-    state.router.add(["GET"], f"{one}/url/(?P<provider>[^/]+)", url, "api gateway url")
+    parts.router.add(["POST"], base, create, "api gateways create")
+    parts.router.add(["GET"], base, list_gateways, "api gateways list")
+    parts.router.add(["GET"], one, get, "api gateway get")
+    parts.router.add(["PUT"], one, update, "api gateway update")
+    parts.router.add(["DELETE"], one, delete, "api gateway delete")
+    parts.router.add(["GET"], f"{one}/url/(?P<provider>[^/]+)", url, "api gateway url")

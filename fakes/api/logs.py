@@ -37,8 +37,8 @@ from fakes.api.logfilters import (
 )
 from fakes.gateway.metadata import parse_metadata
 from fakes.gateway.pipeline import GatewayCall, Next
+from fakes.parts import FakeParts
 from fakes.state.fake import FakeState
-from fakes.state.features import features_of
 from fakes.state.logs import GatewayLog, LogVisibility, log_of, visible_logs
 from fakes.state.store import RequestRecord
 from fakes.wire.errors import CloudflareError
@@ -54,11 +54,10 @@ class LogReader:
 
     def __init__(self, state: FakeState) -> None:
         self.state = state
-        self.features = features_of(state)
 
     @property
     def visibility(self) -> LogVisibility:
-        options = self.features.options
+        options = self.state.features.options
         return LogVisibility(options.log_visibility_delay, options.log_head_delay)
 
     def records(self, account_id: str, gateway_id: str) -> list[RequestRecord]:
@@ -73,7 +72,7 @@ class LogReader:
         return None
 
     def render(self, log: GatewayLog, *, detail: bool = False) -> dict[str, Any]:
-        as_text = self.features.options.log_metadata == "text"
+        as_text = self.state.features.options.log_metadata == "text"
         return log.to_json(self.state.clock.time(), detail=detail, metadata_as_text=as_text)
 
     def view(self, record: RequestRecord, sequence: int = 0) -> GatewayLog:
@@ -145,9 +144,10 @@ async def log_management_stage(call: GatewayCall, call_next: Next) -> Reply:
     return await call_next(call)
 
 
-def install(state: FakeState) -> None:
+def install(parts: FakeParts) -> None:
+    state = parts.state
     reader = LogReader(state)
-    state.pipeline.insert_after("authenticate", "log_management", log_management_stage)
+    parts.pipeline.insert_after("authenticate", "log_management", log_management_stage)
 
     def gateway_of(request: IncomingRequest) -> tuple[str, str]:
         account_id = require_token(state, request)
@@ -214,9 +214,9 @@ def install(state: FakeState) -> None:
 
     logs = f"{API_BASE}/gateways/(?P<gateway>[^/]+)/logs"
     one = f"{logs}/(?P<log>[^/]+)"
-    state.router.add(["GET"], logs, list_logs, "api logs list")
-    state.router.add(["DELETE"], logs, delete_logs, "api logs delete")
-    state.router.add(["GET"], one, get_log, "api log get")
-    state.router.add(["PATCH"], one, patch_log, "api log patch")
-    state.router.add(["GET"], f"{one}/request", log_request, "api log request")
-    state.router.add(["GET"], f"{one}/response", log_response, "api log response")
+    parts.router.add(["GET"], logs, list_logs, "api logs list")
+    parts.router.add(["DELETE"], logs, delete_logs, "api logs delete")
+    parts.router.add(["GET"], one, get_log, "api log get")
+    parts.router.add(["PATCH"], one, patch_log, "api log patch")
+    parts.router.add(["GET"], f"{one}/request", log_request, "api log request")
+    parts.router.add(["GET"], f"{one}/response", log_response, "api log response")

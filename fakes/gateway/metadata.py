@@ -16,7 +16,8 @@ from typing import Literal
 from starlette.datastructures import Headers
 
 from fakes.models.cost import CustomCost, parse_custom_cost
-from fakes.state.logs import MetadataValue, normalise_metadata
+from fakes.state.logs import normalise_metadata
+from fakes.state.store import MetadataValue
 from fakes.wire.errors import CloudflareError
 
 __all__ = ["RequestOptions", "bearer", "parse_metadata", "request_options"]

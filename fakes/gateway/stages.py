@@ -24,9 +24,8 @@ import dataclasses
 
 from fakes.gateway.pipeline import GatewayCall, Host, Next, Usage
 from fakes.gateway.retries import RetryPolicy, is_retryable_status, policy_from_headers, run_attempts
+from fakes.parts import FakeParts
 from fakes.state.cache import cache_key, effective_ttl, parse_cache_directives
-from fakes.state.fake import FakeState
-from fakes.state.features import features_of
 from fakes.state.limits import RateLimitTechnique
 from fakes.state.spend import spend_limit_detail
 from fakes.wire.errors import CloudflareError
@@ -47,7 +46,7 @@ def _check_rate(call: GatewayCall) -> None:
     if call.gateway is None:
         return
     gateway = call.gateway.settings
-    rate = features_of(call.state).rate_limiter.check(
+    rate = call.state.features.rate_limiter.check(
         call.gateway.key,
         limit=gateway.rate_limiting_limit,
         interval=gateway.rate_limiting_interval,
@@ -60,7 +59,7 @@ def _check_rate(call: GatewayCall) -> None:
 
 async def limits_stage(call: GatewayCall, call_next: Next) -> Reply:
     """The rate limit, before the cache (so that cache hits count) unless the options say otherwise."""
-    if call.gateway is not None and features_of(call.state).options.rate_limit_cache_hits:
+    if call.gateway is not None and call.state.features.options.rate_limit_cache_hits:
         _check_rate(call)
     return await call_next(call)
 
@@ -69,7 +68,7 @@ async def spend_stage(call: GatewayCall, call_next: Next) -> Reply:
     """Spend limits, after the cache: live, cache hits were served even to a spend-blocked user."""
     if call.gateway_id is None or call.gateway is None:
         return await call_next(call)
-    features = features_of(call.state)
+    features = call.state.features
     if not features.options.rate_limit_cache_hits:
         _check_rate(call)
     clock = call.state.clock
@@ -107,7 +106,7 @@ async def cache_stage(call: GatewayCall, call_next: Next) -> Reply:
         return await call_next(call)
     gateway = call.gateway.settings
     scope = call.gateway.key
-    features = features_of(call.state)
+    features = call.state.features
     options = features.options
     directives = parse_cache_directives(call.request.headers)
     ttl = effective_ttl(
@@ -171,7 +170,7 @@ async def attempts_stage(call: GatewayCall, call_next: Next) -> Reply:
     base = RetryPolicy.from_gateway(gateway.retry_max_attempts, gateway.retry_delay, gateway.retry_backoff)
     policy = policy_from_headers(base, call.request.headers)
     asked = call.options
-    features = features_of(call.state)
+    features = call.state.features
     scale = call.state.config.time_scale
 
     async def attempt(number: int) -> Reply:
@@ -192,9 +191,8 @@ async def attempts_stage(call: GatewayCall, call_next: Next) -> Reply:
     return reply
 
 
-def install(state: FakeState) -> None:
-    features_of(state)
-    state.pipeline.replace("limits", limits_stage)
-    state.pipeline.replace("cache", cache_stage)
-    state.pipeline.insert_after("cache", "spend", spend_stage)
-    state.pipeline.replace("attempts", attempts_stage)
+def install(parts: FakeParts) -> None:
+    parts.pipeline.replace("limits", limits_stage)
+    parts.pipeline.replace("cache", cache_stage)
+    parts.pipeline.insert_after("cache", "spend", spend_stage)
+    parts.pipeline.replace("attempts", attempts_stage)
