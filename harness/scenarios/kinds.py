@@ -165,11 +165,10 @@ def setup_needs(scenario: Scenario) -> frozenset[Capability]:
         needed.add(Capability.UPSTREAM_CONTROL)
     if scenario.clock is not None:
         needed.add(Capability.CLOCK)
-    # Named tenants are files a deployment under test serves too; inline tenants and environment overrides
-    # must be applied by the target. (Reference-gateway settings, ``gateway`` and ``budget_store``, apply
-    # where the reference gateway runs and are ignored elsewhere.)
-    if any(isinstance(t, dict) for t in scenario.tenants) or scenario.environment:
-        needed.add(Capability.TENANT_CONFIG)
+    # Tenants and environment are assumptions, not needs: a target arranges them where it can, otherwise
+    # the SUT may meet them already (``harness.scenarios.assumptions``) or the scenario is not applicable.
+    # Reference-gateway settings (``gateway``, ``budget_store``) apply where the reference gateway runs and
+    # are ignored elsewhere.
     for step in scenario.steps:
         needed |= step_kind(step).needs(step)
     return frozenset(needed)

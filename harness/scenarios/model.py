@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, mode
 
 __all__ = [
     "Area",
+    "Assumptions",
     "BudgetStore",
     "Check",
     "ClockStep",
@@ -401,6 +402,15 @@ class GatewayOptions(_Strict):
     trace_ids: Literal["platform", "always"] | None = None
 
 
+class Assumptions(_Strict):
+    """What a scenario assumes of the system under test beyond its ``tenants`` and ``environment`` (which
+    are assumptions too: the tenants exist as written, the variables have those values)."""
+
+    unset: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = Field(default_factory=list)
+    """Environment variables assumed not set (``MODEL_ID``, ``FALLBACK_MODEL_ID``): a target unsets them
+    where it can; where it cannot and the SUT sets them, the scenario is not applicable."""
+
+
 class Scenario(_Strict):
     """One scenario file."""
 
@@ -416,7 +426,10 @@ class Scenario(_Strict):
     tenants: list[str | dict[str, Any]] = Field(default_factory=list)
     """Tenant configurations: a name from ``scenarios/tenants/`` or an inline tenant document."""
     environment: dict[str, str] = Field(default_factory=dict)
-    """The deployment's environment variables (``MODEL_ID``, ``FALLBACK_MODEL_ID``...)."""
+    """The deployment's environment variables (``MODEL_ID``, ``FALLBACK_MODEL_ID``...): assumed set to these
+    values, arranged by the target where it can."""
+    assumes: Assumptions = Field(default_factory=Assumptions)
+    """Further assumptions about the SUT; a target arranges them or the scenario is not applicable."""
     budget_store: _Lax[BudgetStore] = BudgetStore.ATOMIC
     gateway: GatewayOptions = Field(default_factory=GatewayOptions)
     absent_gateways: list[str] = Field(default_factory=list)
@@ -446,6 +459,9 @@ class Scenario(_Strict):
         names = self.step_names()
         if len(set(names)) != len(names):
             raise ValueError(f"step names must be unique: {sorted(n for n in names if names.count(n) > 1)}")
+        both = sorted(set(self.assumes.unset) & set(self.environment))
+        if both:
+            raise ValueError(f"assumes.unset names variables the environment sets: {', '.join(both)}")
         check_ids = [c.id for c in self.checks]
         if len(set(check_ids)) != len(check_ids):
             raise ValueError("check ids must be unique")

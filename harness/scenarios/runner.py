@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import random
 import time
 import uuid
@@ -49,7 +50,9 @@ from harness.report.results import (
 )
 from harness.scenarios import checks as chk
 from harness.scenarios import kinds
+from harness.scenarios.assumptions import assumptions_of, unmet
 from harness.scenarios.check_kinds import CheckContext, billed_tokens
+from harness.scenarios.conformance import conformance, fault_not_exercised, group_under_root_causes
 from harness.scenarios.exchange import perform, prepare
 from harness.scenarios.loader import LoadedScenario, load_scenario, load_scenarios, resolve_tenants
 from harness.scenarios.measure import measurement, scenario_measurements
@@ -75,6 +78,7 @@ __all__ = [
 ]
 
 _SCENARIO_TIMEOUT_S = 120.0
+log = logging.getLogger("aigw.runner")
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +138,8 @@ class _Play:
         self.trace_suffix = hashlib.sha256(f"{options.seed}:{scenario.id}".encode()).hexdigest()[:8]
         self.counter = 0
         self._client: httpx.AsyncClient | None = None
+        self.step_behaviour: dict[str, Any] = {}
+        """Request step → the upstream behaviour document in force when it ran (``None``: the default)."""
 
     def _next_id(self) -> tuple[str, str]:
         self.counter += 1
@@ -148,8 +154,13 @@ class _Play:
         if self.scenario.clock is not None and self.sut.clock is not None:
             await self.sut.clock.set(self.scenario.clock)
         self._client = client
+        active: Any = self.scenario.upstream
         try:
             for name, step in zip(self.scenario.step_names(), self.scenario.steps, strict=True):
+                if step.upstream is not None:
+                    active = step.upstream
+                elif step.request is not None:
+                    self.step_behaviour[name] = active
                 await kinds.step_kind(step).perform(self, name, step)
         finally:
             self._client = None
@@ -322,6 +333,27 @@ class _Play:
         return found
 
 
+def _not_exercised(
+    checks: list[CheckResult], why: Mapping[str, str], exchanges: Sequence[Exchange]
+) -> list[CheckResult]:
+    """Checks of steps whose scripted fault was not delivered, and checks resting only on such steps'
+    requests, become ``not exercised`` with the reason: they would judge a fault that never happened."""
+    if not why:
+        return checks
+    step_of = {e.id: e.step for e in exchanges}
+    out: list[CheckResult] = []
+    for check in checks:
+        if check.kind == "conformance":
+            out.append(check)
+            continue
+        steps = {check.step} if check.step else {step_of.get(r) for r in check.exchanges}
+        reasons = [why[s] for s in steps if s is not None and s in why]
+        if steps and len(reasons) == len(steps):
+            check = check.model_copy(update={"status": CheckStatus.NOT_EXERCISED, "reason": reasons[0]})
+        out.append(check)
+    return out
+
+
 def _findings(scenario: Scenario, checks: Sequence[CheckResult], measurements: Sequence[Measurement],
               exchanges: Sequence[Exchange]) -> list[FindingResult]:  # fmt: skip
     by_id = {c.id: c for c in checks}
@@ -369,7 +401,7 @@ def _findings(scenario: Scenario, checks: Sequence[CheckResult], measurements: S
                         observed=m.samples[:50] if m is not None else None,
                     )
                 )
-        ran = [s for s in statuses if s is not CheckStatus.SKIPPED]
+        ran = [s for s in statuses if s not in (CheckStatus.SKIPPED, CheckStatus.NOT_EXERCISED)]
         if finding.when is FindingWhen.FAILED:
             raised = any(s is CheckStatus.FAILED for s in ran)
         elif finding.when is FindingWhen.PASSED:
@@ -476,6 +508,7 @@ async def _run_loaded(loaded: LoadedScenario, target: Target, options: RunOption
             time_scale=options.time_scale,
             gateway=scenario.gateway.model_dump(exclude_none=True),
             absent_gateways=tuple(scenario.absent_gateways),
+            unset=tuple(scenario.assumes.unset),
         )
         async with asyncio.timeout(_SCENARIO_TIMEOUT_S), target.session(setup) as sut:
             plan = kinds.plan(scenario, sut.capabilities)
@@ -492,6 +525,18 @@ async def _run_loaded(loaded: LoadedScenario, target: Target, options: RunOption
             async with httpx.AsyncClient(
                 timeout=httpx.Timeout(60.0), limits=limits, trust_env=False
             ) as client:
+                problems = await unmet(assumptions_of(scenario, setup), sut, client)
+                if problems:
+                    log.warning(
+                        "%s is not applicable on %s: %s", scenario.id, target.name, "; ".join(problems)
+                    )
+                    return _base_result(
+                        loaded,
+                        ScenarioStatus.NOT_APPLICABLE,
+                        started_at,
+                        reason="not applicable: " + "; ".join(problems),
+                        duration_s=round(time.perf_counter() - started, 3),
+                    )
                 await play.play(client)
             observations = await play.observe()
             checks: list[CheckResult] = []
@@ -500,6 +545,10 @@ async def _run_loaded(loaded: LoadedScenario, target: Target, options: RunOption
                     mine = [e for e in play.exchanges if e.step == name]
                     checks.extend(chk.expectation_checks(name, step.expect, mine))
             checks.extend(await play.scenario_checks(observations, plan))
+            causes = conformance(observations)
+            checks.extend(cause.check for cause in causes)
+            not_exercised = fault_not_exercised(play.step_behaviour, observations)
+            checks = _not_exercised(checks, not_exercised, play.exchanges)
             measurements = play.measurements()
     except TimeoutError:
         return _base_result(
@@ -522,16 +571,20 @@ async def _run_loaded(loaded: LoadedScenario, target: Target, options: RunOption
             exchanges=play.exchanges if play else [],
         )
     failed = any(c.status is CheckStatus.FAILED for c in checks)
+    findings = group_under_root_causes(
+        _findings(scenario, checks, measurements, play.exchanges), causes, play.exchanges
+    )
     return _base_result(
         loaded,
         ScenarioStatus.FAILED if failed else ScenarioStatus.PASSED,
         started_at,
+        reason="; ".join(dict.fromkeys(not_exercised.values())),
         duration_s=round(time.perf_counter() - started, 3),
         exchanges=play.exchanges,
         checks=checks,
         measurements=measurements,
         overshoot=play.overshoot,
-        findings=_findings(scenario, checks, measurements, play.exchanges),
+        findings=findings,
         upstream_calls=len(observations.upstream) if observations.upstream is not None else None,
         log_records=len(observations.logs) if observations.logs is not None else None,
     )

@@ -37,6 +37,7 @@ __all__ = [
     "LedgerView",
     "MetricsSource",
     "ScenarioSetup",
+    "SutConfig",
     "SystemUnderTest",
     "Target",
     "TargetOptions",
@@ -109,6 +110,8 @@ class ScenarioSetup:
     gateway: Mapping[str, Any] = field(default_factory=dict)
     """Reference-gateway settings the scenario asks for (``harness.scenarios.model.GatewayOptions`` fields,
     durations in nominal seconds), for targets that run the reference gateway."""
+    unset: tuple[str, ...] = ()
+    """Environment variables the scenario assumes are not set; a target that can unsets them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +137,10 @@ class UpstreamCall:
     """The response was written to the end."""
     cut: bool = False
     """The response was cut off (a scripted fault or the client going away)."""
+    request: Mapping[str, Any] | None = None
+    """The request body as sent, when it was JSON (a binding call's ``{inputs, options}``)."""
+    request_headers: Mapping[str, str] = field(default_factory=dict)
+    """The request's headers as the upstream stored them (secrets redacted)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +221,20 @@ class ClockControl(Protocol):
     async def advance(self, seconds: float) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class SutConfig:
+    """The SUT's effective configuration, as its target knows it once the scenario's arrangements are made:
+    the runner tests the scenario's assumptions against it."""
+
+    vars: Mapping[str, Any]
+    """Environment variables (wrangler vars) as the SUT sees them."""
+    tenants: Mapping[str, Mapping[str, Any]] | None = None
+    """The tenants it serves, by id, in the platform's tenant format; ``None`` when the target cannot read
+    them (the runner then asks the SUT: ``GET /health`` with ``x-tenant-id``)."""
+    source: str = ""
+    """Where the configuration was read (``wrangler.jsonc env dev``), for reasons."""
+
+
 @dataclass(slots=True)
 class SystemUnderTest:
     """What a running target hands the runner for one scenario."""
@@ -229,6 +250,8 @@ class SystemUnderTest:
     metrics: MetricsSource | None = None
     ledger: LedgerView | None = None
     clock: ClockControl | None = None
+    config: SutConfig | None = None
+    """The SUT's effective configuration (``SUT_CONFIG``), when the target can report it."""
     description: str = ""
     """One line for the report: what was tested (``reference gateway 0.1 on the embedded fake``)."""
 

@@ -88,8 +88,9 @@ def test_target_options_shape_its_capabilities() -> None:
         Capability.GATEWAY_LOGS,
         Capability.CLOCK,
         Capability.LEDGER,
+        Capability.SUT_CONFIG,
     }
-    full = load_target("worker", TargetOptions(extra={**base, "ledger_kv": "USAGE", "tenants": "worker"}))
+    full = load_target("worker", TargetOptions(extra={**base, "ledger_kv": "USAGE", "tenants": "var:T"}))
     assert Capability.LEDGER in full.capabilities
     assert Capability.TENANT_CONFIG in full.capabilities
     assert Capability.METRICS not in full.capabilities

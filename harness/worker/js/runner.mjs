@@ -167,7 +167,19 @@ async function bundle(esbuild, config, outDir, clockToken) {
   const external = ["cloudflare:*", "node:*", ...(nodeCompat ? builtinModules : [])];
   const outfile = path.join(outDir, "worker.mjs");
   try {
+    // Modules replaced at build time (tenants bundled from files, handed the scenario's instead).
+    const replaced = config.replaceModules ?? {};
+    const replacePlugin = {
+      name: "aigw-replace-modules",
+      setup(build) {
+        if (!Object.keys(replaced).length) return;
+        build.onLoad({ filter: /\.(m?[jt]sx?|json)$/ }, (args) =>
+          args.path in replaced ? { contents: replaced[args.path], loader: "js" } : undefined,
+        );
+      },
+    };
     await esbuild.build({
+      plugins: [replacePlugin],
       stdin: {
         contents: entryWrapper(config.entry, clockToken),
         resolveDir: path.dirname(config.entry),
