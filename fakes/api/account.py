@@ -6,16 +6,19 @@ Routes (under ``/client/v4``):
   answers. The token id is derived from the token (never the token itself).
 - ``GET /accounts/{account_id}/ai/models/search``: the catalogue's models as Workers AI lists them
   (``name``, ``task``, ``properties``), filtered by ``search`` (name contains, case-insensitive) and
-  ``task``, paged by ``page``/``per_page``.
+  ``task``, paged by ``page``/``per_page``; each model's lifecycle (``fakes.models.catalogue``) as the list's
+  properties: ``planned_deprecation_date`` (its retirement date) and ``require_workers_paid``.
 """
 
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, date, datetime
 
 from fakes.api.common import bad_request, envelope, require_token
 from fakes.gateway.metadata import bearer
-from fakes.state.fake import FakeState
+from fakes.models.catalogue import ModelInfo
+from fakes.parts import FakeParts
 from fakes.wire.errors import CloudflareError, ErrorRow, ErrorShape
 from fakes.wire.http import IncomingRequest, Reply
 
@@ -33,7 +36,19 @@ def _verified(token: str) -> Reply:
     return envelope({"id": _token_id(token), "status": "active"})
 
 
-def install(state: FakeState) -> None:
+def _properties(model: ModelInfo, today: date) -> list[dict[str, str]]:
+    """The lifecycle as the model list states it: ``planned_deprecation_date``, ``require_workers_paid``."""
+    found = []
+    if model.retired_on is not None:
+        found.append({"property_id": "planned_deprecation_date", "value": model.retired_on.isoformat()})
+    if model.paid_plan_from is not None and today >= model.paid_plan_from:
+        found.append({"property_id": "require_workers_paid", "value": "true"})
+    return found
+
+
+def install(parts: FakeParts) -> None:
+    state = parts.state
+
     async def verify_user_token(request: IncomingRequest) -> Reply:
         token = bearer(request.headers.get("authorization"))
         if token is None or not any(token in a.api_tokens for a in state.config.accounts):
@@ -58,8 +73,11 @@ def install(state: FakeState) -> None:
         if page < 1 or per_page < 1:
             raise bad_request(7001, "page and per_page: must be 1 or more")
         rows = []
+        today = datetime.fromtimestamp(state.clock.time(), UTC).date()
         for model in sorted(state.catalogue, key=lambda m: m.id):
             task_name = _TASKS.get(model.model_type, model.model_type)
+            if model.available_from is not None and today < model.available_from:
+                continue  # not published yet
             if search in model.id.lower() and (not task or task == task_name):
                 rows.append(
                     {
@@ -67,20 +85,20 @@ def install(state: FakeState) -> None:
                         "name": model.id,
                         "description": model.source,
                         "task": {"name": task_name},
-                        "properties": [],
+                        "properties": _properties(model, today),
                     }
                 )
         chosen = rows[(page - 1) * per_page : page * per_page]
         info = {"page": page, "per_page": per_page, "count": len(chosen), "total_count": len(rows)}
         return envelope(chosen, result_info=info)
 
-    state.router.add(["GET"], r"/client/v4/user/tokens/verify", verify_user_token, "api token verify")
-    state.router.add(
+    parts.router.add(["GET"], r"/client/v4/user/tokens/verify", verify_user_token, "api token verify")
+    parts.router.add(
         ["GET"],
         r"/client/v4/accounts/(?P<account>[^/]+)/tokens/verify",
         verify_account_token,
         "api token verify",
     )
-    state.router.add(
+    parts.router.add(
         ["GET"], r"/client/v4/accounts/(?P<account>[^/]+)/ai/models/search", search_models, "api model search"
     )

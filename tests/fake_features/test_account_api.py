@@ -40,3 +40,13 @@ async def test_model_search_lists_catalogue_models_by_name(
     assert nothing.json()["result"] == []
     denied = await client.get(path, headers={"authorization": "Bearer wrong"})
     assert denied.status_code in (401, 403)
+
+
+async def test_model_search_states_each_models_lifecycle(
+    fake: FakeGateway, client: httpx.AsyncClient
+) -> None:
+    headers = {"authorization": f"Bearer {fake.api_token}"}
+    path = f"/client/v4/accounts/{fake.account_id}/ai/models/search"
+    answer = await client.get(path, params={"search": "kimi-k2.5"}, headers=headers)
+    [kimi] = answer.json()["result"]
+    assert {"property_id": "planned_deprecation_date", "value": "2026-05-30"} in kimi["properties"]
