@@ -121,7 +121,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         nargs="*",
         type=Path,
         metavar="PATH",
-        help="scenarios whose MODEL_ID/FALLBACK_MODEL_ID are checked (default: scenarios/)",
+        help="scenarios whose MODEL_ID/FALLBACK_MODEL_ID are checked too (default: none)",
     )
     preflight.add_argument(
         "--tenants",
@@ -180,9 +180,9 @@ def _preflight(args: argparse.Namespace) -> int:
 
     creds = credentials_from(args)
     environments: list[Mapping[str, str]] = [os.environ]
-    paths = args.paths or ([Path("scenarios")] if Path("scenarios").is_dir() else [])
-    if paths:
-        environments += [item.scenario.environment for item in load_scenarios(discover(paths))]
+    if args.paths:
+        # Scenario environments are test arrangements (one names a retired model on purpose): only on request.
+        environments += [item.scenario.environment for item in load_scenarios(discover(args.paths))]
     tenant_files = sorted(args.tenants.glob("*.json")) if args.tenants.is_dir() else []
     models = models_named(tenant_files, environments, args.model)
     if not models:
