@@ -86,8 +86,11 @@ def test_the_registry_finds_the_live_target_and_names_missing_credentials(
 def test_a_run_over_the_caps_does_not_start() -> None:
     env = {"CLOUDFLARE_ACCOUNT_ID": "a" * 32, "CLOUDFLARE_API_TOKEN": "t", "AIGW_GATEWAY_ID": "g"}
     loaded = load_scenarios(discover([Path("scenarios")]))
-    LiveTarget(TargetOptions(), env).before_run(loaded)  # the catalogue fits the default caps
-    tight = LiveTarget(TargetOptions(extra={"max_requests": "1"}), env)
-    with pytest.raises(CostCapExceeded, match=r"did not start:\n  .*cap 1 \(raise with --max-requests\)"):
+    raised = {"max_requests": "100", "max_tokens": "100000"}
+    LiveTarget(TargetOptions(extra=raised), env).before_run(loaded)  # the whole catalogue fits these caps
+    tight = LiveTarget(TargetOptions(), env)  # the default caps: 20 requests
+    with pytest.raises(
+        CostCapExceeded, match=r"did not start:\n  \d+ requests > cap 20 \(raise with --max-requests\)"
+    ):
         tight.before_run(loaded)
     assert tight.guard.requests == 0
