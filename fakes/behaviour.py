@@ -7,7 +7,7 @@ A behaviour document (YAML or JSON; ``BehaviourDocument``)::
       token_delay_ms: 15          # between streamed tokens
       jitter_ms: 5                # +/- uniform, seeded
     rules:                        # first matching rule wins
-      - match: {model: "@cf/meta/llama-3.1-8b-instruct"}     # globs: model, gateway, account, provider, path
+      - match: {model: "@cf/meta/llama-3.1-8b-instruct-fp8-fast"}  # globs: model, gateway, path, ...
         script:                   # consumed in order, one step per call (per attempt, retries included)
           - {times: 2, error: out_of_capacity}                 # calls 1-2: 429 / 3040
           - {tokens: 40, stream: {cut_after_events: 5}}        # every later call (no "times": forever)

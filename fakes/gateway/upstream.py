@@ -28,7 +28,6 @@ from fakes.models.streams import (
     plain_native_writes,
     plan_writes,
     play,
-    play_now,
 )
 from fakes.state.store import AttemptRecord, RequestRecord
 from fakes.wire.errors import CloudflareError, error_row
@@ -266,7 +265,7 @@ def _stream_reply(
         )
     elif faults.plain and not (delay_ms or jitter_ms):
         chunks = plain_native_chunks(gen, model, rng)
-        return Reply(200, [("content-type", SSE)], stream=play_now(chunks), stream_waits=False)
+        return Reply(200, [("content-type", SSE)], chunks=chunks)
     elif faults.plain:
         writes = plain_native_writes(
             gen, model, rng, token_delay=delay_ms / 1000 * scale, jitter=jitter_ms / 1000 * scale
