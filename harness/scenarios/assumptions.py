@@ -31,7 +31,8 @@ _HEALTH_FIELDS = {"MODEL_ID": "modelId", "FALLBACK_MODEL_ID": "fallbackModelId"}
 @dataclass(frozen=True, slots=True)
 class Assumption:
     kind: str
-    """``env`` (a variable has a value), ``unset`` (a variable is not set) or ``tenant``."""
+    """``env`` (a variable has a value), ``unset`` (a variable is not set), ``tenant``, or ``reference``
+    (a reference-gateway setting the scenario is about)."""
     name: str
     """The variable or the tenant id."""
     value: Any = None
@@ -44,12 +45,24 @@ class Assumption:
             return f"{self.name}={self.value}"
         if self.kind == "unset":
             return f"{self.name} unset"
+        if self.kind == "reference":
+            return f"{self.name}={self.value}"
         return f"tenant {self.name!r}" + (" as the scenario gives it" if self.inline else "")
+
+
+# Reference-gateway settings that change what is tested (not only how long to wait): a SUT other than the
+# reference gateway does not have them, and the scenario is about them.
+_REFERENCE_ONLY = ("output_reservation", "kv_propagation_delay_s", "kv_write_interval_s")
 
 
 def assumptions_of(scenario: Scenario, setup: ScenarioSetup) -> list[Assumption]:
     """The scenario's assumptions, with its tenants as resolved in ``setup``."""
     found = [Assumption("env", k, v) for k, v in scenario.environment.items()]
+    found.extend(
+        Assumption("reference", f"gateway.{name}", value)
+        for name in _REFERENCE_ONLY
+        if (value := getattr(scenario.gateway, name))
+    )
     found.extend(Assumption("unset", name) for name in scenario.assumes.unset)
     for entry, document in zip(scenario.tenants, setup.tenants, strict=False):
         tenant_id = str(document.get("tenantId") or document.get("id") or "")
@@ -112,6 +125,8 @@ async def unmet(
                 why = await _variable_by_health(assumption, tenants, sut, client)
         elif assumption.kind == "tenant":
             why = await _tenant_problem(assumption, sut, client, arranged)
+        elif assumption.kind == "reference" and config is not None and not config.reference_gateway:
+            why = "a setting of the reference gateway, which is not the system under test"
         if why is not None:
             problems.append(f"{assumption.describe()} ({why})")
     return problems

@@ -318,8 +318,12 @@ def _stream_faults(document: Any) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def fault_not_exercised(step_behaviour: Mapping[str, Any], observations: Observations) -> dict[str, str]:
-    """Step name → why its scripted stream fault was not delivered (none of its calls was streamed)."""
+def fault_not_exercised(
+    step_behaviour: Mapping[str, Any], observations: Observations, compressed_against: float | None = None
+) -> dict[str, str]:
+    """Step name → why its scripted stream fault was not delivered: none of its calls was streamed, or
+    (``compressed_against``: the run's time scale, when the SUT's own timers do not follow it) a stall was
+    shortened by time compression while the SUT's timeouts kept real time."""
     by_exchange = _calls_by_exchange(observations)
     mapped = any(by_exchange.values())
     out: dict[str, str] = {}
@@ -336,6 +340,11 @@ def fault_not_exercised(step_behaviour: Mapping[str, Any], observations: Observa
             out[step] = (
                 f"fault not exercised: {', '.join(faults)} applies to streamed upstream calls, and the SUT's "
                 f"{len(calls)} call(s) for step {step} were not streamed ({_why_not_streamed(calls[0])})"
+            )
+        elif compressed_against is not None and "stream.stall" in faults:
+            out[step] = (
+                f"fault not exercised: stream.stall is shortened {1 / compressed_against:g} times by "
+                "--time-scale while the SUT's own timeouts run in real time; run with --time-scale 1"
             )
     return out
 

@@ -165,7 +165,12 @@ class FakeTarget:
                     metrics=GatewayView(gateway),
                     ledger=GatewayView(gateway),
                     clock=ClockView(clock),
-                    config=SutConfig(vars=dict(setup.environment), source="the scenario (applied)"),
+                    config=SutConfig(
+                        vars=dict(setup.environment),
+                        source="the scenario (applied)",
+                        reference_gateway=True,
+                        scaled_timers=True,
+                    ),
                     description=self.description,
                 )
 

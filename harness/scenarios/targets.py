@@ -233,6 +233,10 @@ class SutConfig:
     them (the runner then asks the SUT: ``GET /health`` with ``x-tenant-id``)."""
     source: str = ""
     """Where the configuration was read (``wrangler.jsonc env dev``), for reasons."""
+    reference_gateway: bool = False
+    """The SUT is the reference gateway, so the scenario's ``gateway`` settings apply to it."""
+    scaled_timers: bool = False
+    """The SUT's own timeouts follow the run's time scale (the reference gateway's do; a Worker's do not)."""
 
 
 @dataclass(slots=True)
