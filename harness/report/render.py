@@ -32,6 +32,9 @@ __all__ = [
     "render_docs",
     "render_html",
     "render_markdown",
+    "stable_checks",
+    "stable_outcome",
+    "stable_verdict",
     "write_report",
 ]
 
@@ -277,7 +280,7 @@ DOC_SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 
-def _stable_verdict(finding: FindingResult, checks: list[CheckResult], stable_ids: list[str]) -> bool:
+def stable_verdict(finding: FindingResult, checks: list[CheckResult], stable_ids: list[str]) -> bool:
     """Whether the finding is raised when judged on timing-free checks only."""
     if finding.when == "always":
         return finding.raised
@@ -293,7 +296,7 @@ def _stable_verdict(finding: FindingResult, checks: list[CheckResult], stable_id
 _UNSTABLE_CHECKS = ("ttft", "duration", "progressive", "latency", "x-ratelimit-reset", "tokens_per_s", "gap")
 
 
-def _stable_checks(scenario: ScenarioResult) -> tuple[list[str], dict[str, str]]:
+def stable_checks(scenario: ScenarioResult) -> tuple[list[str], dict[str, str]]:
     """Checks whose observed values do not depend on timing, and their observed values as short text."""
     ids: list[str] = []
     observed: dict[str, str] = {}
@@ -311,7 +314,7 @@ def _stable_checks(scenario: ScenarioResult) -> tuple[list[str], dict[str, str]]
     return ids, observed
 
 
-def _stable_outcome(scenario: ScenarioResult, stable_ids: list[str]) -> str:
+def stable_outcome(scenario: ScenarioResult, stable_ids: list[str]) -> str:
     """The scenario's outcome judged on checks that do not depend on timing (timings vary between runs)."""
     if scenario.status in (ScenarioStatus.SKIPPED, ScenarioStatus.ERROR):
         return scenario.status.value
@@ -332,14 +335,14 @@ def render_docs(results: Results) -> str:
     observed: dict[str, dict[str, str]] = {}
     outcome: dict[str, str] = {}
     for scenario in results.scenarios:
-        stable[scenario.id], observed[scenario.id] = _stable_checks(scenario)
-        outcome[scenario.id] = _stable_outcome(scenario, stable[scenario.id])
+        stable[scenario.id], observed[scenario.id] = stable_checks(scenario)
+        outcome[scenario.id] = stable_outcome(scenario, stable[scenario.id])
     counts = {status: sum(1 for o in outcome.values() if o == status) for status in ScenarioStatus}
     raised: dict[str, int] = {}
     findings: dict[str, list[FindingResult]] = {}
     for scenario in results.scenarios:
         findings[scenario.id] = [
-            f for f in scenario.findings if _stable_verdict(f, scenario.checks, stable[scenario.id])
+            f for f in scenario.findings if stable_verdict(f, scenario.checks, stable[scenario.id])
         ]
         for finding in findings[scenario.id]:
             raised[finding.severity] = raised.get(finding.severity, 0) + 1

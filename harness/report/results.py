@@ -357,4 +357,8 @@ class Results(_Model):
 
 def load_results(path: str | Path) -> Results:
     """Read a ``results.json``; a file of another schema version is reported with the field."""
-    return load_model(path, Results)
+    try:
+        # The fast path: a valid results.json parses directly (the line-tracking loader is for errors).
+        return Results.model_validate_json(Path(path).read_bytes())
+    except (OSError, ValueError):
+        return load_model(path, Results)
