@@ -82,7 +82,14 @@ def environment() -> jinja2.Environment:
 
 def _raised_findings(results: Results) -> list[tuple[ScenarioResult, Any]]:
     pairs = [(s, f) for s in results.scenarios for f in s.findings if f.raised]
-    return sorted(pairs, key=lambda pair: (_SEVERITY_ORDER[pair[1].severity], pair[0].id, pair[1].id))
+
+    # Root causes first, then findings of their own, then symptoms (grouped under their cause).
+    def order(pair: tuple[ScenarioResult, Any]) -> tuple[int, int, str, str]:
+        finding = pair[1]
+        rank = 0 if finding.root_cause else (2 if finding.masked_by else 1)
+        return (rank, _SEVERITY_ORDER[finding.severity], pair[0].id, finding.id)
+
+    return sorted(pairs, key=order)
 
 
 def _context(results: Results) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, mode
 
 __all__ = [
     "Area",
+    "Assumptions",
     "BudgetStore",
     "Check",
     "ClockStep",
@@ -263,8 +264,12 @@ class LedgerCheck(_Strict):
     tenant: str
     period: _Lax[Period] = Period.DAILY
     used: Match | None = None
+    agrees_with_billed: bool | None = None
+    """True: what the SUT charged (the ledger) equals what the upstream billed for the tenant's requests
+    in the period (input plus output tokens of the calls that answered), read from the upstream's
+    requests: runs on every target that can read them."""
     agrees_with_metrics: bool | None = None
-    """True: the ledger's usage equals the sum of successful requests' total tokens in the metrics."""
+    """True: the ledger's usage equals what the SUT's own usage records charged (needs ``metrics``)."""
 
 
 class UpstreamCallsCheck(_Strict):
@@ -332,7 +337,8 @@ class Check(_Strict):
     id: Annotated[str, Field(pattern=_ID)]
     description: str = ""
     requires: list[str] = Field(default_factory=list)
-    """Extra capabilities this check needs; when the target lacks one, the check is skipped."""
+    """Extra capabilities this check needs beyond its kind's; when the target lacks one, the check alone is
+    skipped."""
     ledger: LedgerCheck | None = None
     upstream_calls: UpstreamCallsCheck | None = None
     logs: LogsCheck | None = None
@@ -396,6 +402,15 @@ class GatewayOptions(_Strict):
     trace_ids: Literal["platform", "always"] | None = None
 
 
+class Assumptions(_Strict):
+    """What a scenario assumes of the system under test beyond its ``tenants`` and ``environment`` (which
+    are assumptions too: the tenants exist as written, the variables have those values)."""
+
+    unset: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = Field(default_factory=list)
+    """Environment variables assumed not set (``MODEL_ID``, ``FALLBACK_MODEL_ID``): a target unsets them
+    where it can; where it cannot and the SUT sets them, the scenario is not applicable."""
+
+
 class Scenario(_Strict):
     """One scenario file."""
 
@@ -406,12 +421,15 @@ class Scenario(_Strict):
     questions: list[str] = Field(default_factory=list)
     """The questions from the milestone this scenario answers; quoted in the report and docs."""
     requires: list[str] = Field(default_factory=list)
-    """Capabilities the target must have (``upstream_control``, ``gateway_logs``, ``metrics``, ``ledger``,
-    ``clock``, ``tenant_config``); the scenario is skipped with the reason when one is missing."""
+    """Extra capabilities the target must have. Rarely needed: what a scenario needs is derived from its
+    setup, steps and checks (``harness.scenarios.kinds``); entries here are added to the setup's needs."""
     tenants: list[str | dict[str, Any]] = Field(default_factory=list)
     """Tenant configurations: a name from ``scenarios/tenants/`` or an inline tenant document."""
     environment: dict[str, str] = Field(default_factory=dict)
-    """The deployment's environment variables (``MODEL_ID``, ``FALLBACK_MODEL_ID``...)."""
+    """The deployment's environment variables (``MODEL_ID``, ``FALLBACK_MODEL_ID``...): assumed set to these
+    values, arranged by the target where it can."""
+    assumes: Assumptions = Field(default_factory=Assumptions)
+    """Further assumptions about the SUT; a target arranges them or the scenario is not applicable."""
     budget_store: _Lax[BudgetStore] = BudgetStore.ATOMIC
     gateway: GatewayOptions = Field(default_factory=GatewayOptions)
     absent_gateways: list[str] = Field(default_factory=list)
@@ -441,6 +459,9 @@ class Scenario(_Strict):
         names = self.step_names()
         if len(set(names)) != len(names):
             raise ValueError(f"step names must be unique: {sorted(n for n in names if names.count(n) > 1)}")
+        both = sorted(set(self.assumes.unset) & set(self.environment))
+        if both:
+            raise ValueError(f"assumes.unset names variables the environment sets: {', '.join(both)}")
         check_ids = [c.id for c in self.checks]
         if len(set(check_ids)) != len(check_ids):
             raise ValueError("check ids must be unique")
@@ -452,8 +473,6 @@ class Scenario(_Strict):
                     f"finding {finding.id} names evidence that is not a step, check or measurement: "
                     f"{', '.join(unknown)}"
                 )
-        if self.upstream is not None and "upstream_control" not in self.requires:
-            raise ValueError("a scenario that sets upstream behaviour must list upstream_control in requires")
         return self
 
     def step_names(self) -> list[str]:

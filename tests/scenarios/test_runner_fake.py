@@ -119,11 +119,23 @@ async def test_missing_capability_skips_with_the_reason() -> None:
     result = await run_scenario(STREAM, RunOptions(target=target))
     assert result.status is ScenarioStatus.SKIPPED
     assert result.reason == (
-        "target 'url' cannot give upstream_control (scripting the upstream (its upstream is not our fake))"
+        "target 'url' cannot give upstream_control "
+        "(scripting the upstream's behaviour (its upstream is not our fake))"
     )
-    inline = STREAM.model_copy(update={"tenants": [{"extends": "example"}], "environment": {"MODEL_ID": "m"}})
+    # Tenants and environment are assumptions: a deployment that cannot be read or asked makes the
+    # scenario not applicable, with the assumption named (never a finding).
+    inline = STREAM.model_copy(
+        update={
+            "upstream": None,
+            "requires": [],
+            "tenants": [{"extends": "example"}],
+            "environment": {"MODEL_ID": "m"},
+        }
+    )
     result = await run_scenario(inline, RunOptions(target=target))
-    assert result.reason.startswith("target 'url' cannot give tenant_config, upstream_control (applying")
+    assert result.status is ScenarioStatus.NOT_APPLICABLE
+    assert result.reason.startswith("not applicable: MODEL_ID=m (the target does not report the SUT's")
+    assert not result.findings
 
 
 async def test_unreachable_system_is_reported_not_raised() -> None:

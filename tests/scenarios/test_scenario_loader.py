@@ -102,10 +102,13 @@ def test_findings_must_point_at_existing_evidence(tmp_path: Path) -> None:
     assert ok.findings[0].when is FindingWhen.FAILED
 
 
-def test_scripting_the_upstream_must_be_declared(tmp_path: Path) -> None:
-    text = MINIMAL + "upstream: {default: {tokens: [a]}}\n"
-    with pytest.raises(DataFileError, match="must list upstream_control in requires"):
-        load_scenario(write(tmp_path, text))
+def test_scripting_the_upstream_is_a_derived_need_and_old_requires_still_load(tmp_path: Path) -> None:
+    from harness.scenarios.runner import needed_capabilities
+
+    scripted = load_scenario(write(tmp_path, MINIMAL + "upstream: {default: {tokens: [a]}}\n")).scenario
+    assert "upstream_control" in needed_capabilities(scripted)
+    legacy = load_scenario(write(tmp_path, MINIMAL + "requires: [upstream_control, ledger]\n")).scenario
+    assert {"upstream_control", "ledger"} <= needed_capabilities(legacy)
 
 
 def test_match_accepts_scalars_and_rejects_empty_and_bad_regex() -> None:
