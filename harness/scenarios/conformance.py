@@ -331,12 +331,6 @@ def fault_not_exercised(
         faults = _stream_faults(document)
         if not faults:
             continue
-        if compressed_against is not None and "stream.stall" in faults:
-            out[step] = (
-                f"fault not exercised: stream.stall is shortened {1 / compressed_against:g} times by "
-                "--time-scale while the SUT's own timeouts run in real time; run with --time-scale 1"
-            )
-            continue
         exchanges = [e for e in observations.exchanges if e.step == step]
         if mapped:
             calls = [c for e in exchanges for c in by_exchange.get(e.id, [])]
@@ -346,6 +340,11 @@ def fault_not_exercised(
             out[step] = (
                 f"fault not exercised: {', '.join(faults)} applies to streamed upstream calls, and the SUT's "
                 f"{len(calls)} call(s) for step {step} were not streamed ({_why_not_streamed(calls[0])})"
+            )
+        elif compressed_against is not None and "stream.stall" in faults:
+            out[step] = (
+                f"fault not exercised: stream.stall is shortened {1 / compressed_against:g} times by "
+                "--time-scale while the SUT's own timeouts run in real time; run with --time-scale 1"
             )
     return out
 

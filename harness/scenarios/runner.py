@@ -336,11 +336,13 @@ class _Play:
 def _not_exercised(
     checks: list[CheckResult], why: Mapping[str, str], exchanges: Sequence[Exchange]
 ) -> list[CheckResult]:
-    """Checks of steps whose scripted fault was not delivered, and checks resting only on such steps'
-    requests, become ``not exercised`` with the reason: they would judge a fault that never happened."""
+    """Checks that would judge a fault that never happened become ``not exercised`` with the reason: the
+    checks of a step whose fault was not delivered, checks resting only on such steps' requests, and a
+    failed check resting on any of them (or on no request at all: counts and ledgers over the whole run)."""
     if not why:
         return checks
     step_of = {e.id: e.step for e in exchanges}
+    first = next(iter(why.values()))
     out: list[CheckResult] = []
     for check in checks:
         if check.kind == "conformance":
@@ -348,9 +350,26 @@ def _not_exercised(
             continue
         steps = {check.step} if check.step else {step_of.get(r) for r in check.exchanges}
         reasons = [why[s] for s in steps if s is not None and s in why]
-        if steps and len(reasons) == len(steps):
-            check = check.model_copy(update={"status": CheckStatus.NOT_EXERCISED, "reason": reasons[0]})
+        failed = check.status is CheckStatus.FAILED
+        if (steps and len(reasons) == len(steps)) or (failed and (reasons or not steps)):
+            reason = reasons[0] if reasons else first
+            check = check.model_copy(update={"status": CheckStatus.NOT_EXERCISED, "reason": reason})
         out.append(check)
+    return out
+
+
+def _disconnects_not_exercised(scenario: Scenario, exchanges: Sequence[Exchange]) -> dict[str, str]:
+    """Steps whose client was to leave mid-stream but never did (the stream ended first)."""
+    out: dict[str, str] = {}
+    for name, step in zip(scenario.step_names(), scenario.steps, strict=True):
+        after = step.request.disconnect_after_events if step.request is not None else None
+        mine = [e for e in exchanges if e.step == name]
+        if after is not None and mine and not any(e.disconnected for e in mine):
+            events = max(len([ev for ev in e.events if ev.event == "message"]) for e in mine)
+            out[name] = (
+                f"fault not exercised: the client of step {name} was to leave after {after} data events, "
+                f"and the stream ended after {events}"
+            )
     return out
 
 
@@ -551,6 +570,7 @@ async def _run_loaded(loaded: LoadedScenario, target: Target, options: RunOption
             not_exercised = fault_not_exercised(
                 play.step_behaviour, observations, options.time_scale if unscaled else None
             )
+            not_exercised.update(_disconnects_not_exercised(scenario, play.exchanges))
             checks = _not_exercised(checks, not_exercised, play.exchanges)
             measurements = play.measurements()
     except TimeoutError:

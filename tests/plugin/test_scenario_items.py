@@ -332,7 +332,7 @@ def test_a_user_test_runs_a_scenario(pytester: pytest.Pytester, catalogue: Path)
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "AIGW: scenario demo.failing failed: 1 of 2 expectations",
+            "AIGW: scenario demo.failing failed: 1 of 6 expectations",  # 2 of its own, 4 conformance
             "AIGW: stream.sse.data_events did not hold",
             "  expected:  data events >= 50",
         ]

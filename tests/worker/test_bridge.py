@@ -366,3 +366,20 @@ async def test_wait_until_work_outlives_a_client_disconnect() -> None:
         # The Worker's writes failed when the client left (the stream was cut); its waitUntil work was not.
         assert sent is not None
         assert int(sent) < 50
+
+
+@needs_node
+async def test_a_package_the_worker_imports_but_nobody_installed_is_named(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "index.js").write_text(
+        'import pad from "aigw-absent-package";\nexport default { fetch: () => new Response(pad("x")) };\n'
+    )
+    (tmp_path / "wrangler.jsonc").write_text(
+        '{"name": "w", "main": "src/index.js", "compatibility_date": "2026-02-01", "ai": {"binding": "AI"}}'
+    )
+    with pytest.raises(WorkerStartError) as info:
+        async with WorkerBridge.running(load_worker_config(tmp_path), "http://127.0.0.1:9"):
+            pass
+    message = str(info.value)
+    assert 'Could not resolve "aigw-absent-package"' in message
+    assert "the Worker's own packages are not installed (aigw-absent-package): run 'npm install'" in message

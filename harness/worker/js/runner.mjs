@@ -296,7 +296,15 @@ async function bundle(esbuild, config, outDir, clockToken) {
       const where = m.location ? `${path.resolve(path.dirname(config.entry), m.location.file)}:${m.location.line}:${m.location.column + 1}: ` : "";
       return `${where}${m.text}`;
     });
-    throw new Error(`bundling ${config.entry} failed:\n  ${messages.length ? messages.join("\n  ") : String(error)}`);
+    // A package the Worker imports but nobody installed: its own dependencies, not the harness's.
+    const missing = [...new Set((error.errors ?? [])
+      .map((m) => /^Could not resolve "([^".][^"]*)"/.exec(m.text)?.[1])
+      .filter(Boolean))];
+    const hint = missing.length
+      ? `\n  the Worker's own packages are not installed (${missing.join(", ")}): run 'npm install' (or its ` +
+        "package manager's install) in the Worker's project, where its package.json is"
+      : "";
+    throw new Error(`bundling ${config.entry} failed:\n  ${messages.length ? messages.join("\n  ") : String(error)}${hint}`);
   }
   return outfile;
 }
