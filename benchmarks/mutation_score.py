@@ -273,7 +273,7 @@ def judge(row: Row, cause: Cause, outcome: ScenarioOutcome, original: ScenarioOu
     if cause.finding in new:
         row.killed_by = f"{cause.scenario} {cause.finding}"
         row.evidence = new[cause.finding]
-        row.symptoms += [f for f in new if f != cause.finding]
+        row.symptoms = [f for f in [*row.symptoms, *new] if f != cause.finding]
         return True
     row.symptoms += list(new)
     if cause.finding in original.raised:
