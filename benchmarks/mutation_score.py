@@ -60,6 +60,18 @@ DOCUMENTED = frozenset(
     }
 )
 
+# Root-cause findings the runner's conformance checks raise in any scenario that calls upstream
+# (harness/scenarios/conformance.py); a mutant may name them as its expected cause.
+RUNNER_ROOT_CAUSES = frozenset(
+    {
+        "UPSTREAM-NOT-STREAMED",
+        "UPSTREAM-WITHOUT-GATEWAY",
+        "UPSTREAM-METADATA-ATTRIBUTION",
+        "UPSTREAM-CALL-REPEATED",
+        "UPSTREAM-NOT-CANCELLED",
+    }
+)
+
 # The CI sample: five classes, one reference-gateway switch; each is killed in a few seconds.
 SAMPLE = (
     "stream-in-options",
