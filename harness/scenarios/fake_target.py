@@ -133,6 +133,8 @@ def gateway_settings(
 
 
 class FakeTarget:
+    option_keys: frozenset[str] = frozenset()
+    """The ``--target-option`` keys this target reads; any other is a usage error."""
     name = "fake"
     capabilities = frozenset(Capability)
     description = "the reference gateway on the embedded fake AI Gateway"

@@ -43,7 +43,15 @@ type _Lax[T] = Annotated[T, Strict(False)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+    # Every number from a file is finite (an infinite pause would hang a run) and bounded where it is used.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=True, populate_by_name=True, allow_inf_nan=False
+    )
+
+
+# Bounds on durations in nominal seconds: beyond them a scenario could only hang or overflow a clock.
+_HOUR = 3600.0
+_CENTURY_S = 100 * 366 * 86400.0
 
 
 class Area(StrEnum):
@@ -195,9 +203,9 @@ class RequestSpec(_Strict):
     body: dict[str, Any] | str | None = None
     method: Literal["GET", "POST", "PUT", "DELETE", "PATCH"] = "POST"
     path: str = "/chat"
-    disconnect_after_events: Annotated[int, Field(ge=0)] | None = None
+    disconnect_after_events: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
     """Close the connection after this many data events (a client that goes away mid-stream)."""
-    timeout_s: Annotated[float, Field(gt=0)] = 30.0
+    timeout_s: Annotated[float, Field(gt=0, le=_HOUR)] = 30.0
     """Give up reading after this long (compressed time); the exchange is then marked timed out."""
 
 
@@ -205,7 +213,8 @@ class ClockStep(_Strict):
     """Move the system's clock: ``set`` to an instant, or ``advance`` by seconds."""
 
     set: _Lax[datetime] | None = None
-    advance_s: float | None = None
+    advance_s: Annotated[float, Field(ge=-_CENTURY_S, le=_CENTURY_S)] | None = None
+    """Seconds to move the clock by (at most a century either way)."""
 
     @model_validator(mode="after")
     def _one(self) -> Self:
@@ -213,7 +222,15 @@ class ClockStep(_Strict):
             raise ValueError("give exactly one of set or advance_s")
         if self.set is not None and self.set.tzinfo is None:
             raise ValueError("set needs a time zone, for example 2026-02-07T23:59:59Z")
+        if self.set is not None:
+            _in_range(self.set)
         return self
+
+
+def _in_range(instant: datetime) -> None:
+    # Clocks move by up to a century from here; beyond these years they would leave datetime's range.
+    if not 1970 <= instant.year <= 2200:
+        raise ValueError("the instant must be between the years 1970 and 2200")
 
 
 _STEP_ACTIONS = ("request", "pause_s", "clock", "upstream")
@@ -232,7 +249,7 @@ class Step(_Strict):
     repeat: Annotated[int, Field(ge=1, le=1000)] = 1
     concurrency: Annotated[int, Field(ge=1, le=256)] = 1
     expect: Expect | None = None
-    pause_s: Annotated[float, Field(ge=0)] | None = None
+    pause_s: Annotated[float, Field(ge=0, le=_HOUR)] | None = None
     """Wait this long (scaled by the run's time scale)."""
     clock: ClockStep | None = None
     upstream: dict[str, Any] | None = None
@@ -276,7 +293,7 @@ class UpstreamCallsCheck(_Strict):
     count: Match | None = None
     models: list[str] | None = None
     """The models the upstream was asked for, in order."""
-    statuses: list[int] | None = None
+    statuses: list[Annotated[int, Field(ge=100, le=599)]] | None = None
     gateway_id: Match | None = None
     """Every call's gateway."""
     metadata: dict[str, Match] | None = None
@@ -390,13 +407,13 @@ class GatewayOptions(_Strict):
     durations are on the system's clock, which moves only with ``clock`` steps (not scaled).
     """
 
-    first_byte_timeout_s: Annotated[float, Field(gt=0)] | None = None
-    between_events_timeout_s: Annotated[float, Field(gt=0)] | None = None
-    total_timeout_s: Annotated[float, Field(gt=0)] | None = None
-    output_reservation: Annotated[int, Field(ge=0)] | None = None
+    first_byte_timeout_s: Annotated[float, Field(gt=0, le=_HOUR)] | None = None
+    between_events_timeout_s: Annotated[float, Field(gt=0, le=_HOUR)] | None = None
+    total_timeout_s: Annotated[float, Field(gt=0, le=_HOUR)] | None = None
+    output_reservation: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
     """Tokens the atomic ledger reserves for the answer at admission."""
-    kv_propagation_delay_s: Annotated[float, Field(ge=0)] | None = None
-    kv_write_interval_s: Annotated[float, Field(ge=0)] | None = None
+    kv_propagation_delay_s: Annotated[float, Field(ge=0, le=_CENTURY_S)] | None = None
+    kv_write_interval_s: Annotated[float, Field(ge=0, le=_CENTURY_S)] | None = None
     kv_settle_from_snapshot: bool | None = None
     """The platform's blind read-modify-write: add usage to the values read at admission."""
     trace_ids: Literal["platform", "always"] | None = None
@@ -452,6 +469,8 @@ class Scenario(_Strict):
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("the clock needs a time zone, for example 2026-02-07T23:59:59Z")
+        if value is not None:
+            _in_range(value)
         return value
 
     @model_validator(mode="after")

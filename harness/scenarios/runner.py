@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 
 from harness import __version__
+from harness.catalogue import tenants_dir as catalogue_tenants_dir
 from harness.errors import HarnessError
 from harness.report.results import (
     CheckResult,
@@ -89,7 +90,7 @@ class RunOptions:
     seed: int = 0
     time_scale: float = 0.05
     """Delays in behaviour documents and pauses are multiplied by this; results are reported unscaled."""
-    tenants_dir: Path = Path("scenarios/tenants")
+    tenants_dir: Path = field(default_factory=catalogue_tenants_dir)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def target_options(self) -> TargetOptions:
@@ -619,7 +620,7 @@ async def run_scenario(
     """Run one scenario (a file path, a loaded file, or a ``Scenario`` built in code); return its result."""
     options = options or RunOptions()
     if isinstance(scenario, (str, Path)):
-        loaded = load_scenario(Path(scenario))
+        loaded = load_scenario(Path(scenario), options.tenants_dir)
     elif isinstance(scenario, Scenario):
         loaded = LoadedScenario(Path(f"<{scenario.id}>"), scenario)
     else:
@@ -638,7 +639,7 @@ async def run_scenarios(
     loaded = (
         [p for p in paths if isinstance(p, LoadedScenario)]
         if paths and isinstance(paths[0], LoadedScenario)
-        else load_scenarios([Path(str(p)) for p in paths])
+        else load_scenarios([Path(str(p)) for p in paths], options.tenants_dir)
     )
     target = options.resolve_target()
     started_at = _now()

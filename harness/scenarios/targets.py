@@ -25,6 +25,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal, Protocol, cast
 
+from harness.catalogue import tenants_dir as catalogue_tenants_dir
 from harness.errors import ConfigError
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "UpstreamCalls",
     "UpstreamControl",
     "UsageRecord",
+    "check_option_keys",
     "load_target",
 ]
 
@@ -269,7 +271,7 @@ class TargetOptions:
     """Command-line options a target may use; each target reads what it needs and ignores the rest."""
 
     sut_url: str | None = None
-    tenants_dir: Path = Path("scenarios/tenants")
+    tenants_dir: Path = field(default_factory=catalogue_tenants_dir)
     seed: int = 0
     time_scale: float = 1.0
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -311,4 +313,21 @@ def load_target(name: str, options: TargetOptions) -> Target:
     factory = getattr(module, attr, None)
     if factory is None:
         raise ConfigError(f"target {name!r}: {module_name} has no {attr}")
+    check_option_keys(name, getattr(factory, "option_keys", None), options.extra)
     return cast(Callable[[TargetOptions], Target], factory)(options)
+
+
+def check_option_keys(name: str, accepted: frozenset[str] | None, given: Mapping[str, str]) -> None:
+    """A ``--target-option`` key the target does not read is a usage error (a typo would go unnoticed).
+
+    Each target declares the keys it reads as ``option_keys`` beside its code; a target from elsewhere that
+    declares none is given every key.
+    """
+    if accepted is None:
+        return
+    unknown = sorted(set(given) - accepted)
+    if unknown:
+        known = ", ".join(sorted(accepted)) or "none"
+        raise ConfigError(
+            f"target {name!r} has no option {', '.join(unknown)} (--target-option); it reads: {known}"
+        )

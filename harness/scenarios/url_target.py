@@ -13,6 +13,8 @@ answers with the tenant's usage for the period (a number, or JSON with ``used``)
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -21,7 +23,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, TargetUnavailable
 from harness.scenarios.control import ControlApiUpstream, LogsApiReader
 from harness.scenarios.state import check_pattern, ledger_key, parse_usage
 from harness.scenarios.targets import Capability, ScenarioSetup, SystemUnderTest, TargetOptions
@@ -34,6 +36,25 @@ def _checked_url(value: str, what: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"{what} must be an http(s) URL such as http://127.0.0.1:8787, not {value!r}")
     return value.rstrip("/")
+
+
+async def _reachable(url: str, what: str) -> None:
+    """Something must accept a connection there; nothing at all is a configuration error, not a failed
+    scenario. Only a TCP connection is opened (no request), so that the deployment sees nothing extra."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        async with asyncio.timeout(_REACH_TIMEOUT_S):
+            _, writer = await asyncio.open_connection(parts.hostname, port)
+    except (OSError, TimeoutError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise TargetUnavailable(f"cannot reach {what} {url}: {reason}") from None
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+
+
+_REACH_TIMEOUT_S = 10.0
 
 
 class ProbeLedger:
@@ -53,6 +74,8 @@ class ProbeLedger:
 
 
 class UrlTarget:
+    option_keys = frozenset({"upstream_url", "account_id", "api_token", "ledger_url"})
+    """The ``--target-option`` keys this target reads; any other is a usage error."""
     name = "url"
 
     def __init__(self, options: TargetOptions) -> None:
@@ -78,6 +101,9 @@ class UrlTarget:
     @asynccontextmanager
     async def session(self, setup: ScenarioSetup) -> AsyncIterator[SystemUnderTest]:
         async with httpx.AsyncClient(timeout=30.0, trust_env=False) as client:
+            await _reachable(self.chat_url, "--sut-url")
+            if self.upstream_url:
+                await _reachable(self.upstream_url, "upstream_url")
             sut = SystemUnderTest(
                 chat_url=self.chat_url,
                 capabilities=self.capabilities,

@@ -167,7 +167,10 @@ def runner_config(
         "aiBinding": config.ai_binding,
         "define": dict(config.define),
         "alias": dict(config.alias),
-        "stubs": [{"binding": s.binding, "kind": s.kind} for s in config.stubs],
+        "stubs": [
+            {"binding": s.binding, "kind": s.kind, "className": s.class_name, "sqlite": s.sqlite}
+            for s in config.stubs
+        ],
         "replaceModules": {str(Path(k).resolve()): v for k, v in (replace_modules or {}).items()},
         "upstream": upstream.rstrip("/"),
         "host": host,

@@ -107,6 +107,8 @@ def _tenant_files(base: Path, pattern: str) -> dict[str, dict[str, Any]]:
 
 
 class WorkerTarget:
+    option_keys = frozenset({"config", "env", "ledger_kv", "ledger_key", "gateways", "tenants", "unset"})
+    """The ``--target-option`` keys this target reads; any other is a usage error."""
     name = "worker"
 
     def __init__(self, options: TargetOptions) -> None:

@@ -205,6 +205,8 @@ async def test_hung_request_is_cancelled_and_reported(
     (problem,) = await worker.settle()
     assert problem.kind == "hung"
     assert problem.describe().startswith("workerd cancelled GET /hang because the Worker hung")
+    # The next request on the same pooled client is answered: no dead kept-alive connection is left.
+    assert (await client.get("/health")).status_code == 200
 
 
 async def test_vars_can_be_overridden_per_run() -> None:
@@ -383,3 +385,38 @@ async def test_a_package_the_worker_imports_but_nobody_installed_is_named(tmp_pa
     message = str(info.value)
     assert 'Could not resolve "aigw-absent-package"' in message
     assert "the Worker's own packages are not installed (aigw-absent-package): run 'npm install'" in message
+
+
+@needs_node
+async def test_a_durable_object_the_bundle_exports_is_simulated_whatever_its_script_name(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "index.js").write_text(
+        'import { DurableObject } from "cloudflare:workers";\n'
+        "export class Counter extends DurableObject {\n"
+        "  async fetch() {\n"
+        '    const n = ((await this.ctx.storage.get("n")) ?? 0) + 1;\n'
+        '    await this.ctx.storage.put("n", n);\n'
+        "    return new Response(String(n));\n"
+        "  }\n"
+        "}\n"
+        "export default {\n"
+        '  fetch: (request, env) => env.COUNTER.get(env.COUNTER.idFromName("a")).fetch(request),\n'
+        "};\n"
+    )
+    # The binding names another Worker (as an environment's renamed Worker often does), but this bundle
+    # exports the class itself.
+    (tmp_path / "wrangler.jsonc").write_text(
+        '{"name": "w", "main": "src/index.js", "compatibility_date": "2026-02-01", "ai": {"binding": "AI"},'
+        ' "migrations": [{"tag": "v1", "new_sqlite_classes": ["Counter"]}],'
+        ' "durable_objects": {"bindings":'
+        ' [{"name": "COUNTER", "class_name": "Counter", "script_name": "w-prod"}]}}'
+    )
+    async with (
+        WorkerBridge.running(load_worker_config(tmp_path), "http://127.0.0.1:9") as worker,
+        httpx.AsyncClient(timeout=10) as client,
+    ):
+        counts = [(await client.get(f"{worker.url}/")).text for _ in range(2)]
+        assert await worker.settle() == []
+    assert counts == ["1", "2"]

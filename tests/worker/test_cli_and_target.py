@@ -119,7 +119,9 @@ def test_runner_config_is_json_with_the_scenario_overrides() -> None:
     assert document["upstream"] == "http://127.0.0.1:1"
     assert document["vars"]["A"] == "1"
     assert document["durableObjects"][0] == {"binding": "SESSIONS", "className": "SessionDO", "sqlite": True}
-    assert document["stubs"] == [{"binding": "SEARCH_INDEX", "kind": "vectorize"}]
+    assert document["stubs"] == [
+        {"binding": "SEARCH_INDEX", "kind": "vectorize", "className": None, "sqlite": False}
+    ]
 
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"

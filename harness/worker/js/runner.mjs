@@ -254,6 +254,7 @@ async function bundle(esbuild, config, outDir, clockToken) {
   const { builtinModules } = await import("node:module");
   const external = ["cloudflare:*", "node:*", ...(nodeCompat ? builtinModules : [])];
   const outfile = path.join(outDir, "worker.mjs");
+  let result;
   try {
     // Modules replaced at build time (tenants bundled from files, handed the scenario's instead).
     const replaced = config.replaceModules ?? {};
@@ -266,8 +267,9 @@ async function bundle(esbuild, config, outDir, clockToken) {
         );
       },
     };
-    await esbuild.build({
+    result = await esbuild.build({
       plugins: [replacePlugin],
+      metafile: true,
       stdin: {
         contents: entryWrapper(config.entry, clockToken),
         resolveDir: path.dirname(config.entry),
@@ -306,7 +308,8 @@ async function bundle(esbuild, config, outDir, clockToken) {
       : "";
     throw new Error(`bundling ${config.entry} failed:\n  ${messages.length ? messages.join("\n  ") : String(error)}${hint}`);
   }
-  return outfile;
+  const output = Object.values(result.metafile?.outputs ?? {})[0];
+  return { outfile, exports: new Set(output?.exports ?? []) };
 }
 
 function miniflareLog(Log, LogLevel) {
@@ -397,9 +400,10 @@ async function main() {
   const cleanup = () => rmSync(outDir, { recursive: true, force: true });
   const builder = esbuild.default ?? esbuild;
   let scriptPath;
+  let exports = new Set();
   let bundleError;
   try {
-    scriptPath = await bundle(builder, config, outDir, clockToken);
+    ({ outfile: scriptPath, exports } = await bundle(builder, config, outDir, clockToken));
   } catch (error) {
     bundleError = error;
   }
@@ -425,12 +429,19 @@ async function main() {
   if (config.aiBinding) {
     wrappedBindings[config.aiBinding] = { scriptName: AI_WORKER, bindings: { upstream: config.upstream } };
   }
-  for (const stub of config.stubs ?? []) {
-    wrappedBindings[stub.binding] = { scriptName: STUB_WORKER, bindings: { binding: stub.binding, kind: stub.kind } };
-  }
   const durableObjects = {};
   for (const item of config.durableObjects ?? []) {
     durableObjects[item.binding] = { className: item.className, useSQLite: item.sqlite };
+  }
+  for (const stub of config.stubs ?? []) {
+    // A Durable Object said to live in another Worker, whose class this bundle exports itself (a name
+    // that changes per environment, say): simulated here, not stubbed.
+    if (stub.className && exports.has(stub.className)) {
+      durableObjects[stub.binding] = { className: stub.className, useSQLite: stub.sqlite };
+      emit({ event: "warning", message: `${stub.binding}: ${stub.kind} is exported by this Worker's bundle; simulated here` });
+      continue;
+    }
+    wrappedBindings[stub.binding] = { scriptName: STUB_WORKER, bindings: { binding: stub.binding, kind: stub.kind } };
   }
   const workerName = config.name;
   const BridgeLog = miniflareLog(Log, LogLevel);
