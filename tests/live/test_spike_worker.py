@@ -79,7 +79,7 @@ async def test_the_worker_streams_through_the_gateway_option_with_the_log_id(
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/event-stream"
     log_id = response.headers["x-aigw-log-id"]
-    assert len(log_id) == 26
+    assert len(log_id) == 36  # a UUIDv7 gateway log id (Cloudflare since 2026-10-08)
     events = decode_all(response.content)
     assert events[-1].data == "[DONE]"
     # The fake saw a binding call with the gateway option: the log id and the tenant's metadata match.
