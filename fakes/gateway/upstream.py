@@ -107,14 +107,16 @@ async def _attempt(call: GatewayCall) -> Reply:
     scale = state.config.time_scale
     timeout_ms = call.options.request_timeout_ms
     gen = generate(state.seed, call.model, call.body, outcome, model.max_tokens_default)
+    waits = outcome.ttfb_ms or (outcome.error is None and not call.stream and outcome.token_delay_ms)
     try:
-        async with asyncio.timeout(timeout_ms / 1000 * scale if timeout_ms is not None else None):
-            if outcome.ttfb_ms:
-                await asyncio.sleep(outcome.ttfb_ms / 1000 * scale)
-            if outcome.error is None and not call.stream and outcome.token_delay_ms:
-                await asyncio.sleep(
-                    _generation_time(gen, outcome.token_delay_ms, outcome.jitter_ms, rng) * scale
-                )
+        if waits:  # a timeout context only where there is something to time
+            async with asyncio.timeout(timeout_ms / 1000 * scale if timeout_ms is not None else None):
+                if outcome.ttfb_ms:
+                    await asyncio.sleep(outcome.ttfb_ms / 1000 * scale)
+                if outcome.error is None and not call.stream and outcome.token_delay_ms:
+                    await asyncio.sleep(
+                        _generation_time(gen, outcome.token_delay_ms, outcome.jitter_ms, rng) * scale
+                    )
     except TimeoutError:
         reply = error_reply(_timeout_error(state.config.fidelity.timeout_status))
         reply.meta["timeout"] = True
