@@ -23,7 +23,7 @@ from harness.gateway.clock import ManualClock
 from harness.gateway.server import ReferenceGateway
 from harness.gateway.tenants import TenantConfig, load_tenants
 from harness.proxy.cassette import Cassette
-from harness.proxy.faults import FaultPlan, parse_indices
+from harness.proxy.fault_plan import FaultPlan, parse_indices
 from harness.proxy.redaction import Redactor, marker
 from harness.proxy.replay import CassetteLibrary, running_replay
 from harness.scenarios.fake_target import ClockView, GatewayView, gateway_settings

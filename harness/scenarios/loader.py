@@ -14,6 +14,7 @@ from typing import Any
 import pydantic
 
 from fakes.datafiles import DataFileError, Problem, load_model
+from harness.catalogue import catalogue_dir
 from harness.scenarios.model import Scenario
 
 __all__ = [
@@ -27,7 +28,8 @@ __all__ = [
     "resolve_tenants",
 ]
 
-DEFAULT_DIR = Path("scenarios")
+DEFAULT_DIR = catalogue_dir()
+"""The catalogue (see ``harness.catalogue``): ``./scenarios`` in this repository or a project that has one."""
 _SUFFIXES = (".yaml", ".yml")
 _NOT_SCENARIOS = {"tenants", "behaviours", "fixtures"}
 

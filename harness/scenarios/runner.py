@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 
 from harness import __version__
+from harness.catalogue import tenants_dir as catalogue_tenants_dir
 from harness.errors import HarnessError
 from harness.report.results import (
     CheckResult,
@@ -91,7 +92,7 @@ class RunOptions:
     seed: int = 0
     time_scale: float = 0.05
     """Delays in behaviour documents and pauses are multiplied by this; results are reported unscaled."""
-    tenants_dir: Path = Path("scenarios/tenants")
+    tenants_dir: Path = field(default_factory=catalogue_tenants_dir)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def target_options(self) -> TargetOptions:

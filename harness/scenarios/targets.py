@@ -25,6 +25,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal, Protocol, cast
 
+from harness.catalogue import tenants_dir as catalogue_tenants_dir
 from harness.errors import ConfigError
 
 __all__ = [
@@ -202,7 +203,7 @@ class TargetOptions:
     """Command-line options a target may use; each target reads what it needs and ignores the rest."""
 
     sut_url: str | None = None
-    tenants_dir: Path = Path("scenarios/tenants")
+    tenants_dir: Path = field(default_factory=catalogue_tenants_dir)
     seed: int = 0
     time_scale: float = 1.0
     extra: Mapping[str, str] = field(default_factory=dict)
