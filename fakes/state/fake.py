@@ -25,12 +25,12 @@ __all__ = ["FakeState"]
 def _gateway_registry(config: FakeConfig, now: float) -> GatewayRegistry:
     # Configured gateways exist before the run, like gateways made before 2026-11-03: authentication
     # stays as configured. Gateways created through the API afterwards follow today's rule.
-    registry = GatewayRegistry(require_authentication=False)
+    registry = GatewayRegistry(require_authentication=config.fidelity.new_gateways_require_authentication)
     base = default_settings(authentication=False).model_dump()
     for account in config.accounts:
         for gateway in account.gateways:
-            registry.create(account.id, {**base, **gateway.settings(), "id": gateway.id}, now)
-    registry.require_authentication = config.fidelity.new_gateways_require_authentication
+            settings = {**base, **gateway.settings(), "id": gateway.id}
+            registry.create(account.id, settings, now, by_api=False)
     return registry
 
 
@@ -63,7 +63,7 @@ class FakeState:
         found = self.gateways.resolve(account_id, gateway_id, now)
         if found is None and self.config.fidelity.auto_create_gateways:
             base = default_settings(authentication=False).model_dump()
-            found = self.gateways.create(account_id, {**base, "id": gateway_id}, now)
+            found = self.gateways.create(account_id, {**base, "id": gateway_id}, now, by_api=False)
         return found
 
     def account(self, account_id: str) -> AccountConfig | None:

@@ -173,13 +173,16 @@ class GatewayRegistry:
             found = self._insert(account_id, DEFAULT_GATEWAY_ID, settings, now)
         return found
 
-    def create(self, account_id: str, body: Any, now: float) -> Gateway:
+    def create(self, account_id: str, body: Any, now: float, *, by_api: bool = True) -> Gateway:
+        """A new gateway; ``by_api=False`` for gateways the fake itself makes (configured ones, which
+        stand for gateways made earlier, and ``auto_create_gateways``): today's authentication rule
+        applies to API creates only."""
         gateway_id = body.get("id") if isinstance(body, dict) else None
         if not isinstance(gateway_id, str) or not _ID_PATTERN.match(gateway_id):
             raise GatewayError(
                 400, 7001, f"id: expected 1-64 letters, digits, '-' or '_', got {gateway_id!r}"
             )
-        if self.require_authentication:
+        if self.require_authentication and by_api:
             if body.get("authentication") is False:
                 raise GatewayError(400, 7001, _AUTHENTICATION_REQUIRED)
             body = {**body, "authentication": True}

@@ -279,3 +279,17 @@ async def test_byok_only_leaves_workers_ai_requests_allowed(client: httpx.AsyncC
     shown = await client.get(gateway_api(f"/{GATEWAY}"), headers=auth())
     assert shown.json()["result"]["byok_only"] is True
     assert (await call(client)).status_code == 200
+
+
+async def test_auto_created_gateways_are_made_by_the_fake_not_the_api() -> None:
+    config = make_config(ManualClock(START))
+    config.fidelity.auto_create_gateways = True
+    async with FakeGateway.running(config) as fake, httpx.AsyncClient(base_url=fake.base_url) as client:
+        answered = await call(client, gateway="made-on-first-use")
+        binding = await client.post(
+            "/ai-gateway/run?version=3",
+            json={"inputs": {"prompt": "hi"}, "options": {"gateway": {"id": "another-new-one"}}},
+            headers={"cf-consn-model-id": NATIVE},
+        )
+    assert answered.status_code == 200
+    assert binding.status_code == 200
