@@ -2,7 +2,7 @@
 
 Built in: ``fakes/catalogue.json``. A file with the same shape (``FakeConfig.catalogue_file``) adds models
 or replaces built-in ones by id. Usage reports neurons from the per-million-token rates; cost is priced in
-``fakes.cost``.
+``fakes.models.cost``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fakes.cost import neurons
 from fakes.datafiles import load_model, parse_model
+from fakes.models.cost import neurons
 
 __all__ = ["Catalogue", "CatalogueFile", "ModelInfo"]
 
@@ -54,8 +54,8 @@ class Catalogue:
 
     @classmethod
     def builtin(cls) -> Catalogue:
-        text = resources.files("fakes").joinpath("catalogue.json").read_text(encoding="utf-8")
-        return cls(parse_model(text, CatalogueFile, "fakes/catalogue.json").models)
+        text = resources.files("fakes.models").joinpath("catalogue.json").read_text(encoding="utf-8")
+        return cls(parse_model(text, CatalogueFile, "fakes/models/catalogue.json").models)
 
     @classmethod
     def load(cls, extra_file: str | Path | None = None) -> Catalogue:

@@ -14,7 +14,7 @@ What the binding (workerd's ``ai-api.ts`` and ``aig-api.ts``) sends to ``https:/
 - ``GET|PATCH /ai-gateway/gateways/{gateway}/logs/{id}``: ``{"result": log}``; 404 with
   ``errors[0].message`` when the log does not exist (yet).
 - ``GET /ai-gateway/gateways/{gateway}/url/{provider}``: ``{"result": {"url": ...}}``, a URL on this fake.
-- ``POST /ai-gateway/universal/run/{gateway}``: the Universal endpoint (``fakes.universal_endpoint``).
+- ``POST /ai-gateway/universal/run/{gateway}``: the Universal endpoint (``fakes.gateway.universal_endpoint``).
 The account is the fake's default account.
 """
 
@@ -25,18 +25,18 @@ from typing import Any
 
 from starlette.datastructures import Headers
 
-from fakes.api_common import envelope, not_found
+from fakes.api.common import envelope, not_found
+from fakes.api.gateways import gateway_url
+from fakes.api.logs import LOG_NOT_FOUND, LogReader, patch_record
 from fakes.behaviour import parse_outcome
 from fakes.datafiles import DataFileError
-from fakes.errors import CloudflareError
-from fakes.gateways_api import gateway_url
-from fakes.http import IncomingRequest, Reply
-from fakes.ids import request_uuid
-from fakes.logs_api import LOG_NOT_FOUND, LogReader, patch_record
-from fakes.metadata import request_options
-from fakes.pipeline import GatewayCall, Host, Surface
-from fakes.state import FakeState
-from fakes.universal_endpoint import BEHAVIOUR_HEADER, run_universal
+from fakes.gateway.metadata import request_options
+from fakes.gateway.pipeline import GatewayCall, Host, Surface
+from fakes.gateway.universal_endpoint import BEHAVIOUR_HEADER, run_universal
+from fakes.parts import FakeParts
+from fakes.wire.errors import CloudflareError
+from fakes.wire.http import IncomingRequest, Reply
+from fakes.wire.ids import request_uuid
 
 __all__ = ["binding_headers", "install"]
 
@@ -103,7 +103,8 @@ def _inputs_problem(inputs: Any) -> bool:
     return "stream" in inputs and not isinstance(inputs["stream"], bool)
 
 
-async def _run(state: FakeState, request: IncomingRequest, *, through_gateway: bool) -> Reply:
+async def _run(parts: FakeParts, request: IncomingRequest, *, through_gateway: bool) -> Reply:
+    state = parts.state
     account_id = state.config.default_account.id
     try:
         document = request.json()
@@ -160,20 +161,21 @@ async def _run(state: FakeState, request: IncomingRequest, *, through_gateway: b
         override=override,
         input_error=input_error,
     )
-    return await state.pipeline.run(call)
+    return await parts.pipeline.run(call)
 
 
-def install(state: FakeState) -> None:
+def install(parts: FakeParts) -> None:
+    state = parts.state
     reader = LogReader(state)
 
     def account() -> str:
         return state.config.default_account.id
 
     async def run(request: IncomingRequest) -> Reply:
-        return await _run(state, request, through_gateway=False)
+        return await _run(parts, request, through_gateway=False)
 
     async def gateway_run(request: IncomingRequest) -> Reply:
-        return await _run(state, request, through_gateway=True)
+        return await _run(parts, request, through_gateway=True)
 
     async def get_log(request: IncomingRequest) -> Reply:
         record = reader.find(account(), request.params["gateway"], request.params["log"])
@@ -197,14 +199,14 @@ def install(state: FakeState) -> None:
         return envelope({"url": gateway_url(request, account(), request.params["gateway"], provider)})
 
     async def universal(request: IncomingRequest) -> Reply:
-        return await run_universal(state, request, Host.BINDING, account(), request.params["gateway"])
+        return await run_universal(parts, request, Host.BINDING, account(), request.params["gateway"])
 
     gateways = "/ai-gateway/gateways/(?P<gateway>[^/]+)"
-    state.router.add(["POST"], "/run", run, "binding run")
-    state.router.add(["POST"], "/ai-gateway/run", gateway_run, "binding gateway run")
-    state.router.add(["GET"], f"{gateways}/logs/(?P<log>[^/]+)", get_log, "binding log get")
-    state.router.add(["PATCH"], f"{gateways}/logs/(?P<log>[^/]+)", patch_log, "binding log patch")
-    state.router.add(["GET"], f"{gateways}/url/(?P<provider>[^/]+)", url, "binding gateway url")
-    state.router.add(
+    parts.router.add(["POST"], "/run", run, "binding run")
+    parts.router.add(["POST"], "/ai-gateway/run", gateway_run, "binding gateway run")
+    parts.router.add(["GET"], f"{gateways}/logs/(?P<log>[^/]+)", get_log, "binding log get")
+    parts.router.add(["PATCH"], f"{gateways}/logs/(?P<log>[^/]+)", patch_log, "binding log patch")
+    parts.router.add(["GET"], f"{gateways}/url/(?P<provider>[^/]+)", url, "binding gateway url")
+    parts.router.add(
         ["POST"], "/ai-gateway/universal/run/(?P<gateway>[^/]+)", universal, "binding universal run"
     )

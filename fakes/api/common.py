@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fakes.errors import CloudflareError, ErrorRow, ErrorShape
-from fakes.http import IncomingRequest, Reply, json_reply
-from fakes.metadata import bearer
-from fakes.state import FakeState
+from fakes.gateway.metadata import bearer
+from fakes.state.fake import FakeState
+from fakes.wire.errors import CloudflareError, ErrorRow, ErrorShape
+from fakes.wire.http import IncomingRequest, Reply, json_reply
 
 __all__ = ["API_BASE", "bad_request", "envelope", "not_found", "require_token"]
 

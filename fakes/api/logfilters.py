@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from fakes.logs import GatewayLog
+from fakes.state.logs import GatewayLog
 
 __all__ = [
     "DELETE_ORDER_KEYS",

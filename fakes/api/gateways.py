@@ -1,4 +1,4 @@
-"""The gateway API: create, list, get, update and delete gateways (``fakes.gateways`` holds them).
+"""The gateway API: create, list, get, update and delete gateways (``fakes.state.gateways`` holds them).
 
 Routes (under ``/client/v4/accounts/{account_id}/ai-gateway``): ``POST /gateways``, ``GET /gateways``
 (``page``, ``per_page`` up to 50, ``search`` by id), ``GET|PUT|DELETE /gateways/{id}`` and
@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fakes.api_common import API_BASE, bad_request, envelope, not_found, require_token
-from fakes.errors import CloudflareError, ErrorRow, ErrorShape
-from fakes.gateway_state import features_of
-from fakes.gateways import Gateway, GatewayError
-from fakes.http import IncomingRequest, Reply
-from fakes.logs import iso_timestamp
-from fakes.state import FakeState
+from fakes.api.common import API_BASE, bad_request, envelope, not_found, require_token
+from fakes.clock import iso_timestamp
+from fakes.parts import FakeParts
+from fakes.state.gateways import Gateway, GatewayError
+from fakes.wire.errors import CloudflareError, ErrorRow, ErrorShape
+from fakes.wire.http import IncomingRequest, Reply
 
 __all__ = ["gateway_url", "install"]
 
@@ -59,8 +58,9 @@ def _json_body(request: IncomingRequest) -> Any:
         raise bad_request(7001, "body: not valid JSON") from None
 
 
-def install(state: FakeState) -> None:
-    features = features_of(state)
+def install(parts: FakeParts) -> None:
+    state = parts.state
+    features = state.features
 
     def existing(account_id: str, gateway_id: str) -> Gateway:
         found = state.gateways.get(account_id, gateway_id)
@@ -118,9 +118,9 @@ def install(state: FakeState) -> None:
 
     base = f"{API_BASE}/gateways"
     one = f"{base}/(?P<gateway>[^/]+)"
-    state.router.add(["POST"], base, create, "api gateways create")
-    state.router.add(["GET"], base, list_gateways, "api gateways list")
-    state.router.add(["GET"], one, get, "api gateway get")
-    state.router.add(["PUT"], one, update, "api gateway update")
-    state.router.add(["DELETE"], one, delete, "api gateway delete")
-    state.router.add(["GET"], f"{one}/url/(?P<provider>[^/]+)", url, "api gateway url")
+    parts.router.add(["POST"], base, create, "api gateways create")
+    parts.router.add(["GET"], base, list_gateways, "api gateways list")
+    parts.router.add(["GET"], one, get, "api gateway get")
+    parts.router.add(["PUT"], one, update, "api gateway update")
+    parts.router.add(["DELETE"], one, delete, "api gateway delete")
+    parts.router.add(["GET"], f"{one}/url/(?P<provider>[^/]+)", url, "api gateway url")

@@ -13,7 +13,7 @@ from fake_helpers import GATEWAY, NATIVE, SMALL, TOKEN, api_path, auth, gateway_
 
 from fakes.datafiles import DataFileError
 from fakes.server import FakeGateway
-from fakes.state import FakeState
+from fakes.state.fake import FakeState
 from harness.sse import decode_all
 
 RUN = gateway_path(f"workers-ai/{NATIVE}")

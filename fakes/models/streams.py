@@ -28,9 +28,9 @@ from json.encoder import encode_basestring
 from typing import Any
 
 from fakes.behaviour import NO_FAULTS, StreamFaults
-from fakes.catalogue import ModelInfo
-from fakes.generation import Generation
-from fakes.http import StreamCut
+from fakes.models.catalogue import ModelInfo
+from fakes.models.generation import Generation
+from fakes.wire.http import StreamCut
 
 __all__ = [
     "ChatIdentity",

@@ -15,9 +15,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from fakes.logs import MetadataValue, iso_timestamp
+from fakes.clock import iso_timestamp
 
-__all__ = ["RequestRecord", "RequestStore"]
+__all__ = ["MetadataValue", "RequestRecord", "RequestStore"]
+
+type MetadataValue = str | int | float | bool
 
 
 @dataclass(slots=True)

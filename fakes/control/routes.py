@@ -16,8 +16,8 @@ from dataclasses import asdict
 
 from fakes.behaviour import parse_document
 from fakes.datafiles import DataFileError
-from fakes.http import IncomingRequest, Reply, json_reply
-from fakes.state import FakeState
+from fakes.parts import FakeParts
+from fakes.wire.http import IncomingRequest, Reply, json_reply
 
 __all__ = ["install"]
 
@@ -34,7 +34,9 @@ def _problems(exc: DataFileError) -> Reply:
     )
 
 
-def install(state: FakeState) -> None:
+def install(parts: FakeParts) -> None:
+    state = parts.state
+
     async def put_behaviour(request: IncomingRequest) -> Reply:
         try:
             text = request.body.decode("utf-8")
@@ -67,7 +69,7 @@ def install(state: FakeState) -> None:
         records = [r.to_json(include_bodies=bodies) for r in state.store]
         return json_reply(200, {"success": True, "result": records, "errors": []})
 
-    state.router.add(["PUT"], "/__aigw/behaviour", put_behaviour, "control behaviour put")
-    state.router.add(["GET"], "/__aigw/behaviour", get_behaviour, "control behaviour get")
-    state.router.add(["POST"], "/__aigw/reset", reset, "control reset")
-    state.router.add(["GET"], "/__aigw/requests", requests, "control requests")
+    parts.router.add(["PUT"], "/__aigw/behaviour", put_behaviour, "control behaviour put")
+    parts.router.add(["GET"], "/__aigw/behaviour", get_behaviour, "control behaviour get")
+    parts.router.add(["POST"], "/__aigw/reset", reset, "control reset")
+    parts.router.add(["GET"], "/__aigw/requests", requests, "control requests")

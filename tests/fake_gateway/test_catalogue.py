@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from fake_helpers import NATIVE, auth, gateway_path, make_config, serving
 
-from fakes.catalogue import Catalogue
 from fakes.datafiles import DataFileError
-from fakes.state import FakeState
+from fakes.models.catalogue import Catalogue
+from fakes.state.fake import FakeState
 
 
 def test_builtin_catalogue_has_both_shapes_with_rates() -> None:

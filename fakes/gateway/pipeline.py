@@ -18,10 +18,11 @@ Stages this module provides:
 - ``limits``, ``cache``: pass through until a feature module replaces them;
 - ``attempts``: one attempt (``call.attempt = 1``); a retry stage replaces it and calls ``call_next``
   once per attempt, setting ``call.attempt`` each time;
-- ``upstream``: runs the scripted model for one attempt (``fakes.upstream``), applying
+- ``upstream``: runs the scripted model for one attempt (``fakes.gateway.upstream``), applying
   ``cf-aig-request-timeout`` to the first byte.
 
-The seam for feature modules: ``state.pipeline.replace("cache", my_stage)``, ``insert_after(...)``,
+The base pipeline is built by ``fakes.parts.FakeParts.build``. The seam for feature modules:
+``parts.pipeline.replace("cache", my_stage)``, ``insert_after(...)``,
 ``insert_before(...)``. Stages keep per-call scratch data in ``call.extras`` and facts about a reply in
 ``reply.meta`` (``usage``: a ``Usage``; ``cached``; ``error_code``; ``timeout``: the first byte came too
 late; ``behaviour``: the scripted step that answered). ``run(call, start="attempts")`` runs the tail of
@@ -35,20 +36,18 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fakes.behaviour import Outcome
-from fakes.catalogue import ModelInfo
-from fakes.cost import log_cost
-from fakes.errors import CloudflareError
-from fakes.gateways import Gateway
-from fakes.http import IncomingRequest, Reply, ReplyResult
-from fakes.ids import ulid
-from fakes.metadata import RequestOptions, bearer
-from fakes.store import RequestRecord
-
-if TYPE_CHECKING:
-    from fakes.state import FakeState
+from fakes.gateway.metadata import RequestOptions, bearer
+from fakes.models.catalogue import ModelInfo
+from fakes.models.cost import log_cost
+from fakes.state.fake import FakeState
+from fakes.state.gateways import Gateway
+from fakes.state.store import RequestRecord
+from fakes.wire.errors import CloudflareError
+from fakes.wire.http import IncomingRequest, Reply, ReplyResult
+from fakes.wire.ids import ulid
 
 __all__ = [
     "GatewayCall",
@@ -122,21 +121,6 @@ type Stage = Callable[[GatewayCall, Next], Awaitable[Reply]]
 class Pipeline:
     def __init__(self, stages: list[tuple[str, Stage]]) -> None:
         self._stages = list(stages)
-
-    @classmethod
-    def default(cls) -> Pipeline:
-        from fakes.upstream import upstream_stage
-
-        return cls(
-            [
-                ("record", record_stage),
-                ("authenticate", authenticate_stage),
-                ("limits", pass_through),
-                ("cache", pass_through),
-                ("attempts", single_attempt),
-                ("upstream", upstream_stage),
-            ]
-        )
 
     def names(self) -> list[str]:
         return [name for name, _ in self._stages]

@@ -3,7 +3,7 @@
 - ``limits``: the gateway's rate limit (``rate_limiting_limit`` per ``rate_limiting_interval`` seconds,
   ``fixed`` or ``sliding``: 429 with code 2003). Cache hits count against it unless
   ``FeatureOptions.rate_limit_cache_hits`` is off (then the check moves after the cache).
-- ``cache``: serves and stores responses by the rules in ``fakes.cache``; a hit answers
+- ``cache``: serves and stores responses by the rules in ``fakes.state.cache``; a hit answers
   ``cf-aig-cache-status: HIT`` and is logged ``cached`` with zero tokens and cost 0.
 - ``spend``: the gateway's spend limits, checked before the request goes upstream against recorded cost
   (429 with code 2045 and the observed message); after the cache, since hits were served live even to a
@@ -22,15 +22,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from fakes.cache import cache_key, effective_ttl, parse_cache_directives
-from fakes.errors import CloudflareError
-from fakes.gateway_state import features_of
-from fakes.http import Reply, ReplyResult
-from fakes.limits import RateLimitTechnique
-from fakes.pipeline import GatewayCall, Host, Next, Usage
-from fakes.retries import RetryPolicy, is_retryable_status, policy_from_headers, run_attempts
-from fakes.spend import spend_limit_detail
-from fakes.state import FakeState
+from fakes.gateway.pipeline import GatewayCall, Host, Next, Usage
+from fakes.gateway.retries import RetryPolicy, is_retryable_status, policy_from_headers, run_attempts
+from fakes.parts import FakeParts
+from fakes.state.cache import cache_key, effective_ttl, parse_cache_directives
+from fakes.state.limits import RateLimitTechnique
+from fakes.state.spend import spend_limit_detail
+from fakes.wire.errors import CloudflareError
+from fakes.wire.http import Reply, ReplyResult
 
 __all__ = ["attempts_stage", "cache_stage", "install", "limits_stage", "spend_stage"]
 
@@ -47,7 +46,7 @@ def _check_rate(call: GatewayCall) -> None:
     if call.gateway is None:
         return
     gateway = call.gateway.settings
-    rate = features_of(call.state).rate_limiter.check(
+    rate = call.state.features.rate_limiter.check(
         call.gateway.key,
         limit=gateway.rate_limiting_limit,
         interval=gateway.rate_limiting_interval,
@@ -60,7 +59,7 @@ def _check_rate(call: GatewayCall) -> None:
 
 async def limits_stage(call: GatewayCall, call_next: Next) -> Reply:
     """The rate limit, before the cache (so that cache hits count) unless the options say otherwise."""
-    if call.gateway is not None and features_of(call.state).options.rate_limit_cache_hits:
+    if call.gateway is not None and call.state.features.options.rate_limit_cache_hits:
         _check_rate(call)
     return await call_next(call)
 
@@ -69,7 +68,7 @@ async def spend_stage(call: GatewayCall, call_next: Next) -> Reply:
     """Spend limits, after the cache: live, cache hits were served even to a spend-blocked user."""
     if call.gateway_id is None or call.gateway is None:
         return await call_next(call)
-    features = features_of(call.state)
+    features = call.state.features
     if not features.options.rate_limit_cache_hits:
         _check_rate(call)
     clock = call.state.clock
@@ -107,7 +106,7 @@ async def cache_stage(call: GatewayCall, call_next: Next) -> Reply:
         return await call_next(call)
     gateway = call.gateway.settings
     scope = call.gateway.key
-    features = features_of(call.state)
+    features = call.state.features
     options = features.options
     directives = parse_cache_directives(call.request.headers)
     ttl = effective_ttl(
@@ -171,7 +170,7 @@ async def attempts_stage(call: GatewayCall, call_next: Next) -> Reply:
     base = RetryPolicy.from_gateway(gateway.retry_max_attempts, gateway.retry_delay, gateway.retry_backoff)
     policy = policy_from_headers(base, call.request.headers)
     asked = call.options
-    features = features_of(call.state)
+    features = call.state.features
     scale = call.state.config.time_scale
 
     async def attempt(number: int) -> Reply:
@@ -192,9 +191,8 @@ async def attempts_stage(call: GatewayCall, call_next: Next) -> Reply:
     return reply
 
 
-def install(state: FakeState) -> None:
-    features_of(state)
-    state.pipeline.replace("limits", limits_stage)
-    state.pipeline.replace("cache", cache_stage)
-    state.pipeline.insert_after("cache", "spend", spend_stage)
-    state.pipeline.replace("attempts", attempts_stage)
+def install(parts: FakeParts) -> None:
+    parts.pipeline.replace("limits", limits_stage)
+    parts.pipeline.replace("cache", cache_stage)
+    parts.pipeline.insert_after("cache", "spend", spend_stage)
+    parts.pipeline.replace("attempts", attempts_stage)

@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fakes.behaviour import BehaviourController, BehaviourDocument, CallInfo, StreamFaults, Writes
-from fakes.metadata import parse_metadata
+from fakes.gateway.metadata import parse_metadata
+from fakes.models.streams import Frame, plan_writes
 from fakes.server import FakeGateway
-from fakes.streams import Frame, plan_writes
 from harness.sse import ServerSentEvent, SSEDecoder
 
 RUN = gateway_path(f"workers-ai/{NATIVE}")

@@ -14,13 +14,10 @@ import random
 from typing import Any
 
 from fakes.behaviour import CallInfo, StreamFaults
-from fakes.catalogue import ModelInfo
-from fakes.errors import CloudflareError, error_row
-from fakes.generation import Generation, generate
-from fakes.http import Reply
-from fakes.ids import completion_id, request_uuid
-from fakes.pipeline import GatewayCall, Next, Surface, Usage, error_reply
-from fakes.streams import (
+from fakes.gateway.pipeline import GatewayCall, Next, Surface, Usage, error_reply
+from fakes.models.catalogue import ModelInfo
+from fakes.models.generation import Generation, generate
+from fakes.models.streams import (
     ChatIdentity,
     chat_chunks,
     chat_completion,
@@ -33,6 +30,9 @@ from fakes.streams import (
     play,
     play_now,
 )
+from fakes.wire.errors import CloudflareError, error_row
+from fakes.wire.http import Reply
+from fakes.wire.ids import completion_id, request_uuid
 
 __all__ = ["upstream_stage"]
 

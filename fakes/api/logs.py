@@ -3,7 +3,7 @@
 Routes (under ``/client/v4/accounts/{account_id}/ai-gateway/gateways/{gateway_id}``):
 - ``GET /logs``: ``page``, ``per_page``, ``order_by``, ``order_by_direction``, ``search``, ``filters``
   (JSON), ``meta_info``, ``start_date``/``end_date`` and the deprecated flat parameters
-  (``fakes.logfilters``), answered in the v4 envelope with ``result_info`` (``count``, ``page``,
+  (``fakes.api.logfilters``), answered in the v4 envelope with ``result_info`` (``count``, ``page``,
   ``per_page``, ``total_count``; the min/max figures with ``meta_info=true``);
 - ``DELETE /logs``: ``filters``, ``limit``, ``order_by``, ``order_by_direction``; answers ``success``;
 - ``GET /logs/{id}``: the log with sizes and heads; ``PATCH /logs/{id}``: ``feedback`` (-1, 0, 1 or null),
@@ -11,7 +11,7 @@ Routes (under ``/client/v4/accounts/{account_id}/ai-gateway/gateways/{gateway_id
 - ``GET /logs/{id}/request``, ``GET /logs/{id}/response``: the stored payloads as they were sent (404
   when ``cf-aig-collect-log-payload: false`` kept them out).
 
-Logs are the request store's records (``fakes.logs``); deleting a log removes its record. A log read too
+Logs are the request store's records (``fakes.state.logs``); deleting a log removes its record. A log read too
 soon after its request (``FeatureOptions.log_visibility_delay``) is "not found". Bad parameters are
 answered 400 with code 7001 and a message naming the parameter.
 
@@ -25,11 +25,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fakes.api_common import API_BASE, bad_request, envelope, not_found, require_token
-from fakes.errors import CloudflareError
-from fakes.gateway_state import features_of
-from fakes.http import IncomingRequest, Reply, json_reply
-from fakes.logfilters import (
+from fakes.api.common import API_BASE, bad_request, envelope, not_found, require_token
+from fakes.api.logfilters import (
     LogQuery,
     LogQueryError,
     matches,
@@ -38,11 +35,14 @@ from fakes.logfilters import (
     parse_log_query,
     summary_stats,
 )
-from fakes.logs import GatewayLog, LogVisibility, log_of, visible_logs
-from fakes.metadata import parse_metadata
-from fakes.pipeline import GatewayCall, Next
-from fakes.state import FakeState
-from fakes.store import RequestRecord
+from fakes.gateway.metadata import parse_metadata
+from fakes.gateway.pipeline import GatewayCall, Next
+from fakes.parts import FakeParts
+from fakes.state.fake import FakeState
+from fakes.state.logs import GatewayLog, LogVisibility, log_of, visible_logs
+from fakes.state.store import RequestRecord
+from fakes.wire.errors import CloudflareError
+from fakes.wire.http import IncomingRequest, Reply, json_reply
 
 __all__ = ["LogReader", "install", "log_management_stage", "patch_record"]
 
@@ -54,11 +54,10 @@ class LogReader:
 
     def __init__(self, state: FakeState) -> None:
         self.state = state
-        self.features = features_of(state)
 
     @property
     def visibility(self) -> LogVisibility:
-        options = self.features.options
+        options = self.state.features.options
         return LogVisibility(options.log_visibility_delay, options.log_head_delay)
 
     def records(self, account_id: str, gateway_id: str) -> list[RequestRecord]:
@@ -73,7 +72,7 @@ class LogReader:
         return None
 
     def render(self, log: GatewayLog, *, detail: bool = False) -> dict[str, Any]:
-        as_text = self.features.options.log_metadata == "text"
+        as_text = self.state.features.options.log_metadata == "text"
         return log.to_json(self.state.clock.time(), detail=detail, metadata_as_text=as_text)
 
     def view(self, record: RequestRecord, sequence: int = 0) -> GatewayLog:
@@ -145,9 +144,10 @@ async def log_management_stage(call: GatewayCall, call_next: Next) -> Reply:
     return await call_next(call)
 
 
-def install(state: FakeState) -> None:
+def install(parts: FakeParts) -> None:
+    state = parts.state
     reader = LogReader(state)
-    state.pipeline.insert_after("authenticate", "log_management", log_management_stage)
+    parts.pipeline.insert_after("authenticate", "log_management", log_management_stage)
 
     def gateway_of(request: IncomingRequest) -> tuple[str, str]:
         account_id = require_token(state, request)
@@ -214,9 +214,9 @@ def install(state: FakeState) -> None:
 
     logs = f"{API_BASE}/gateways/(?P<gateway>[^/]+)/logs"
     one = f"{logs}/(?P<log>[^/]+)"
-    state.router.add(["GET"], logs, list_logs, "api logs list")
-    state.router.add(["DELETE"], logs, delete_logs, "api logs delete")
-    state.router.add(["GET"], one, get_log, "api log get")
-    state.router.add(["PATCH"], one, patch_log, "api log patch")
-    state.router.add(["GET"], f"{one}/request", log_request, "api log request")
-    state.router.add(["GET"], f"{one}/response", log_response, "api log response")
+    parts.router.add(["GET"], logs, list_logs, "api logs list")
+    parts.router.add(["DELETE"], logs, delete_logs, "api logs delete")
+    parts.router.add(["GET"], one, get_log, "api log get")
+    parts.router.add(["PATCH"], one, patch_log, "api log patch")
+    parts.router.add(["GET"], f"{one}/request", log_request, "api log request")
+    parts.router.add(["GET"], f"{one}/response", log_response, "api log response")

@@ -1,10 +1,10 @@
 """The Universal endpoint on the fake: ``POST /v1/{account_id}/{gateway_id}`` (and the binding's
-``POST /ai-gateway/universal/run/{gateway_id}``, served by ``fakes.binding``).
+``POST /ai-gateway/universal/run/{gateway_id}``, served by ``fakes.api.binding``).
 
 Each step becomes its own gateway call through the whole request pipeline (authentication, limits, cache,
 retries by the step's merged headers, the scripted model), so each step attempt is logged with its
-``step`` index, and the answer carries ``cf-aig-step``. Steps are tried in order by ``fakes.universal``;
-which answers count as failures and which answer is returned when all fail follow
+``step`` index, and the answer carries ``cf-aig-step``. Steps are tried in order by
+``fakes.gateway.universal``; which answers count as failures and which answer is returned when all fail follow
 ``FeatureOptions.universal_failure`` and ``universal_all_failed``.
 
 Step providers: ``workers-ai`` with ``endpoint`` a model id (native input, REST envelope) or
@@ -21,14 +21,9 @@ from starlette.datastructures import Headers
 
 from fakes.behaviour import Outcome, parse_outcome
 from fakes.datafiles import DataFileError
-from fakes.errors import CloudflareError
-from fakes.gateway_state import features_of
-from fakes.http import IncomingRequest, Reply, ReplyResult
-from fakes.ids import request_uuid
-from fakes.metadata import bearer, request_options
-from fakes.pipeline import GatewayCall, Host, Surface
-from fakes.state import FakeState
-from fakes.universal import (
+from fakes.gateway.metadata import bearer, request_options
+from fakes.gateway.pipeline import GatewayCall, Host, Surface
+from fakes.gateway.universal import (
     AllFailed,
     FailureClass,
     FailurePolicy,
@@ -37,6 +32,11 @@ from fakes.universal import (
     parse_steps,
     run_steps,
 )
+from fakes.parts import FakeParts
+from fakes.state.fake import FakeState
+from fakes.wire.errors import CloudflareError
+from fakes.wire.http import IncomingRequest, Reply, ReplyResult
+from fakes.wire.ids import request_uuid
 
 __all__ = ["BEHAVIOUR_HEADER", "close_unsent", "install", "run_universal"]
 
@@ -126,15 +126,16 @@ def _check_gateway(
 
 
 async def run_universal(
-    state: FakeState, request: IncomingRequest, host: Host, account_id: str, gateway_id: str
+    parts: FakeParts, request: IncomingRequest, host: Host, account_id: str, gateway_id: str
 ) -> Reply:
+    state = parts.state
     try:
         steps = parse_steps(request.json())
     except (ValueError, UniversalError) as exc:
         _check_gateway(state, request, host, account_id, gateway_id)
         detail = str(exc) if isinstance(exc, UniversalError) else "body: not valid JSON"
         raise CloudflareError.of("invalid_request", detail=detail) from None
-    options = features_of(state).options
+    options = state.features.options
     policy = FailurePolicy(FailureClass(options.universal_failure), AllFailed(options.universal_all_failed))
     outer = {name: value for name, value in request.headers.items() if name != "content-length"}
     for step in steps:  # a bad behaviour header is refused before any step runs
@@ -144,7 +145,7 @@ async def run_universal(
         call = _step_call(
             state, request, host, account_id, gateway_id, index, step, headers, _override(headers)
         )
-        return await state.pipeline.run(call)
+        return await parts.pipeline.run(call)
 
     result = await run_steps(steps, outer, attempt, status_of=lambda reply: reply.status, policy=policy)
     for answer in result.answers:
@@ -153,12 +154,10 @@ async def run_universal(
     return result.outcome
 
 
-def install(state: FakeState) -> None:
-    features_of(state)
-
+def install(parts: FakeParts) -> None:
     async def universal(request: IncomingRequest) -> Reply:
         return await run_universal(
-            state, request, Host.GATEWAY, request.params["account"], request.params["gateway"]
+            parts, request, Host.GATEWAY, request.params["account"], request.params["gateway"]
         )
 
-    state.router.add(["POST"], "/v1/(?P<account>[^/]+)/(?P<gateway>[^/]+)/?", universal, "gateway universal")
+    parts.router.add(["POST"], "/v1/(?P<account>[^/]+)/(?P<gateway>[^/]+)/?", universal, "gateway universal")

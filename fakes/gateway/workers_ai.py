@@ -16,12 +16,12 @@ from typing import Any
 
 from fakes.behaviour import parse_outcome
 from fakes.datafiles import DataFileError
-from fakes.errors import CloudflareError
-from fakes.http import IncomingRequest, Reply, json_reply
-from fakes.ids import request_uuid
-from fakes.metadata import request_options
-from fakes.pipeline import GatewayCall, Host, Surface
-from fakes.state import FakeState
+from fakes.gateway.metadata import request_options
+from fakes.gateway.pipeline import GatewayCall, Host, Surface
+from fakes.parts import FakeParts
+from fakes.wire.errors import CloudflareError
+from fakes.wire.http import IncomingRequest, Reply, json_reply
+from fakes.wire.ids import request_uuid
 
 __all__ = ["BEHAVIOUR_HEADER", "install"]
 
@@ -30,33 +30,33 @@ _ACCOUNT = r"(?P<account>[^/]+)"
 _GATEWAY = r"(?P<gateway>[^/]+)"
 
 
-def install(state: FakeState) -> None:
-    router = state.router
+def install(parts: FakeParts) -> None:
+    state, router = parts.state, parts.router
 
     async def gateway_openai(request: IncomingRequest) -> Reply:
         return await _handle(
-            state, request, Host.GATEWAY, Surface.OPENAI, "workers-ai", request.params["gateway"]
+            parts, request, Host.GATEWAY, Surface.OPENAI, "workers-ai", request.params["gateway"]
         )
 
     async def gateway_compat(request: IncomingRequest) -> Reply:
         return await _handle(
-            state, request, Host.GATEWAY, Surface.OPENAI, "compat", request.params["gateway"]
+            parts, request, Host.GATEWAY, Surface.OPENAI, "compat", request.params["gateway"]
         )
 
     async def gateway_run(request: IncomingRequest) -> Reply:
         if request.params.get("run") and not state.config.fidelity.accept_run_segment:
             raise CloudflareError.of("no_such_model", model="run/" + request.params["model"])
         return await _handle(
-            state, request, Host.GATEWAY, Surface.RUN, "workers-ai", request.params["gateway"]
+            parts, request, Host.GATEWAY, Surface.RUN, "workers-ai", request.params["gateway"]
         )
 
     async def api_run(request: IncomingRequest) -> Reply:
         gateway = request.headers.get("cf-aig-gateway-id")
-        return await _handle(state, request, Host.API, Surface.RUN, "workers-ai", gateway)
+        return await _handle(parts, request, Host.API, Surface.RUN, "workers-ai", gateway)
 
     async def api_openai(request: IncomingRequest) -> Reply:
         gateway = request.headers.get("cf-aig-gateway-id")
-        return await _handle(state, request, Host.API, Surface.OPENAI, "workers-ai", gateway)
+        return await _handle(parts, request, Host.API, Surface.OPENAI, "workers-ai", gateway)
 
     base = f"/v1/{_ACCOUNT}/{_GATEWAY}"
     router.add(
@@ -109,13 +109,14 @@ def _input_problem(body: dict[str, Any], surface: Surface) -> bool:
 
 
 async def _handle(
-    state: FakeState,
+    parts: FakeParts,
     request: IncomingRequest,
     host: Host,
     surface: Surface,
     request_type: str,
     gateway_id: str | None,
 ) -> Reply:
+    state = parts.state
     override = None
     header = request.headers.get(BEHAVIOUR_HEADER)
     if header is not None:
@@ -159,4 +160,4 @@ async def _handle(
         override=override,
         input_error=input_error,
     )
-    return await state.pipeline.run(call)
+    return await parts.pipeline.run(call)

@@ -19,27 +19,22 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from fakes.store import RequestRecord, RequestStore
+from fakes.clock import iso_timestamp
+from fakes.state.store import MetadataValue, RequestRecord, RequestStore
 
 __all__ = [
     "MAX_METADATA_ENTRIES",
     "GatewayLog",
     "LogVisibility",
-    "MetadataValue",
     "is_gateway_log",
-    "iso_timestamp",
     "log_of",
     "normalise_metadata",
     "visible_logs",
 ]
 
 MAX_METADATA_ENTRIES = 5
-
-type MetadataValue = str | int | float | bool
 
 
 def normalise_metadata(raw: Any) -> dict[str, MetadataValue] | None:
@@ -55,12 +50,6 @@ def normalise_metadata(raw: Any) -> dict[str, MetadataValue] | None:
         if index < MAX_METADATA_ENTRIES:
             kept[str(key)] = value
     return kept
-
-
-def iso_timestamp(epoch_seconds: float) -> str:
-    """``2026-10-02T12:00:00.123Z``: the form Cloudflare's APIs use."""
-    moment = datetime.fromtimestamp(epoch_seconds, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 @dataclass(slots=True)

@@ -1,8 +1,8 @@
-"""Everything one running fake holds: configuration, catalogue, behaviour, store, gateways, the request
-pipeline, the router, and the hooks that ``reset()`` calls.
+"""Everything one running fake holds: configuration, catalogue, behaviour, store, gateways, the gateway
+features' state, and the hooks that ``reset()`` calls.
 
-Feature modules (``fakes.features``) receive this object in ``install(state)`` and add routes, pipeline
-stages and reset hooks to it; nothing else is global.
+Feature modules (``fakes.features``) reach it as ``parts.state`` in ``install(parts)`` and may add reset
+hooks; the router and pipeline are in ``fakes.parts``. Nothing else is global.
 """
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fakes.behaviour import BehaviourController, BehaviourDocument
-from fakes.catalogue import Catalogue
 from fakes.config import AccountConfig, FakeConfig
 from fakes.datafiles import load_model
-from fakes.gateways import Gateway, GatewayRegistry, default_settings
-from fakes.http import Router
-from fakes.pipeline import Pipeline
-from fakes.store import RequestStore
+from fakes.models.catalogue import Catalogue
+from fakes.state.features import FeatureState
+from fakes.state.gateways import Gateway, GatewayRegistry, default_settings
+from fakes.state.store import RequestStore
 
 __all__ = ["FakeState"]
 
@@ -46,8 +45,7 @@ class FakeState:
         self.clock = self.config.clock
         self.gateways = _gateway_registry(self.config, self.clock.time())
         self.rng = random.Random(self.config.seed)
-        self.pipeline = Pipeline.default()
-        self.router = Router()
+        self.features = FeatureState()
         self._reset_hooks: list[Callable[[], None]] = []
 
     @property
@@ -85,5 +83,6 @@ class FakeState:
         self.store.clear()
         self.gateways = _gateway_registry(self.config, self.clock.time())
         self.rng = random.Random(self.config.seed)
+        self.features.reset()
         for hook in self._reset_hooks:
             hook()
