@@ -13,6 +13,7 @@ from pathlib import Path
 from harness.ci.baseline import Baseline, compare, load_baseline
 from harness.ci.baseline import summary_lines as baseline_lines
 from harness.ci.junit import write_junit
+from harness.ci.snapshot import Snapshot, load_snapshot, with_drift
 from harness.errors import ConfigError
 from harness.report.results import Results
 
@@ -34,6 +35,13 @@ def add_gate_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--junitxml", type=Path, metavar="FILE", help="also write JUnit XML: one test case per check"
     )
+    parser.add_argument(
+        "--snapshot",
+        type=Path,
+        metavar="FILE",
+        help="compare the responses' shape with a contract snapshot (aigw snapshot record); each drift is "
+        "a finding",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +50,8 @@ class Gate:
     baseline_path: Path | None = None
     strict: bool = False
     junitxml: Path | None = None
+    snapshot: Snapshot | None = None
+    snapshot_path: Path | None = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Gate:
@@ -54,9 +64,18 @@ class Gate:
                 f"--baseline {path}: no such file; record one with 'aigw baseline update --out {path}'"
             )
         baseline = load_baseline(path) if path is not None else None
-        return cls(baseline, path, strict, getattr(args, "junitxml", None))
+        snapshot_path: Path | None = getattr(args, "snapshot", None)
+        if snapshot_path is not None and not snapshot_path.is_file():
+            raise ConfigError(
+                f"--snapshot {snapshot_path}: no such file; record one with "
+                f"'aigw snapshot record --out {snapshot_path}'"
+            )
+        snapshot = load_snapshot(snapshot_path) if snapshot_path is not None else None
+        return cls(baseline, path, strict, getattr(args, "junitxml", None), snapshot, snapshot_path)
 
     def compare(self, results: Results) -> Results:
+        if self.snapshot is not None:
+            results, _ = with_drift(results, self.snapshot, str(self.snapshot_path))
         if self.baseline is None:
             return results
         comparison = compare(self.baseline, results, file=str(self.baseline_path), strict=self.strict)
