@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Protocol
@@ -57,6 +57,7 @@ __all__ = [
     "check_one_terminal_done",
     "check_order",
     "check_status",
+    "event_sequence",
     "exchange_record",
     "payload",
 ]
@@ -203,6 +204,19 @@ def _loads(data: str) -> Any:
 
 def _not_json(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def event_sequence(names: Iterable[str]) -> str:
+    """Event names in order, a run of token events folded into ``message+`` (the number of tokens is a
+    value, not the stream's shape); every other event is kept one by one, so two ``done`` events show."""
+    folded: list[str] = []
+    for name in names:
+        if name == MESSAGE:
+            if not folded or folded[-1] != MESSAGE + "+":
+                folded.append(MESSAGE + "+")
+        else:
+            folded.append(name)
+    return " ".join(folded) or "(no events)"
 
 
 def _where(events: Sequence[Event], name: str) -> list[int]:

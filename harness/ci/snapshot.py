@@ -40,6 +40,7 @@ from harness.report.results import (
     ScenarioResult,
     ScenarioStatus,
 )
+from harness.stream_contract import event_sequence
 
 __all__ = [
     "Drift",
@@ -54,7 +55,6 @@ __all__ = [
     "write_snapshot",
 ]
 
-TOKEN_EVENT = "message"
 EXACT_HEADERS = frozenset({"content-type", "cache-control"})
 """Headers whose value is part of the contract, recorded as they are."""
 
@@ -158,19 +158,6 @@ def _merge_documents(documents: list[Any]) -> dict[str, str]:
     return merged
 
 
-def _fold(names: Iterable[str]) -> str:
-    """Event names in order; a run of token events is ``message+`` however long (the number of tokens is
-    a value, not the shape), every other event is kept one by one (two ``done`` events are a drift)."""
-    folded: list[str] = []
-    for name in names:
-        if name == TOKEN_EVENT:
-            if not folded or folded[-1] != TOKEN_EVENT + "+":
-                folded.append(TOKEN_EVENT + "+")
-        else:
-            folded.append(name)
-    return " ".join(folded) or "(no events)"
-
-
 def _line_ending(raw: str) -> str:
     kinds = {"crlf" if "\r\n" in raw else "", "lf" if re.search(r"(?<!\r)\n", raw) else ""}
     kinds |= {"cr" if re.search(r"\r(?!\n)", raw) else ""}
@@ -205,7 +192,7 @@ def _shape(exchanges: list[Exchange]) -> ExchangeShape:
             name + ("" if present[name] == len(answered) else "?"): " | ".join(sorted(headers[name]))
             for name in header_names
         },
-        events=sorted({_fold(ev.event for ev in e.events) for e in streams}),
+        events=sorted({event_sequence(ev.event for ev in e.events) for e in streams}),
         terminal=sorted({e.events[-1].event if e.events else "(none)" for e in streams}),
         line_ending=sorted({_line_ending(e.raw_stream or "") for e in streams}),
         payloads={name: _merge_documents(docs) for name, docs in sorted(by_event.items())},

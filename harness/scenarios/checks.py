@@ -201,7 +201,9 @@ def _contract(key: str, description: str, rule: str, wanted: bool = True) -> tup
 
     def observe(e: Exchange) -> tuple[str | None, Any]:
         violations = check(stream_contract.exchange_record(e))
-        observed = [v.message for v in violations] or "holds"
+        observed = [v.message for v in violations] or stream_contract.event_sequence(
+            v.event for v in e.events
+        )
         if bool(violations) != wanted:
             return (None, observed)
         return ("; ".join(observed) if violations else f"{rule} holds", observed)
