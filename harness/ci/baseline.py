@@ -7,7 +7,7 @@ stable ids and status strings, no timings, sorted, so that a change to it reads 
       "checks": {"ledger-matches-usage": "failed", ...}, "findings": {"BUDGET-KV-LOST-UPDATES": "high"}}}}
 
 Statuses are kept as the strings the run wrote, whatever they are (``passed``, ``failed``, ``skipped``,
-``not applicable``, ``fault not exercised``...), so a new status needs no change here. Only ``failed`` and
+``not_applicable``, ``not_exercised``...), so a new status needs no change here. Only ``failed`` and
 ``error`` are failures; any other status is "did not fail".
 
 ``compare`` sorts every difference into new (a regression: a check or scenario newly failing, a finding

@@ -2,7 +2,7 @@
 
 Each scenario is a ``<testsuite>`` named by its id; each check a ``<testcase>`` (``classname`` the scenario
 id, ``name`` the check id) that fails with the check's reason, is skipped with its reason for any status
-that is not a verdict (skipped, not applicable, fault not exercised...), and carries as ``<properties>``
+that is not a verdict (skipped, not_applicable, not_exercised...), and carries as ``<properties>``
 the findings that cite it (``finding`` = ``ID [severity] title``, raised ones only) and, when the run was
 compared with a baseline, whether its failure is ``known`` or ``new``. A scenario that could not run, or
 has no checks, is one test case named ``run``. Times are left out: JUnit viewers would compare them.

@@ -201,9 +201,8 @@ def _contract(key: str, description: str, rule: str, wanted: bool = True) -> tup
 
     def observe(e: Exchange) -> tuple[str | None, Any]:
         violations = check(stream_contract.exchange_record(e))
-        observed = [v.message for v in violations] or stream_contract.event_sequence(
-            v.event for v in e.events
-        )
+        shape = stream_contract.event_sequence(event.event for event in e.events)
+        observed = [v.message for v in violations] or shape
         if bool(violations) != wanted:
             return (None, observed)
         return ("; ".join(observed) if violations else f"{rule} holds", observed)

@@ -95,13 +95,13 @@ def test_timing_checks_and_findings_decided_by_them_are_notes() -> None:
 
 
 def test_any_status_string_is_carried_and_an_unjudged_scenario_is_a_note() -> None:
-    run = results(scenario("fallback.x", "not applicable", [check("a.status", "fault not exercised")], []))
+    run = results(scenario("fallback.x", "not_applicable", [check("a.status", "not_exercised")], []))
     baseline = baseline_of(run)
-    assert baseline.scenarios["fallback.x"].status == "not applicable"
-    assert baseline.scenarios["fallback.x"].checks == {"a.status": "fault not exercised"}
+    assert baseline.scenarios["fallback.x"].status == "not_applicable"
+    assert baseline.scenarios["fallback.x"].checks == {"a.status": "not_exercised"}
     later = baseline_of(contract_run())
-    comparison = compare(later, results(scenario("streaming.contract", "not applicable", [], [])))
-    assert buckets(comparison)["notes"] == [("streaming.contract", "failed", "not applicable")]
+    comparison = compare(later, results(scenario("streaming.contract", "not_applicable", [], [])))
+    assert buckets(comparison)["notes"] == [("streaming.contract", "failed", "not_applicable")]
     assert not comparison.regressed
 
 
