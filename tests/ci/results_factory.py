@@ -53,8 +53,10 @@ def results(*scenarios: ScenarioResult) -> Results:
         target="fake", sut="the fake", seed=0, time_scale=0.05, aigw_version="0",
     )  # fmt: skip
     listed = list(scenarios)
-    summary = Summary(total=len(listed), passed=0, failed=0, skipped=0, error=0, findings_raised={},
-                      checks_passed=0, checks_failed=0)  # fmt: skip
+    summary = Summary.model_construct(
+        total=len(listed), passed=0, failed=0, skipped=0, error=0, findings_raised={}, checks_passed=0,
+        checks_failed=0,
+    )  # fmt: skip
     return Results.model_construct(
         schema_version=1, run=info, summary=summary, baseline=None, scenarios=listed
     )
