@@ -189,6 +189,7 @@ def test_both_faces_accept_and_reject_the_same_streams(
     assert by_scenarios == whole & set(EXPECTATION_RULES.values())
 
 
+@settings(deadline=None)  # each example is two HTTP exchanges on a mock transport: no timing to judge
 @given(st.data(), st.lists(contents, max_size=4), wires.filter(lambda w: w.foreign_field is None))
 def test_tolerated_variations_of_a_platform_stream_pass_both_faces(
     data: st.DataObject, tokens: list[str], wire: Wire
