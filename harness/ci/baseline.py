@@ -111,15 +111,25 @@ def is_timing_check(check_id: str, kind: str = "expect") -> bool:
 
 
 def _timing_finding(finding: FindingResult | None, scenario: ScenarioResult | None) -> bool:
-    """Decided by timing alone: it cites a timing check or measurement, and nothing else it cites failed."""
+    """Decided by timing alone: what it cites that failed (a check, or a step through its checks) failed
+    on timing checks only, and it cites at least one timing check or measurement."""
     if finding is None or scenario is None:
         return False
-    kinds = {c.id: c.kind for c in scenario.checks}
-    timing = [
-        e for e in finding.evidence if e.kind == "measurement" or is_timing_check(e.ref, kinds.get(e.ref, ""))
-    ]
-    others_failed = [e for e in finding.evidence if e not in timing and e.status in FAILING]
-    return bool(timing) and not others_failed
+    timing_cited = False
+    for evidence in finding.evidence:
+        if evidence.kind == "measurement":
+            timing_cited = True
+            continue
+        # A step stands for its checks; a check for itself.
+        cited = [
+            c
+            for c in scenario.checks
+            if c.id == evidence.ref or (evidence.kind == "step" and c.step == evidence.ref)
+        ]
+        timing_cited |= any(is_timing_check(c.id, c.kind) for c in cited)
+        if any(str(c.status) in FAILING and not is_timing_check(c.id, c.kind) for c in cited):
+            return False
+    return timing_cited
 
 
 def _rank(severity: str | None) -> int:

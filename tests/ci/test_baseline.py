@@ -121,3 +121,18 @@ def test_a_bad_baseline_file_names_the_file_and_field(tmp_path: Path) -> None:
         load_baseline(path)
     assert str(path) in str(caught.value)
     assert "status" in str(caught.value)
+
+
+def test_a_finding_citing_a_step_that_failed_on_timing_only_is_a_note() -> None:
+    checks = [check("stream.status", "passed"), check("stream.ttft_ms", "failed")]
+    buffered = finding("BUFFERED", "critical", True, ("stream", "step", "failed"))
+    later = results(scenario("spike.streaming", "failed", checks, [buffered]))
+    calm = results(scenario("spike.streaming", "passed", [check("stream.status", "passed"),
+                                                         check("stream.ttft_ms", "passed")], []))  # fmt: skip
+    comparison = compare(baseline_of(calm), later)
+    assert buckets(comparison)["new"] == []
+    assert ("BUFFERED", None, "critical") in buckets(comparison)["notes"]
+    # The same step failing on its status is not timing: the finding is new.
+    checks[0] = check("stream.status", "failed")
+    broken = compare(baseline_of(calm), results(scenario("spike.streaming", "failed", checks, [buffered])))
+    assert ("BUFFERED", None, "critical") in buckets(broken)["new"]
