@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 from harness.ci.baseline import write_baseline
-from harness.commands.run import ProgressPrinter, add_run_options, options_from
+from harness.commands.run import ProgressPrinter, add_run_options, catalogue_of, options_from
 from harness.errors import ConfigError
 from harness.report.results import Results, load_results
-from harness.scenarios.loader import DEFAULT_DIR, load_scenarios
+from harness.scenarios.loader import load_scenarios
 from harness.scenarios.runner import run_scenarios
 
 __all__ = ["register"]
@@ -38,8 +38,8 @@ def _handle(args: argparse.Namespace) -> int:
         results: Results = load_results(args.from_results)
     else:
         options = options_from(args)
-        paths = args.paths or [DEFAULT_DIR]
-        loaded = load_scenarios(paths)
+        paths = args.paths or [catalogue_of(args)]
+        loaded = load_scenarios(paths, options.tenants_dir)
         if not loaded:
             raise ConfigError(f"no scenario files found in {', '.join(map(str, paths))}")
         progress = ProgressPrinter(sys.stderr, quiet=args.quiet)

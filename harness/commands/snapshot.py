@@ -10,17 +10,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.ci.snapshot import SNAPSHOT_SCENARIO, load_snapshot, with_drift, write_snapshot
-from harness.commands.run import ProgressPrinter, add_run_options, options_from
+from harness.commands.run import ProgressPrinter, add_run_options, catalogue_of, options_from
 from harness.errors import ConfigError
 from harness.report.render import write_report
 from harness.report.results import Results, load_results
-from harness.scenarios.loader import DEFAULT_DIR, load_scenarios
+from harness.scenarios.loader import load_scenarios
 from harness.scenarios.runner import run_scenarios
 
 __all__ = ["register"]
 
 DEFAULT_FILE = Path("aigw-snapshot.yaml")
-DEFAULT_SCENARIOS = (DEFAULT_DIR / "streaming-contract.yaml", DEFAULT_DIR / "streaming-error-contract.yaml")
+CONTRACT_SCENARIOS = ("streaming-contract.yaml", "streaming-error-contract.yaml")
+"""What runs without PATH: the catalogue's streaming contract scenarios."""
 
 _EPILOG = """\
 A snapshot keeps, per scenario step, the shape of the responses: statuses, header formats, event names
@@ -40,8 +41,10 @@ def _results(args: argparse.Namespace) -> Results:
             raise ConfigError("give scenario PATHs or --from RESULTS_JSON, not both")
         return load_results(args.from_results)
     options = options_from(args)
-    paths = args.paths or [p for p in DEFAULT_SCENARIOS if p.is_file()] or [DEFAULT_DIR]
-    loaded = load_scenarios(paths)
+    catalogue = catalogue_of(args)
+    contract = [catalogue / name for name in CONTRACT_SCENARIOS if (catalogue / name).is_file()]
+    paths = args.paths or contract or [catalogue]
+    loaded = load_scenarios(paths, options.tenants_dir)
     if not loaded:
         raise ConfigError(f"no scenario files found in {', '.join(map(str, paths))}")
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

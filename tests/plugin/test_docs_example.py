@@ -37,7 +37,7 @@ async def test_the_example_runs_against_a_deployment_given_by_url(
     result.stdout.fnmatch_lines(
         [
             "SKIPPED [[]1[]] test_chat_stream.py:45: target 'url' cannot give upstream_control "
-            "(scripting the upstream (its upstream is not our fake))"
+            "(scripting the upstream's behaviour (its upstream is not our fake))"
         ]
     )
     assert len(aigw_gateway.metrics.records) == 4
