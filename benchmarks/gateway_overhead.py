@@ -42,7 +42,7 @@ from harness.sse import SSEDecoder
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 TOKEN = "benchmark-token-0000000000000000"
 GATEWAY = "example-gateway"
-MODEL = "@cf/meta/llama-3.1-8b-instruct"
+MODEL = "@cf/meta/llama-3.1-8b-instruct-fp8-fast"
 ROOT = Path(__file__).resolve().parents[1]
 
 

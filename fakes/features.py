@@ -17,4 +17,5 @@ FEATURES: tuple[str, ...] = (
     "fakes.api.logs",
     "fakes.gateway.universal_endpoint",
     "fakes.api.binding",
+    "fakes.api.account",
 )

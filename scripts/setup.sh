@@ -45,14 +45,18 @@ if [ -f package.json ]; then
         echo "setup: npm not found; the Worker bridge will be unavailable, everything else works." >&2
     fi
 fi
-# wrk (C) is the load generator of the throughput benchmarks (benchmarks/fake_stream.py); optional: without
-# it they fall back to a Python client. Installed from the system packages where that is possible.
-if ! command -v wrk >/dev/null 2>&1; then
+# System packages from Debian, both optional: wrk (C), the load generator of the throughput benchmarks
+# (without it they fall back to a Python client), and Chromium, which renders the HTML report in its
+# screenshot test (without it that test is skipped and says why).
+missing=()
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && apt-get install -y -qq wrk >/dev/null \
-            || echo "setup: could not install wrk; benchmarks use their Python load generator." >&2
+        { apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null; } \
+            || echo "setup: could not install ${missing[*]} from the system packages." >&2
     else
-        echo "setup: wrk not found (Debian: apt-get install wrk); benchmarks use their Python load generator." >&2
+        echo "setup: ${missing[*]} not found (Debian: apt-get install ${missing[*]}); optional." >&2
     fi
 fi
 echo "setup: done"

@@ -23,11 +23,14 @@ __all__ = ["FakeState"]
 
 
 def _gateway_registry(config: FakeConfig, now: float) -> GatewayRegistry:
-    registry = GatewayRegistry()
+    # Configured gateways exist before the run, like gateways made before 2026-11-03: authentication
+    # stays as configured. Gateways created through the API afterwards follow today's rule.
+    registry = GatewayRegistry(require_authentication=config.fidelity.new_gateways_require_authentication)
     base = default_settings(authentication=False).model_dump()
     for account in config.accounts:
         for gateway in account.gateways:
-            registry.create(account.id, {**base, **gateway.settings(), "id": gateway.id}, now)
+            settings = {**base, **gateway.settings(), "id": gateway.id}
+            registry.create(account.id, settings, now, by_api=False)
     return registry
 
 
@@ -40,7 +43,7 @@ class FakeState:
             if self.config.behaviour_file
             else None
         )
-        self.behaviour = BehaviourController(initial)
+        self.behaviour = BehaviourController(initial, clock=self.config.clock.time)
         self.store = RequestStore(self.config.max_records)
         self.clock = self.config.clock
         self.gateways = _gateway_registry(self.config, self.clock.time())
@@ -60,7 +63,7 @@ class FakeState:
         found = self.gateways.resolve(account_id, gateway_id, now)
         if found is None and self.config.fidelity.auto_create_gateways:
             base = default_settings(authentication=False).model_dump()
-            found = self.gateways.create(account_id, {**base, "id": gateway_id}, now)
+            found = self.gateways.create(account_id, {**base, "id": gateway_id}, now, by_api=False)
         return found
 
     def account(self, account_id: str) -> AccountConfig | None:

@@ -1,4 +1,12 @@
-"""``aigw docs``: render docs/ai-gateway.md from a run of the catalogue on the embedded fake."""
+"""``aigw docs``: render the findings document.
+
+    aigw docs [PATH]... [--out FILE] [--check]                       the catalogue on the embedded fake
+    aigw docs --from [LABEL=]RESULTS.json [--from ...] [--out FILE] [--check]   from any runs' results
+
+Without ``--from``, the catalogue runs on the embedded fake (seeded) and ``docs/ai-gateway.md`` is rendered
+from it. With ``--from``, nothing runs: the document is the milestone's checklist answered by each run,
+side by side (``harness.report.findings_doc``).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +16,7 @@ import difflib
 import sys
 from pathlib import Path
 
+from harness.errors import ConfigError
 from harness.report.render import render_docs
 from harness.scenarios.loader import DEFAULT_DIR, load_scenarios
 from harness.scenarios.runner import RunOptions, run_scenarios
@@ -29,10 +38,41 @@ def generate(
     return render_docs(results)
 
 
+def from_results(sources: list[str], out: Path) -> str:
+    """The side-by-side findings document for ``[LABEL=]PATH`` sources (labels default to the target)."""
+    from harness.report.findings_doc import LabelledRun, default_label, render_findings, report_link
+    from harness.report.results import load_results
+
+    runs: list[LabelledRun] = []
+    for source in sources:
+        label, equals, path_text = source.partition("=")
+        if not equals or not label or "/" in label or label.endswith(".json"):
+            label, path_text = "", source
+        path = Path(path_text)
+        if not path.is_file():
+            raise ConfigError(f"--from {source}: no such file {path} (give a run's results.json)")
+        results = load_results(path)
+        name = label or default_label(results)
+        taken = {r.label for r in runs}
+        number = 2
+        unique = name
+        while unique in taken:
+            unique, number = f"{name} ({number})", number + 1
+        runs.append(LabelledRun(unique, results, report_link(path, out)))
+    return render_findings(runs)
+
+
 def _handle(args: argparse.Namespace) -> int:
-    text = generate(
-        args.paths or [DEFAULT_DIR], seed=args.seed, time_scale=args.time_scale, tenants_dir=args.tenants
-    )
+    if args.sources:
+        if args.paths:
+            raise ConfigError(
+                "give scenario PATHs (to run them) or --from RESULTS.json (to use runs), not both"
+            )
+        text = from_results(args.sources, args.out)
+    else:
+        text = generate(
+            args.paths or [DEFAULT_DIR], seed=args.seed, time_scale=args.time_scale, tenants_dir=args.tenants
+        )
     if args.check:
         current = args.out.read_text(encoding="utf-8") if args.out.is_file() else ""
         if current == text:
@@ -53,11 +93,20 @@ def _handle(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "docs",
-        help="render docs/ai-gateway.md from a run of the catalogue on the embedded fake",
+        help="render the findings document (docs/ai-gateway.md) from a run, or from runs' results",
         description="Run the scenario catalogue against the embedded fake (seeded, so the result is "
         "deterministic) and render docs/ai-gateway.md: how streaming, metadata, model selection, fallback, "
-        "usage and budgets behave. With --check, compare instead of writing: exit 1 when the file is out "
-        "of date.",
+        "usage and budgets behave. With --from, run nothing: render the milestone's checklist answered by "
+        "each given run (any target), side by side, with the disagreements between systems. With --check, "
+        "compare instead of writing: exit 1 when the file is out of date.",
+    )
+    parser.add_argument(
+        "--from",
+        dest="sources",
+        action="append",
+        default=[],
+        metavar="[LABEL=]RESULTS.json",
+        help="a run's results.json (repeatable; the first is the baseline); LABEL names the system",
     )
     parser.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="scenario files or directories")
     parser.add_argument("--out", type=Path, default=DOCS_PATH, metavar="FILE", help=f"default: {DOCS_PATH}")

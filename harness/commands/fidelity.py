@@ -1,17 +1,17 @@
 """``aigw fidelity``: how faithful is the fake? The same probes to the fake and to live or a recording.
 
-    aigw fidelity --against live [--record DIR] [--model M] [--out FILE] [cost guard flags]
-    aigw fidelity --against DIR [--out FILE]
+    aigw fidelity --against live [--record DIR] [--model M] [--out DIR] [cost guard flags]
+    aigw fidelity --against DIR [--out DIR]
 
-Prints the differences as Markdown and writes them as JSON (``aigw-fidelity/1``, the data of the report's
-"fake fidelity" section) to ``--out``. Exit status 1 when any difference was found.
+Writes the comparison as every run's results (``results.json``, ``report.md``, ``report.html`` in ``--out``:
+one scenario per probe, a failed check where the fake differs) and prints the report. Exit status 1 when
+any difference was found.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 from pathlib import Path
@@ -21,6 +21,10 @@ from harness.errors import ConfigError
 from harness.live.credentials import LiveCredentials
 from harness.live.fidelity import DEFAULT_MODEL, FidelityReport, default_probes
 from harness.live.fidelity_run import against_cassettes, against_live
+from harness.live.findings import fidelity_results
+from harness.live.spike import new_run_id
+from harness.proxy.redaction import Redactor
+from harness.report.render import write_report
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,7 +41,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--model", default=DEFAULT_MODEL, help=f"model the probes use (default: {DEFAULT_MODEL})"
     )
     parser.add_argument(
-        "--out", type=Path, default=Path("fidelity.json"), help="where the JSON goes (default: fidelity.json)"
+        "--out",
+        type=Path,
+        default=Path("fidelity-results"),
+        help="directory for results.json, report.md and report.html (default: fidelity-results)",
     )
     add_cost_flags(parser)
     parser.set_defaults(handler=_fidelity)
@@ -45,6 +52,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _fidelity(args: argparse.Namespace) -> int:
     probes = default_probes(args.model)
+    redactor = Redactor({})  # recordings are redacted already
     if args.against == "live":
         guard = guard_from(args)
         estimates = guard.check_plan([p.planned for p in probes if p.planned is not None])
@@ -53,6 +61,7 @@ def _fidelity(args: argparse.Namespace) -> int:
             print("dry run: nothing was sent", file=sys.stderr)
             return 0
         creds = LiveCredentials.from_environment(os.environ)
+        redactor = creds.redactor()
         report: FidelityReport = asyncio.run(
             against_live(creds, probes, guard, model=args.model, record_dir=args.record)
         )
@@ -63,7 +72,8 @@ def _fidelity(args: argparse.Namespace) -> int:
         if not directory.is_dir():
             raise ConfigError(f"--against {args.against!r}: give 'live' or an existing recording directory")
         report = asyncio.run(against_cassettes(directory, probes))
-    args.out.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
-    print(report.render_markdown())
-    print(f"written: {args.out}", file=sys.stderr)
+    results = fidelity_results(report, new_run_id(), redactor)
+    paths = write_report(results, args.out)
+    print(paths.report_md.read_text(encoding="utf-8"))
+    print(f"written: {paths.results_json}, {paths.report_md}, {paths.report_html}", file=sys.stderr)
     return 1 if report.differences else 0

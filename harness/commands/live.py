@@ -1,6 +1,6 @@
 """``aigw live``: the gateway spike against a real Cloudflare account, safely.
 
-    aigw live preflight [--model M]...
+    aigw live preflight [PATH]... [--tenants DIR] [--model M]... [--api-base URL] [--gateway-base URL]
     aigw live plan [PATH]... [--tenants DIR] [cost guard flags]
     aigw live spike [--tenant-id T] [--model M]... [--worker-url URL] [--dry-run] [--out DIR]
                     [--max-requests N] [--max-tokens N] [--max-usd X] [--neuron-rate MODEL=IN,OUT]...
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -24,7 +24,16 @@ import httpx
 from harness.errors import ConfigError
 from harness.live.client import CloudflareClient
 from harness.live.cost import CostCaps, CostGuard, Estimate, PlannedRequest, parse_rate
-from harness.live.credentials import LiveCredentials, Secret
+from harness.live.credentials import (
+    API_BASE,
+    API_BASE_ENV,
+    GATEWAY_BASE,
+    GATEWAY_BASE_ENV,
+    LiveCredentials,
+    Secret,
+)
+from harness.live.findings import spike_results
+from harness.live.guarded import LIVE_OUTPUT_TOKENS
 from harness.live.logcheck import PollSchedule
 from harness.live.preflight import run_preflight
 from harness.live.spike import (
@@ -35,6 +44,7 @@ from harness.live.spike import (
     new_run_id,
     run_spike,
 )
+from harness.report.render import write_report
 
 SPIKE_KEY_ENV = "AIGW_SPIKE_KEY"
 
@@ -58,6 +68,22 @@ def add_cost_flags(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--dry-run", action="store_true", help="print the plan and its worst case; send nothing"
+    )
+
+
+def add_endpoint_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("endpoints (a stand-in such as 'aigw fake serve' for a rehearsal)")
+    group.add_argument(
+        "--api-base", metavar="URL", help=f"Cloudflare's API (default: ${API_BASE_ENV} or {API_BASE})"
+    )
+    group.add_argument(
+        "--gateway-base", metavar="URL", help=f"AI Gateway (default: ${GATEWAY_BASE_ENV} or {GATEWAY_BASE})"
+    )
+
+
+def credentials_from(args: argparse.Namespace) -> LiveCredentials:
+    return LiveCredentials.from_environment(
+        os.environ, api_base=args.api_base, gateway_base=args.gateway_base
     )
 
 
@@ -90,6 +116,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "preflight", help="check token, gateway, logging and models; send nothing"
     )
     preflight.add_argument("--model", action="append", default=[], help="a model to check (repeatable)")
+    preflight.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="scenarios whose MODEL_ID/FALLBACK_MODEL_ID are checked too (default: none)",
+    )
+    preflight.add_argument(
+        "--tenants",
+        type=Path,
+        default=Path("scenarios/tenants"),
+        metavar="DIR",
+        help="tenant files whose models are checked (default: scenarios/tenants)",
+    )
+    add_endpoint_flags(preflight)
     preflight.set_defaults(handler=_preflight)
 
     plan = commands.add_parser(
@@ -97,6 +138,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     plan.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="scenario files or directories")
     plan.add_argument("--tenants", type=Path, default=Path("scenarios/tenants"), metavar="DIR")
+    plan.add_argument(
+        "--max-output-tokens",
+        type=int,
+        default=LIVE_OUTPUT_TOKENS,
+        metavar="N",
+        help=f"the bound on each answer the live target sets (default: {LIVE_OUTPUT_TOKENS})",
+    )
     add_cost_flags(plan)
     plan.set_defaults(handler=_plan_scenarios)
 
@@ -112,19 +160,36 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--worker-url", help=f"the deployed spike Worker, for the binding path (key in {SPIKE_KEY_ENV})"
     )
     spike.add_argument(
-        "--out", type=Path, default=Path("spike-results"), help="directory for spike-report.md/.json"
+        "--out",
+        type=Path,
+        default=Path("spike-results"),
+        help="directory for results.json, report.md and report.html",
     )
     spike.add_argument(
         "--log-timeout", type=float, default=60.0, help="seconds to wait for each log (default 60)"
     )
     spike.add_argument("--skip-preflight", action="store_true", help="do not run the preflight first")
     add_cost_flags(spike)
+    add_endpoint_flags(spike)
     spike.set_defaults(handler=_spike)
 
 
 def _preflight(args: argparse.Namespace) -> int:
-    creds = LiveCredentials.from_environment(os.environ)
-    models = args.model or [PRIMARY_MODEL, FALLBACK_MODEL]
+    from harness.live.models import models_named
+    from harness.scenarios.loader import discover, load_scenarios
+
+    creds = credentials_from(args)
+    environments: list[Mapping[str, str]] = [os.environ]
+    if args.paths:
+        # Scenario environments are test arrangements (one names a retired model on purpose): only on request.
+        environments += [item.scenario.environment for item in load_scenarios(discover(args.paths))]
+    tenant_files = sorted(args.tenants.glob("*.json")) if args.tenants.is_dir() else []
+    models = models_named(tenant_files, environments, args.model)
+    if not models:
+        raise ConfigError(
+            f"no model to check: {args.tenants} has no tenant files and no --model, MODEL_ID or "
+            "FALLBACK_MODEL_ID names one"
+        )
 
     async def run() -> int:
         async with httpx.AsyncClient(timeout=30) as http:
@@ -142,8 +207,13 @@ def _plan_scenarios(args: argparse.Namespace) -> int:
 
     guard = guard_from(args)
     loaded = load_scenarios(discover(args.paths or [Path("scenarios")]))
-    plans = plan_scenarios(loaded, args.tenants, guard, LiveTarget.capabilities)
-    print("worst case per scenario with --target live (two upstream calls per chat, 256 output tokens each):")
+    if args.max_output_tokens < 1:
+        raise ConfigError(f"--max-output-tokens must be 1 or more, got {args.max_output_tokens}")
+    plans = plan_scenarios(loaded, args.tenants, guard, LiveTarget.capabilities, args.max_output_tokens)
+    print(
+        "worst case per scenario with --target live "
+        f"(two upstream calls per chat, {args.max_output_tokens} output tokens each):"
+    )
     for plan in plans:
         if plan.skipped:
             print(f"  {plan.scenario_id:<36} {plan.skipped}")
@@ -154,7 +224,10 @@ def _plan_scenarios(args: argparse.Namespace) -> int:
     estimates = guard.check_plan(requests)  # refuses when the whole run would go over a cap
     print(render_plan(estimates, guard.caps).splitlines()[-1].strip())
     caps = guard.caps
-    options = f"max_requests={caps.max_requests} max_tokens={caps.max_tokens} max_usd={caps.max_usd}"
+    options = (
+        f"max_requests={caps.max_requests} max_tokens={caps.max_tokens} max_usd={caps.max_usd} "
+        f"max_output_tokens={args.max_output_tokens}"
+    )
     flags = " ".join(f"--target-option {o}" for o in options.split())
     print(f"run it with: aigw run --target live {flags} ...")
     return 0
@@ -173,7 +246,7 @@ def _spike(args: argparse.Namespace) -> int:
     if args.dry_run:
         print("dry run: nothing was sent")
         return 0
-    creds = LiveCredentials.from_environment(os.environ)
+    creds = credentials_from(args)
     key = os.environ.get(SPIKE_KEY_ENV, "")
     if args.worker_url and not key:
         raise ConfigError(
@@ -210,13 +283,9 @@ def _spike(args: argparse.Namespace) -> int:
                 worker=worker,
                 schedule=PollSchedule(timeout_s=args.log_timeout),
             )
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "spike-report.md").write_text(result.render_markdown(), encoding="utf-8")
-        (args.out / "spike-report.json").write_text(
-            json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8"
-        )
-        print(result.render_markdown())
-        print(f"written: {args.out / 'spike-report.md'}, {args.out / 'spike-report.json'}", file=sys.stderr)
+        paths = write_report(spike_results(result), args.out)
+        print(paths.report_md.read_text(encoding="utf-8"))
+        print(f"written: {paths.results_json}, {paths.report_md}, {paths.report_html}", file=sys.stderr)
         return 0 if result.ok else 1
 
     return asyncio.run(run())

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-from harness.errors import TargetUnavailable
+from harness.errors import ConfigError, TargetUnavailable
 from harness.proxy.redaction import Redactor
 
 __all__ = [
     "ACCOUNT_ID_ENV",
     "API_BASE",
+    "API_BASE_ENV",
     "API_TOKEN_ENV",
     "GATEWAY_BASE",
+    "GATEWAY_BASE_ENV",
     "GATEWAY_ID_ENV",
     "GATEWAY_TOKEN_ENV",
     "LiveCredentials",
@@ -79,7 +82,16 @@ class LiveCredentials:
     """AI Gateway's endpoint; the fake serves it at ``{base_url}/v1``."""
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str]) -> LiveCredentials:
+    def from_environment(
+        cls,
+        environ: Mapping[str, str],
+        *,
+        api_base: str | None = None,
+        gateway_base: str | None = None,
+    ) -> LiveCredentials:
+        """Credentials from ``environ``; the endpoints from the arguments, else ``AIGW_LIVE_API_BASE`` and
+        ``AIGW_LIVE_GATEWAY_BASE``, else Cloudflare's (a stand-in such as ``aigw fake serve`` serves the API
+        at ``{url}/client/v4`` and the gateway at ``{url}/v1``)."""
         missing = [name for name in _PURPOSE if not environ.get(name, "").strip()]
         if missing:
             lines = "\n".join(f"  {name}: {_PURPOSE[name]}" for name in missing)
@@ -93,9 +105,16 @@ class LiveCredentials:
             api_token=Secret(API_TOKEN_ENV, environ[API_TOKEN_ENV].strip()),
             gateway_id=environ[GATEWAY_ID_ENV].strip(),
             gateway_token=Secret(GATEWAY_TOKEN_ENV, token) if token else None,
-            api_base=environ.get(API_BASE_ENV, API_BASE).rstrip("/"),
-            gateway_base=environ.get(GATEWAY_BASE_ENV, GATEWAY_BASE).rstrip("/"),
+            api_base=_endpoint(api_base or environ.get(API_BASE_ENV) or API_BASE, "api_base"),
+            gateway_base=_endpoint(
+                gateway_base or environ.get(GATEWAY_BASE_ENV) or GATEWAY_BASE, "gateway_base"
+            ),
         )
+
+    @property
+    def stand_in(self) -> bool:
+        """Whether the endpoints are not Cloudflare's (a rehearsal against a stand-in)."""
+        return (self.api_base, self.gateway_base) != (API_BASE, GATEWAY_BASE)
 
     def redactor(self) -> Redactor:
         secrets = {s.name: s.reveal() for s in (self.account_id, self.api_token, self.gateway_token) if s}
@@ -117,3 +136,10 @@ class LiveCredentials:
 
     def api_headers(self) -> dict[str, str]:
         return {"authorization": f"Bearer {self.api_token.reveal()}"}
+
+
+def _endpoint(url: str, name: str) -> str:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{name}: expected an http(s) URL such as https://host/path, got {url!r}")
+    return url.strip().rstrip("/")

@@ -46,7 +46,7 @@ __all__ = [
     "run_probes",
 ]
 
-DEFAULT_MODEL = "@cf/meta/llama-3.1-8b-instruct"
+DEFAULT_MODEL = "@cf/meta/llama-3.1-8b-instruct-fp8-fast"
 MISSING_MODEL = "@cf/aigw/no-such-model"
 
 
@@ -288,26 +288,6 @@ class FidelityReport:
 
     def to_dict(self) -> dict[str, Any]:
         return self.data().model_dump(mode="json")
-
-    def render_markdown(self) -> str:
-        data = self.to_dict()
-        summary = data["summary"]
-        lines = [
-            f"# Fake fidelity: {self.fake_label} against {self.other_label}",
-            "",
-            f"{summary['probes']} probes, {summary['aspects_compared']} aspects compared, "
-            f"{summary['differences']} differences, {summary['not_compared']} aspects not comparable.",
-            "",
-        ]
-        if self.differences:
-            lines += ["| probe | aspect | fake | other |", "|---|---|---|---|"]
-            for d in self.differences:
-                lines.append(f"| {d.probe} | {d.aspect} | `{json.dumps(d.fake)}` | `{json.dumps(d.other)}` |")
-            lines.append("")
-        for entry in self.coverage:
-            for aspect, reason in entry["not_compared"].items():
-                lines.append(f"- {entry['probe']}: {aspect} not compared: {reason}")
-        return "\n".join(lines) + "\n"
 
 
 async def run_probes(

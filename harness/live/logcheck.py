@@ -25,6 +25,7 @@ __all__ = [
     "PollSchedule",
     "await_logs",
     "compare_with_log",
+    "find_logs",
 ]
 
 
@@ -123,6 +124,23 @@ async def await_logs(
         for obs, ended in observed:
             watcher.watch(obs, ended)
     return watcher.sightings
+
+
+async def find_logs(
+    client: CloudflareClient,
+    log_ids: Sequence[str],
+    schedule: PollSchedule = DEFAULT_SCHEDULE,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> list[LogSighting]:
+    """Poll each log id (its response has already ended) until it is visible or the schedule runs out."""
+    now = clock()
+    sightings = [LogSighting(log_id, log_id) for log_id in dict.fromkeys(log_ids)]
+    async with asyncio.TaskGroup() as group:
+        for sighting in sightings:
+            group.create_task(_poll(client, sighting, sighting.name, now, schedule, clock, sleep))
+    return sightings
 
 
 async def _poll(

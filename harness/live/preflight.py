@@ -3,17 +3,20 @@
 Each check says what it found and, when it fails, exactly what to change: which permission the token
 lacks, which variable to set, which gateway setting to turn on. Checks run in order and later ones are
 skipped (with the reason) when an earlier one makes them meaningless, e.g. no gateway check with an
-invalid token.
+invalid token. Every model is looked up in the account's model list; a retired or unlisted model fails the
+preflight, a planned retirement or a Workers Paid model is a warning (``harness.live.models``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 
 from harness.live.client import ApiAnswer, CloudflareClient
 from harness.live.credentials import GATEWAY_ID_ENV, GATEWAY_TOKEN_ENV
+from harness.live.models import lifecycle_of
 
 __all__ = ["CheckState", "PreflightCheck", "PreflightReport", "run_preflight"]
 
@@ -57,7 +60,13 @@ def _denied(answer: ApiAnswer) -> bool:
     return answer.status in (401, 403) or bool(AUTH_ERROR_CODES & set(answer.error_codes))
 
 
-async def run_preflight(client: CloudflareClient, models: Sequence[str]) -> PreflightReport:
+async def run_preflight(
+    client: CloudflareClient,
+    models: Sequence[str] | Mapping[str, Sequence[str]],
+    today: date | None = None,
+) -> PreflightReport:
+    """``models``: the models to look up, or each with where it is named (``models_named``); ``today``
+    decides whether a retirement date has passed (default: today, UTC)."""
     checks: list[PreflightCheck] = []
     creds = client.credentials
     gw = creds.gateway_id
@@ -160,34 +169,35 @@ async def run_preflight(client: CloudflareClient, models: Sequence[str]) -> Pref
         checks.append(PreflightCheck("Logs API", CheckState.FAIL, f"unexpected answer HTTP {logs.status}"))
 
     for model in sorted(set(models)):
-        found = await client.account_get("ai/models/search", {"search": model})
-        names = (
-            [m.get("name") for m in found.result or [] if isinstance(m, dict)] if found.status == 200 else []
-        )
-        if model in names:
-            checks.append(PreflightCheck(f"model {model}", CheckState.PASS, "available to the account"))
-        elif _denied(found):
-            checks.append(
-                PreflightCheck(
-                    f"model {model}",
-                    CheckState.FAIL,
-                    f"the token may not use Workers AI (HTTP {found.status})",
-                    "add the permission Account → Workers AI → Read to the token",
-                )
-            )
-        elif found.status == 200:
-            checks.append(
-                PreflightCheck(
-                    f"model {model}",
-                    CheckState.FAIL,
-                    "not in the account's model catalogue",
-                    "choose another model with --model (see the Workers AI models page)",
-                )
-            )
-        else:
-            checks.append(
-                PreflightCheck(
-                    f"model {model}", CheckState.WARN, f"could not list models (HTTP {found.status})"
-                )
-            )
+        named_in = models.get(model) if isinstance(models, Mapping) else None
+        checks.append(await _model_check(client, model, named_in, today))
     return PreflightReport(checks, authenticated)
+
+
+async def _model_check(
+    client: CloudflareClient, model: str, named_in: Sequence[str] | None, today: date | None
+) -> PreflightCheck:
+    name = f"model {model}"
+    where = f" (named in {', '.join(named_in)})" if named_in else ""
+    found = await client.account_get("ai/models/search", {"search": model})
+    if _denied(found):
+        return PreflightCheck(
+            name,
+            CheckState.FAIL,
+            f"the token may not use Workers AI (HTTP {found.status})",
+            "add the permission Account → Workers AI → Read to the token",
+        )
+    if found.status != 200 or not isinstance(found.result, list):
+        return PreflightCheck(name, CheckState.WARN, f"could not list models (HTTP {found.status}){where}")
+    entries = [e for e in found.result if isinstance(e, Mapping)]
+    life = lifecycle_of(model, entries, today)
+    problem = life.problem()
+    if problem is not None:
+        fix = "name a current model in the tenant file or variable (see the Workers AI models page)"
+        if life.alias:
+            fix = f"name {life.alias} (and check its price) or another current model"
+        return PreflightCheck(name, CheckState.FAIL, f"{problem}{where}", fix)
+    caution = life.caution()
+    if caution is not None:
+        return PreflightCheck(name, CheckState.WARN, f"available, but {caution}{where}")
+    return PreflightCheck(name, CheckState.PASS, f"available to the account{where}")

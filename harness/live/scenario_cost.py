@@ -4,8 +4,9 @@ For each ``/chat`` request a scenario sends (``repeat × concurrency`` copies), 
 upstream calls (the primary model and the fallback), each with
 
 - input: the session's history the gateway may send (the last ``MAX_HISTORY`` messages: every earlier
-  message of the scenario, each assistant answer counted at ``DEFAULT_MAX_TOKENS``) plus the message;
-- output: ``DEFAULT_MAX_TOKENS`` (the gateway sets no ``max_tokens``, so Workers AI's default applies).
+  message of the scenario, each assistant answer counted at the output bound) plus the message;
+- output: the live target's bound on each answer (``max_output_tokens``, default ``LIVE_OUTPUT_TOKENS``;
+  without it Workers AI's default of ``DEFAULT_MAX_TOKENS`` would apply).
 
 Sessions are not told apart: every request is assumed to share one history, which can only overestimate.
 The model is the request's, else the tenant's chat model (environment ``MODEL_ID``/``FALLBACK_MODEL_ID``
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.live.cost import CostGuard, Estimate, PlannedRequest
-from harness.live.guarded import DEFAULT_MAX_TOKENS
+from harness.live.guarded import LIVE_OUTPUT_TOKENS
 from harness.scenarios.kinds import plan as plan_on
 from harness.scenarios.loader import LoadedScenario, resolve_tenants
 from harness.scenarios.model import Scenario
@@ -51,13 +52,15 @@ class ScenarioPlan:
 
 def _models(scenario: Scenario, tenants: Sequence[Mapping[str, Any]], tenant: str | None) -> list[str]:
     chosen = next((t for t in tenants if t.get("tenantId") == tenant), tenants[0] if tenants else {})
-    chat = str((chosen.get("aiModels") or {}).get("chat", "@cf/meta/llama-3.1-8b-instruct"))
+    chat = str((chosen.get("aiModels") or {}).get("chat", "@cf/meta/llama-3.1-8b-instruct-fp8-fast"))
     primary = scenario.environment.get("MODEL_ID", chat)
     fallback = scenario.environment.get("FALLBACK_MODEL_ID", chat)
     return [primary, fallback]
 
 
-def _scenario_requests(scenario: Scenario, tenants: Sequence[Mapping[str, Any]]) -> list[PlannedRequest]:
+def _scenario_requests(
+    scenario: Scenario, tenants: Sequence[Mapping[str, Any]], output_tokens: int
+) -> list[PlannedRequest]:
     history: list[dict[str, str]] = []
     planned: list[PlannedRequest] = []
     for index, step in enumerate(scenario.steps):
@@ -76,16 +79,20 @@ def _scenario_requests(scenario: Scenario, tenants: Sequence[Mapping[str, Any]])
                         name=f"{step.name or f'step-{index}'}#{copy + 1}.{attempt + 1}",
                         model=model,
                         messages=list(history[-MAX_HISTORY:]),
-                        max_tokens=DEFAULT_MAX_TOKENS,
+                        max_tokens=output_tokens,
                     )
                 )
             # The answer joins the history; its tokens count as input later (bytes ≥ tokens, so pad).
-            history.append({"role": "assistant", "content": "x" * DEFAULT_MAX_TOKENS})
+            history.append({"role": "assistant", "content": "x" * output_tokens})
     return planned
 
 
 def plan_scenarios(
-    loaded: Sequence[LoadedScenario], tenants_dir: Path, guard: CostGuard, capabilities: frozenset[Capability]
+    loaded: Sequence[LoadedScenario],
+    tenants_dir: Path,
+    guard: CostGuard,
+    capabilities: frozenset[Capability],
+    output_tokens: int = LIVE_OUTPUT_TOKENS,
 ) -> list[ScenarioPlan]:
     """Per scenario: its worst-case requests and estimates, or why the live target would skip it."""
     plans: list[ScenarioPlan] = []
@@ -96,7 +103,9 @@ def plan_scenarios(
         if missing:
             plan.skipped = f"skipped on live: needs {', '.join(sorted(missing))}"
         else:
-            plan.requests = _scenario_requests(scenario, resolve_tenants(scenario, tenants_dir))
+            plan.requests = _scenario_requests(
+                scenario, resolve_tenants(scenario, tenants_dir), output_tokens
+            )
             plan.estimates = guard.plan(plan.requests)
         plans.append(plan)
     return plans

@@ -12,9 +12,9 @@ The checklist is the milestone's spike list, each item with its evidence:
 7. the binding path (when a spike Worker URL is given) — ``env.AI.run`` with the ``gateway`` option
    returned a log id that the Logs API knows.
 
-Every request carries the run id (``cf-aig-metadata.runId`` and ``cf-aig-event-id``). The report is data
-(``to_dict``) and Markdown (``render_markdown``); both pass the credentials' redactor, and rendering
-refuses to return text that still holds a secret.
+Every request carries the run id (``cf-aig-metadata.runId`` and ``cf-aig-event-id``). The report becomes
+every run's results (``harness.live.findings.spike_results``): results.json and the Jinja report, after
+the credentials' redactor; a result that still holds a secret is refused.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 PRIMARY_MODEL = "@cf/meta/llama-3.1-8b-instruct-fast"
-FALLBACK_MODEL = "@cf/meta/llama-3.1-8b-instruct"
+FALLBACK_MODEL = "@cf/meta/llama-3.1-8b-instruct-fp8-fast"
 SPIKE_KEY_HEADER = "x-spike-key"
 WORKER_LOG_ID_HEADER = "x-aigw-log-id"
 
@@ -181,46 +181,6 @@ class SpikeReport:
             "listed_by_run_id": self.listed_by_run_id,
         }
         return self._clean(json.loads(self.redactor.text(json.dumps(data))))
-
-    def render_markdown(self) -> str:
-        lines = [
-            f"# AI Gateway spike — run {self.run_id}",
-            "",
-            f"Started {self.started_at}, gateway `{self.gateway_id}`, tenant `{self.tenant_id}`; "
-            f"{self.spent_requests} requests sent, worst-case estimate "
-            f"${sum(e.usd for e in self.estimates):.6f}.",
-            "",
-            "| # | check | result | evidence |",
-            "|---|---|---|---|",
-        ]
-        for number, item in enumerate(self.items, 1):
-            evidence = "<br>".join(e.replace("|", "\\|") for e in item.evidence) or "–"
-            lines.append(f"| {number} | {item.title} | **{item.state.value}** | {evidence} |")
-        lines += [
-            "",
-            "## Requests",
-            "",
-            "| probe | status | log id | TTFT ms | token events | usage | log seen after ms |",
-        ]
-        lines.append("|---|---|---|---|---|---|---|")
-        by_name = {s.name: s for s in self.sightings}
-        for obs in self.observations:
-            seen = by_name.get(obs.name)
-            delay = (
-                f"{seen.delay_ms:.0f}" if seen and seen.delay_ms is not None else (seen.note if seen else "–")
-            )
-            usage = json.dumps(obs.usage, sort_keys=True) if obs.usage else "–"
-            ttft = f"{obs.first_token_ms:.0f}" if obs.first_token_ms is not None else "–"
-            status = str(obs.status) if obs.status else f"error: {obs.error}"
-            log_id = obs.log_id or "–"
-            lines.append(
-                f"| {obs.name} | {status} | `{log_id}` | {ttft} | {obs.token_events} | {usage} | {delay} |"
-            )
-        if self.mismatches:
-            lines += ["", "## Where the logs disagree with the client", ""]
-            lines += [f"- {m.name}: `{m.field}` client {m.client!r}, log {m.log!r}" for m in self.mismatches]
-        text = self.redactor.text("\n".join(lines) + "\n")
-        return self._clean(text)
 
     def _clean[T](self, value: T) -> T:
         if self.redactor.contains_secret(json.dumps(value) if not isinstance(value, str) else value):

@@ -33,8 +33,11 @@ import time
 import uuid
 from typing import Any
 
+import gevent
 import requests
-from locust import User, task
+from locust import User, events, task
+from locust.env import Environment
+from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner
 
 from harness.load.profile import Draw, LoadProfile, load_profile
 from harness.load.stream import Answer, AnswerRecorder, outcome_class
@@ -42,6 +45,8 @@ from harness.load.stream import Answer, AnswerRecorder, outcome_class
 __all__ = ["ChatUser", "LoadFailure"]
 
 PROFILE_ENV = "AIGW_LOAD_PROFILE"
+MASTER_DURATION_ENV = "AIGW_LOAD_MASTER_DURATION_S"
+"""Set on a master by ``aigw load --master``: stop the workers after this many seconds (``_timed_stop``)."""
 _SESSIONS = uuid.UUID("5f0c1d2e-8a4b-4c6d-9e7f-0a1b2c3d4e5f")  # namespace for pooled session ids
 
 
@@ -143,3 +148,25 @@ class ChatUser(User):
                 report("CONTRACT", rule, 0, failure=answer.violations[0])
             else:
                 report("CONTRACT", "/chat", 0)
+
+
+@events.test_start.add_listener  # type: ignore[untyped-decorator]  # gevent, under it, has no stubs
+def _timed_stop(environment: Environment, **_: Any) -> None:
+    """A master's end of the run that loses no answer.
+
+    Locust's own ``--run-time`` on a master sends workers ``quit`` and waits half a second for their last
+    statistics, so answers still streaming at the end (they finish within ``--stop-timeout``) are missing
+    from the aggregate. Instead: tell the workers to stop, wait until every one has (their in-flight answers
+    complete and are reported), let one more statistics report arrive, then quit.
+    """
+    duration = os.environ.get(MASTER_DURATION_ENV)
+    runner = environment.runner
+    if not duration or not isinstance(runner, MasterRunner):
+        return
+
+    def stop_then_quit() -> None:
+        runner.stop()  # returns once every worker reports zero users
+        gevent.sleep(WORKER_REPORT_INTERVAL + 1)
+        runner.quit()
+
+    gevent.spawn_later(float(duration), stop_then_quit)

@@ -95,8 +95,6 @@ def locust_command(
         str(users),
         "--spawn-rate",
         f"{spawn_rate or users:g}",
-        "--run-time",
-        f"{max(1, round(duration_s))}s",
         "--stop-timeout",
         "10",
         "--only-summary",
@@ -108,6 +106,11 @@ def locust_command(
         "--exit-code-on-error",
         "0",
     ]
+    if not master:
+        command += [
+            "--run-time",
+            f"{max(1, round(duration_s))}s",
+        ]  # a master stops itself: see the locustfile
     if master:
         command += [
             "--master",
@@ -130,9 +133,11 @@ def _require_locust() -> None:
         )
 
 
-def _environment(profile_path: Path) -> dict[str, str]:
+def _environment(profile_path: Path, master_duration_s: float | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["AIGW_LOAD_PROFILE"] = str(profile_path.resolve())
+    if master_duration_s is not None:
+        env["AIGW_LOAD_MASTER_DURATION_S"] = f"{master_duration_s:g}"
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 
@@ -236,9 +241,8 @@ async def run_load(options: LoadOptions) -> LoadFacts:
         async with asyncio.TaskGroup() as group:
             group.create_task(sampler.run(started, done))
             try:
-                code = await _wait_process(
-                    command, _environment(options.profile_path), prefix.with_suffix(".log")
-                )
+                env = _environment(options.profile_path, options.duration_s if options.master else None)
+                code = await _wait_process(command, env, prefix.with_suffix(".log"))
             finally:
                 done.set()
         wall_s = time.perf_counter() - started

@@ -10,12 +10,20 @@ import math
 from collections.abc import Mapping, Sequence
 from html import escape
 
+from harness.report.stats import percentile
+
 __all__ = ["histogram", "line_series", "overshoot_vs_concurrency", "pass_fail_overview", "token_arrival"]
 
 _W, _H = 640, 260
 _L, _R, _T, _B = 56, 150, 28, 40  # margins: room for axis labels on the left and a legend on the right
 _PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4d7c0f", "#be185d")
-_STATUS_COLOURS = {"passed": "#16a34a", "failed": "#dc2626", "error": "#7c2d12", "skipped": "#9ca3af"}
+_STATUS_COLOURS = {
+    "passed": "#16a34a",
+    "failed": "#dc2626",
+    "error": "#7c2d12",
+    "not_applicable": "#a16207",
+    "skipped": "#9ca3af",
+}
 
 
 def _n(value: float) -> str:
@@ -105,11 +113,19 @@ def histogram(title: str, values: Sequence[float], unit: str, bins: int = 20) ->
             f'height="{_n(h)}" fill="{_PALETTE[0]}">'
             f"<title>{_n(i * width)}–{_n((i + 1) * width)} {escape(unit)}: {count}</title></rect>"
         )
-    ordered = sorted(values)
-    p50 = ordered[len(ordered) // 2]
-    p95 = ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
-    parts += _legend([f"p50 {_n(p50)} {unit}", f"p95 {_n(p95)} {unit}", f"n = {len(values)}"], _PALETTE[:3])
-    parts.append("</svg>")
+    # The percentiles are drawn as lines in their legend colours, so each swatch has its mark.
+    marks = [("p50", percentile(values, 0.50), _PALETTE[1]), ("p95", percentile(values, 0.95), _PALETTE[2])]
+    for label, value, colour in marks:
+        x = _L + min(value, top) / top * plot_w
+        parts.append(
+            f'<line class="marker" x1="{_n(x)}" y1="{_T}" x2="{_n(x)}" y2="{_H - _B}" stroke="{colour}" '
+            f'stroke-width="2" stroke-dasharray="4 3">'
+            f"<title>{label}: {_n(value)} {escape(unit)}</title></line>"
+        )
+    parts += _legend([f"{label} {_n(value)} {unit}" for label, value, _ in marks], [c for *_, c in marks])
+    parts.append(
+        f'<text x="{_W - _R + 10}" y="{_T + 6 + 2 * 16 + 1}" fill="#374151">n = {len(values)}</text></svg>'
+    )
     return "".join(parts)
 
 
@@ -191,7 +207,8 @@ def pass_fail_overview(title: str, rows: Mapping[str, Mapping[str, int]]) -> str
                     f'<text x="{_n(x + w / 2)}" y="{y + 13}" text-anchor="middle" fill="#fff">{count}</text>'
                 )
             x += w
-    parts += _legend(list(_STATUS_COLOURS), list(_STATUS_COLOURS.values()))
+    present = [s for s in _STATUS_COLOURS if any(counts.get(s) for counts in rows.values())]
+    parts += _legend(present, [_STATUS_COLOURS[s] for s in present])  # only statuses that have a bar
     parts.append("</svg>")
     return "".join(parts)
 

@@ -24,6 +24,7 @@ from harness.report.results import (
     ScenarioResult,
     ScenarioStatus,
 )
+from harness.report.stats import SEVERITY_ORDER
 
 __all__ = [
     "DOC_SECTIONS",
@@ -32,11 +33,15 @@ __all__ = [
     "render_docs",
     "render_html",
     "render_markdown",
+    "stable_checks",
+    "stable_outcome",
+    "stable_verdict",
     "write_report",
 ]
 
 _SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
 _MAX_ARRIVAL_STREAMS = 8
+_MIN_HISTOGRAM_SAMPLES = 5  # fewer streams than this are read off the token-arrival chart
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +130,26 @@ def _context(results: Results) -> dict[str, Any]:
         ]
         + [(s.id, c.id, c.reason) for s in results.scenarios for c in s.checks if c.status == "skipped"],
         "Status": ScenarioStatus,
+        "attention": _attention(results),
+        "severities_of": {
+            s.id: " ".join(
+                sev for sev in SEVERITY_ORDER if any(f.raised and f.severity == sev for f in s.findings)
+            )
+            for s in results.scenarios
+        },
+        "severity_order": SEVERITY_ORDER,
+        "statuses": sorted({s.status.value for s in results.scenarios}),
     }
+
+
+def _attention(results: Results) -> list[tuple[ScenarioResult, list[str]]]:
+    """Failed and errored scenarios, with their first failing checks: what a reader acts on first."""
+    wanting = (ScenarioStatus.FAILED, ScenarioStatus.ERROR)
+    return [
+        (s, [c.id for c in s.checks if c.status == "failed"][:3])
+        for s in results.scenarios
+        if s.status in wanting
+    ]
 
 
 def render_markdown(results: Results) -> str:
@@ -137,33 +161,37 @@ def _charts(results: Results) -> dict[str, Any]:
     for scenario in results.scenarios:
         row = overview.setdefault(scenario.area, {})
         row[scenario.status] = row.get(scenario.status, 0) + 1
-    ttft = [e.ttft_ms for s in results.scenarios for e in s.exchanges if e.ttft_ms is not None]
     overshoot: dict[str, list[tuple[int, int]]] = {}
     for scenario in results.scenarios:
         for point in scenario.overshoot:
             label = scenario.id
             overshoot.setdefault(label, []).append((point.concurrency, point.overshoot_tokens))
-    arrival: dict[str, Markup] = {}
+    # Timings are charted per scenario: scenarios script different delays, so pooling them would mix
+    # a slow-first-byte scenario's 6 s with a plain stream's 20 ms into one meaningless distribution.
+    timing: dict[str, list[Markup]] = {}
     for scenario in results.scenarios:
         streams = {
             f"{e.id} ({e.step})": [ev.t_ms for ev in e.events if ev.event == "message"]
             for e in scenario.exchanges
             if e.stream and any(ev.event == "message" for ev in e.events)
         }
+        ttft = [e.ttft_ms for e in scenario.exchanges if e.ttft_ms is not None]
+        figures: list[Markup] = []  # charts escape their own text
         if streams:
             chosen = dict(list(streams.items())[:_MAX_ARRIVAL_STREAMS])
-            arrival[scenario.id] = Markup(
-                charts.token_arrival(f"Token arrival: {scenario.id}", chosen)
-            )  # charts escape their own text
+            figures.append(Markup(charts.token_arrival(f"Token arrival: {scenario.id}", chosen)))
+        if len(ttft) >= _MIN_HISTOGRAM_SAMPLES:
+            figures.append(Markup(charts.histogram(f"Time to first token: {scenario.id}", ttft, "ms")))
+        if figures:
+            timing[scenario.id] = figures
     load = {s.id: _load_charts(s.load) for s in results.scenarios if s.load is not None}
     return {
         "load": load,
         "overview": Markup(charts.pass_fail_overview("Scenarios by area and outcome", overview)),
-        "ttft": Markup(charts.histogram("Time to first token, all streams", ttft, "ms")),
         "overshoot": Markup(
             charts.overshoot_vs_concurrency("Budget overshoot against concurrency", overshoot)
         ),
-        "arrival": arrival,
+        "timing": timing,
     }
 
 
@@ -277,7 +305,7 @@ DOC_SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 
-def _stable_verdict(finding: FindingResult, checks: list[CheckResult], stable_ids: list[str]) -> bool:
+def stable_verdict(finding: FindingResult, checks: list[CheckResult], stable_ids: list[str]) -> bool:
     """Whether the finding is raised when judged on timing-free checks only."""
     if finding.when == "always":
         return finding.raised
@@ -293,7 +321,7 @@ def _stable_verdict(finding: FindingResult, checks: list[CheckResult], stable_id
 _UNSTABLE_CHECKS = ("ttft", "duration", "progressive", "latency", "x-ratelimit-reset", "tokens_per_s", "gap")
 
 
-def _stable_checks(scenario: ScenarioResult) -> tuple[list[str], dict[str, str]]:
+def stable_checks(scenario: ScenarioResult) -> tuple[list[str], dict[str, str]]:
     """Checks whose observed values do not depend on timing, and their observed values as short text."""
     ids: list[str] = []
     observed: dict[str, str] = {}
@@ -311,7 +339,7 @@ def _stable_checks(scenario: ScenarioResult) -> tuple[list[str], dict[str, str]]
     return ids, observed
 
 
-def _stable_outcome(scenario: ScenarioResult, stable_ids: list[str]) -> str:
+def stable_outcome(scenario: ScenarioResult, stable_ids: list[str]) -> str:
     """The scenario's outcome judged on checks that do not depend on timing (timings vary between runs)."""
     if scenario.status in (ScenarioStatus.SKIPPED, ScenarioStatus.ERROR):
         return scenario.status.value
@@ -332,14 +360,14 @@ def render_docs(results: Results) -> str:
     observed: dict[str, dict[str, str]] = {}
     outcome: dict[str, str] = {}
     for scenario in results.scenarios:
-        stable[scenario.id], observed[scenario.id] = _stable_checks(scenario)
-        outcome[scenario.id] = _stable_outcome(scenario, stable[scenario.id])
+        stable[scenario.id], observed[scenario.id] = stable_checks(scenario)
+        outcome[scenario.id] = stable_outcome(scenario, stable[scenario.id])
     counts = {status: sum(1 for o in outcome.values() if o == status) for status in ScenarioStatus}
     raised: dict[str, int] = {}
     findings: dict[str, list[FindingResult]] = {}
     for scenario in results.scenarios:
         findings[scenario.id] = [
-            f for f in scenario.findings if _stable_verdict(f, scenario.checks, stable[scenario.id])
+            f for f in scenario.findings if stable_verdict(f, scenario.checks, stable[scenario.id])
         ]
         for finding in findings[scenario.id]:
             raised[finding.severity] = raised.get(finding.severity, 0) + 1

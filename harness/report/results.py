@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from fakes.datafiles import load_model
+from harness.report.stats import SEVERITY_ORDER
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -313,7 +314,7 @@ class Summary(_Model):
     error: int
     not_applicable: int = 0
     findings_raised: dict[str, int]
-    """Raised findings by severity."""
+    """Raised findings by severity, most severe first."""
     checks_passed: int
     checks_failed: int
     checks_skipped: int = 0
@@ -383,7 +384,7 @@ class Results(_Model):
             skipped=counts[ScenarioStatus.SKIPPED],
             error=counts[ScenarioStatus.ERROR],
             not_applicable=counts[ScenarioStatus.NOT_APPLICABLE],
-            findings_raised=dict(sorted(raised.items())),
+            findings_raised={sev: raised[sev] for sev in SEVERITY_ORDER if sev in raised},
             checks_passed=sum(c.status is CheckStatus.PASSED for c in checks),
             checks_failed=sum(c.status is CheckStatus.FAILED for c in checks),
             checks_skipped=sum(c.status is CheckStatus.SKIPPED for c in checks),
@@ -395,4 +396,8 @@ class Results(_Model):
 
 def load_results(path: str | Path) -> Results:
     """Read a ``results.json``; a file of another schema version is reported with the field."""
-    return load_model(path, Results)
+    try:
+        # The fast path: a valid results.json parses directly (the line-tracking loader is for errors).
+        return Results.model_validate_json(Path(path).read_bytes())
+    except (OSError, ValueError):
+        return load_model(path, Results)

@@ -7,10 +7,10 @@ reported figure is one that was actually observed.
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Iterable, Mapping, Sequence
 
 from harness.report.results import Exchange, Measurement
+from harness.report.stats import percentile
 from harness.scenarios.kinds import MeasurementKind
 from harness.scenarios.targets import Capability
 
@@ -26,13 +26,6 @@ UNITS = {
 }
 """Each measurement's unit; the kinds below say what each needs and how its samples are taken."""
 _MAX_SAMPLES = 500
-
-
-def percentile(values: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile of a non-empty sequence (``fraction`` in 0..1)."""
-    ordered = sorted(values)
-    rank = max(1, math.ceil(fraction * len(ordered)))
-    return ordered[rank - 1]
 
 
 def _data_times(exchange: Exchange) -> list[float]:

@@ -642,6 +642,10 @@ async def run_scenarios(
         else load_scenarios([Path(str(p)) for p in paths], options.tenants_dir)
     )
     target = options.resolve_target()
+    # A target may refuse a whole run before anything is sent (the live target: its worst case over the caps).
+    before_run = getattr(target, "before_run", None)
+    if callable(before_run):
+        before_run(loaded)
     started_at = _now()
     started = time.perf_counter()
     scenario_results: list[ScenarioResult] = []

@@ -55,7 +55,7 @@ WRANGLER_JSONC = """\
   "name": "chat",
   "main": "src/index.ts",
   "compatibility_date": "2025-01-01",
-  "vars": {"MODEL_ID": "@cf/meta/llama-3.1-8b-instruct"},
+  "vars": {"MODEL_ID": "@cf/meta/llama-3.1-8b-instruct-fp8-fast"},
   "kv_namespaces": [{"binding": "LEDGER", "id": "x"}],
 }
 """

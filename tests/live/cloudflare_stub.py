@@ -44,6 +44,13 @@ class StubAccount:
     logs: list[dict[str, Any]] = field(default_factory=list)
     visible_at: dict[str, float] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    models: list[dict[str, Any]] = field(
+        default_factory=lambda: [
+            {"name": "@cf/meta/llama-3.1-8b-instruct-fp8-fast", "properties": []},
+            {"name": "@cf/meta/llama-3.1-8b-instruct-fast", "properties": []},
+        ]
+    )
+    """The account's model list (``ai/models/search`` entries)."""
 
 
 def _auth_error() -> JSONResponse:
@@ -125,13 +132,8 @@ def build_app(acct: StubAccount) -> Starlette:
     async def models(request: Request) -> Response:
         if not allowed(request, "workers-ai"):
             return _auth_error()
-        names = ["@cf/meta/llama-3.1-8b-instruct", "@cf/meta/llama-3.1-8b-instruct-fast"]
-        return JSONResponse(
-            {
-                "success": True,
-                "result": [{"name": n} for n in names if request.query_params.get("search", "") in n],
-            }
-        )
+        search = request.query_params.get("search", "")
+        return JSONResponse({"success": True, "result": [m for m in acct.models if search in m["name"]]})
 
     def answer(model: str, body: dict[str, Any], metadata: dict[str, Any] | None) -> Response:
         log_id = _ulid()

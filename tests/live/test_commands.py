@@ -4,12 +4,12 @@ the loopback stand-in keeps serving in the test's event loop)."""
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 import pytest
 
 from harness.cli import main
+from harness.report.results import Results, load_results
 from tests.live.cloudflare_stub import StubAccount
 from tests.live.conftest import environment
 
@@ -29,18 +29,20 @@ async def test_live_spike_writes_both_reports(
     out = capsys.readouterr()
     assert status == 0, out.err
     assert "[pass] API token: valid and active" in out.out
-    report = json.loads((tmp_path / "spike-report.json").read_text())
-    assert report["ok"] is True
-    assert report["requests_sent"] == 4
-    assert [i["key"] for i in report["checklist"]] == [
-        "connectivity",
-        "routing",
-        "tenant-metadata",
-        "streaming",
-        "stream-usage",
-        "log-delay",
+    results = load_results(tmp_path / "results.json")
+    assert results.ok
+    assert "4 requests" in results.run.sut
+    assert [s.id for s in results.scenarios] == [
+        "spike.live.connectivity",
+        "spike.live.routing",
+        "spike.live.tenant-metadata",
+        "spike.live.streaming",
+        "spike.live.stream-usage",
+        "spike.live.log-delay",
     ]
-    everything = out.out + out.err + (tmp_path / "spike-report.md").read_text() + json.dumps(report)
+    report = (tmp_path / "report.md").read_text()
+    assert "spike.live.routing" in report
+    everything = out.out + out.err + report + (tmp_path / "report.html").read_text() + results.to_json()
     for value in (account.account_id, account.api_token, account.gateway_token or ""):
         assert value not in everything
 
@@ -72,7 +74,7 @@ async def test_fidelity_records_then_compares_offline(
 ) -> None:
     for name, value in environment(account, stub_url).items():
         monkeypatch.setenv(name, value)
-    recording, first, second = tmp_path / "rec", tmp_path / "live.json", tmp_path / "offline.json"
+    recording, first, second = tmp_path / "rec", tmp_path / "live", tmp_path / "offline"
     live_status = await asyncio.to_thread(
         main, ["fidelity", "--against", "live", "--record", str(recording), "--out", str(first)]
     )
@@ -81,10 +83,16 @@ async def test_fidelity_records_then_compares_offline(
     )
     out = capsys.readouterr()
     assert (live_status, offline_status) == (1, 1)  # the stand-in differs from the fake
-    assert "# Fake fidelity: fake against live" in out.out
-    live, offline = json.loads(first.read_text()), json.loads(second.read_text())
-    assert live["kind"] == "aigw-fidelity/1"
-    assert live["differences"] == offline["differences"]
+    assert "fake fidelity: fake against live" in out.out
+    live, offline = load_results(first / "results.json"), load_results(second / "results.json")
+    assert live.run.target == "live"
+    assert offline.run.target == "replay"
+
+    def verdicts(results: Results) -> list[tuple[str, str, str]]:
+        return [(s.id, c.id, c.status) for s in results.scenarios for c in s.checks]
+
+    assert verdicts(live) == verdicts(offline)
+    assert "failed" in {status for _, _, status in verdicts(live)}
 
 
 @pytest.mark.parametrize(

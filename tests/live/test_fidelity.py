@@ -16,7 +16,9 @@ from harness.live.cost import CostCapExceeded, CostCaps, CostGuard
 from harness.live.credentials import LiveCredentials
 from harness.live.fidelity import default_probes, json_shape, load_fidelity
 from harness.live.fidelity_run import RUN_FILE, against_cassettes, against_live
+from harness.live.findings import fidelity_results
 from harness.live.logcheck import PollSchedule
+from harness.proxy.redaction import Redactor
 from tests.live.cloudflare_stub import StubAccount
 from tests.live.conftest import environment
 
@@ -63,7 +65,7 @@ async def test_differences_are_found_recorded_and_reproduced_offline(
     assert ("native-json", "headers") in found
     bad_token = next(d for d in live.differences if (d.probe, d.aspect) == ("error-bad-token", "status"))
     assert (bad_token.fake, bad_token.other) == (401, 403)
-    everything = json.dumps(live.to_dict()) + live.render_markdown()
+    everything = fidelity_results(live, "run", Redactor({})).to_json()
     everything += "".join(p.read_text() for p in sorted(tmp_path.iterdir()))  # noqa: ASYNC240
     for value in (account.account_id, account.api_token):
         assert value not in everything

@@ -10,7 +10,7 @@ import pytest
 from harness.live.cost import CostCaps, CostGuard, PlannedRequest, estimate
 from harness.live.guarded import DEFAULT_MAX_TOKENS, GuardedTransport
 
-URL = "https://gateway.test/v1/acct/gw/workers-ai/@cf/meta/llama-3.1-8b-instruct"
+URL = "https://gateway.test/v1/acct/gw/workers-ai/@cf/meta/llama-3.1-8b-instruct-fp8-fast"
 
 
 async def _send(
@@ -44,7 +44,9 @@ async def test_a_request_without_max_tokens_is_priced_at_the_default() -> None:
     transport = GuardedTransport(httpx.MockTransport(lambda r: httpx.Response(200)), guard, "run-9")
     messages = [{"role": "user", "content": "hi"}]
     await _send(transport, {}, {"messages": messages})
-    expected = estimate(PlannedRequest("x", "@cf/meta/llama-3.1-8b-instruct", messages, DEFAULT_MAX_TOKENS))
+    expected = estimate(
+        PlannedRequest("x", "@cf/meta/llama-3.1-8b-instruct-fp8-fast", messages, DEFAULT_MAX_TOKENS)
+    )
     assert guard.tokens == expected.tokens
     assert guard.usd == pytest.approx(expected.usd)
 
@@ -56,3 +58,24 @@ async def test_over_the_cap_nothing_leaves() -> None:
         await _send(transport, {}, {"messages": [], "max_tokens": 8})
     assert transport.sent == 0
     assert len(transport.refused) == 1
+
+
+async def test_answers_are_bounded_and_the_cache_skipped() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, headers={"cf-aig-log-id": f"log-{len(seen)}"})
+
+    guard = CostGuard(CostCaps())
+    transport = GuardedTransport(
+        httpx.MockTransport(handler), guard, "run-7", output_tokens=64, skip_cache=True
+    )
+    async with httpx.AsyncClient(transport=transport) as http:
+        url = "http://gw/v1/a/g/workers-ai/@cf/meta/llama-3.1-8b-instruct-fast"
+        await http.post(url, json={"messages": [{"role": "user", "content": "hi"}]})
+        await http.post(url, json={"messages": [], "max_tokens": 500}, headers={"cf-aig-skip-cache": "false"})
+        await http.post(url, json={"messages": [], "max_tokens": 16})
+    assert [json.loads(r.content)["max_tokens"] for r in seen] == [64, 64, 16]
+    assert [r.headers["cf-aig-skip-cache"] for r in seen] == ["true", "false", "true"]
+    assert [c.log_id for c in transport.calls] == ["log-1", "log-2", "log-3"]

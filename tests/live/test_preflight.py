@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import date
+
 import httpx
 
 from harness.live.client import CloudflareClient
@@ -9,7 +11,7 @@ from harness.proxy.serve import serve_asgi
 from tests.live.cloudflare_stub import StubAccount, build_app
 from tests.live.conftest import environment
 
-MODELS = ["@cf/meta/llama-3.1-8b-instruct"]
+MODELS = ["@cf/meta/llama-3.1-8b-instruct-fp8-fast"]
 
 
 async def _preflight(account: StubAccount) -> dict[str, tuple[CheckState, str, str]]:
@@ -30,7 +32,7 @@ async def test_all_good(account: StubAccount) -> None:
         "gateway logging": CheckState.PASS,
         "gateway authentication": CheckState.PASS,
         "Logs API": CheckState.PASS,
-        "model @cf/meta/llama-3.1-8b-instruct": CheckState.PASS,
+        "model @cf/meta/llama-3.1-8b-instruct-fp8-fast": CheckState.PASS,
     }
 
 
@@ -45,7 +47,7 @@ async def test_names_the_missing_permissions(account: StubAccount) -> None:
     assert checks["Logs API"][2] == "add the permission Account → AI Gateway → Read to the token"
     account.token_permissions = {"gateway", "logs"}
     checks = await _preflight(account)
-    assert checks["model @cf/meta/llama-3.1-8b-instruct"][2] == (
+    assert checks["model @cf/meta/llama-3.1-8b-instruct-fp8-fast"][2] == (
         "add the permission Account → Workers AI → Read to the token"
     )
 
@@ -90,3 +92,51 @@ async def test_invalid_token_skips_the_rest(account: StubAccount, stub_url: str)
     assert report.checks[0].state is CheckState.FAIL
     assert report.checks[0].detail == "Cloudflare does not accept the token (HTTP 401, codes [1000])"
     assert [c.state for c in report.checks[1:]] == [CheckState.SKIP] * 5
+
+
+async def test_models_are_checked_against_the_accounts_list_and_the_changelog(
+    account: StubAccount, stub_url: str
+) -> None:
+    def entry(name: str, **properties: str) -> dict[str, object]:
+        return {"name": name, "properties": [{"property_id": k, "value": v} for k, v in properties.items()]}
+
+    account.models = [
+        entry("@cf/meta/llama-3.1-8b-instruct", planned_deprecation_date="2026-05-30"),
+        entry("@cf/meta/llama-3.2-3b-instruct", planned_deprecation_date="2027-01-31"),
+        entry("@cf/moonshotai/kimi-k2.6"),
+        entry("@cf/meta/llama-3.1-8b-instruct-fast"),
+    ]
+    named = {
+        "@cf/meta/llama-3.1-8b-instruct": ["example.json"],
+        "@cf/meta/llama-3.2-3b-instruct": ["FALLBACK_MODEL_ID"],
+        "@cf/moonshotai/kimi-k2.5": ["MODEL_ID"],
+        "@cf/moonshotai/kimi-k2.6": ["--model"],
+        "@cf/meta/llama-3.1-8b-instruct-fast": ["alpha.json"],
+        "@cf/meta/llama-9-unknown": ["alpha.json"],
+    }
+    async with httpx.AsyncClient() as http:
+        client = CloudflareClient(LiveCredentials.from_environment(environment(account, stub_url)), http)
+        report = await run_preflight(client, named, today=date(2026, 12, 7))
+    checks = {c.name.removeprefix("model "): (c.state, c.detail, c.fix) for c in report.checks}
+    assert checks["@cf/meta/llama-3.1-8b-instruct"] == (
+        CheckState.FAIL,
+        "retired on 2026-05-30 (named in example.json)",
+        "name a current model in the tenant file or variable (see the Workers AI models page)",
+    )
+    # Not in the list any more: the changelog says where its requests go.
+    assert checks["@cf/moonshotai/kimi-k2.5"][:2] == (
+        CheckState.FAIL,
+        "retired on 2026-05-30; requests go to @cf/moonshotai/kimi-k2.6 (named in MODEL_ID)",
+    )
+    assert checks["@cf/meta/llama-3.2-3b-instruct"][:2] == (
+        CheckState.WARN,
+        "available, but to be retired on 2027-01-31 (named in FALLBACK_MODEL_ID)",
+    )
+    assert checks["@cf/moonshotai/kimi-k2.6"][:2] == (
+        CheckState.WARN,
+        "available, but needs the Workers Paid plan (on Free: HTTP 403, code 5035) (named in --model)",
+    )
+    assert checks["@cf/meta/llama-9-unknown"][0] is CheckState.FAIL
+    assert "not in the account's model list" in checks["@cf/meta/llama-9-unknown"][1]
+    assert checks["@cf/meta/llama-3.1-8b-instruct-fast"][0] is CheckState.PASS
+    assert not report.ok

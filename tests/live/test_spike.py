@@ -8,8 +8,10 @@ import pytest
 from harness.live.client import CloudflareClient, LiveError
 from harness.live.cost import CostCapExceeded, CostCaps, CostGuard
 from harness.live.credentials import LiveCredentials, Secret
+from harness.live.findings import spike_results
 from harness.live.logcheck import PollSchedule
 from harness.live.spike import ItemState, WorkerClient, default_plan, new_run_id, run_spike
+from harness.report.render import render_markdown
 from tests.live.cloudflare_stub import StubAccount
 from tests.live.conftest import environment
 
@@ -59,10 +61,16 @@ async def test_spike_passes_every_item_and_leaks_nothing(
     for request in account.requests:
         assert json.loads(request["headers"]["cf-aig-metadata"])["runId"] == run_id
         assert request["headers"]["cf-aig-event-id"].startswith(run_id)
-    text = report.render_markdown() + json.dumps(report.to_dict())
+    results = spike_results(report)
+    text = results.to_json() + render_markdown(results)
     for value in _secrets_of(account):
         assert value not in text
-    assert "| 1 | Connectivity through AI Gateway | **pass** |" in text
+    statuses = {s.id: s.status for s in results.scenarios}
+    assert statuses["spike.live.connectivity"] == "passed"
+    assert statuses["spike.live.routing"] == "passed"
+    usage_scenario = next(s for s in results.scenarios if s.id == "spike.live.stream-usage")
+    assert usage_scenario.questions == ["Is usage present in streams?"]
+    assert [f.id for f in usage_scenario.findings if f.raised] == ["SPIKE-STREAM-USAGE"]
 
 
 async def test_missing_usage_and_missing_logs_are_reported(
@@ -142,7 +150,7 @@ async def test_spike_against_the_fake_standing_in_for_cloudflare() -> None:
             client, default_plan(), CostGuard(CostCaps()), tenant_id="tenant-f", run_id=run_id, schedule=FAST
         )
         records = fake.store.records()
-    assert report.ok, report.render_markdown()
+    assert report.ok, [(i.key, i.state, i.evidence) for i in report.items]
     assert report.mismatches == []
     assert report.listed_by_run_id == 4
     assert all((r.metadata or {}).get("tenantId") == "tenant-f" for r in records)
@@ -150,7 +158,7 @@ async def test_spike_against_the_fake_standing_in_for_cloudflare() -> None:
     assert {r.event_id for r in records} == {
         f"{run_id}.{name}" for name in ("json-0", "stream-0", "json-1", "stream-1")
     }
-    text = report.render_markdown() + json.dumps(report.to_dict())
+    text = spike_results(report).to_json()
     assert account not in text
     assert token not in text
 

@@ -3,6 +3,7 @@ fake: the binding path of the spike, exercised here with the real Worker source.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -65,7 +66,7 @@ async def test_the_worker_streams_through_the_gateway_option_with_the_log_id(
 ) -> None:
     url, fake = worker_and_fake
     body = {
-        "model": "@cf/meta/llama-3.1-8b-instruct",
+        "model": "@cf/meta/llama-3.1-8b-instruct-fp8-fast",
         "messages": [{"role": "user", "content": "hi"}],
         "max_tokens": 5,
         "tenantId": "tenant-w",
@@ -79,7 +80,8 @@ async def test_the_worker_streams_through_the_gateway_option_with_the_log_id(
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/event-stream"
     log_id = response.headers["x-aigw-log-id"]
-    assert len(log_id) == 26
+    # Log ids are lowercase UUIDv7 since 2026-10-08 (earlier: 26-character ULIDs).
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", log_id)
     events = decode_all(response.content)
     assert events[-1].data == "[DONE]"
     # The fake saw a binding call with the gateway option: the log id and the tenant's metadata match.

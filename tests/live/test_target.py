@@ -10,7 +10,9 @@ import httpx
 import pytest
 
 from harness.errors import TargetUnavailable
+from harness.live.cost import CostCapExceeded
 from harness.live.target import LiveTarget
+from harness.scenarios.loader import discover, load_scenarios
 from harness.scenarios.targets import Capability, ScenarioSetup, TargetOptions, load_target
 from harness.sse import decode_all
 from tests.live.cloudflare_stub import StubAccount
@@ -79,3 +81,16 @@ def test_the_registry_finds_the_live_target_and_names_missing_credentials(
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(TargetUnavailable, match="CLOUDFLARE_API_TOKEN: an API token"):
         load_target("live", TargetOptions())
+
+
+def test_a_run_over_the_caps_does_not_start() -> None:
+    env = {"CLOUDFLARE_ACCOUNT_ID": "a" * 32, "CLOUDFLARE_API_TOKEN": "t", "AIGW_GATEWAY_ID": "g"}
+    loaded = load_scenarios(discover([Path("scenarios")]))
+    raised = {"max_requests": "100", "max_tokens": "100000"}
+    LiveTarget(TargetOptions(extra=raised), env).before_run(loaded)  # the whole catalogue fits these caps
+    tight = LiveTarget(TargetOptions(), env)  # the default caps: 20 requests
+    with pytest.raises(
+        CostCapExceeded, match=r"did not start:\n  \d+ requests > cap 20 \(raise with --max-requests\)"
+    ):
+        tight.before_run(loaded)
+    assert tight.guard.requests == 0

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from harness.load.analysis import BudgetSample, LoadFacts, LocustEntry, analyse, hist_percentile
 from harness.load.profile import LoadProfile
-from harness.scenarios.measure import percentile
+from harness.report.stats import percentile
 from harness.scenarios.targets import UpstreamCall, UsageRecord
 
 

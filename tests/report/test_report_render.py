@@ -171,8 +171,8 @@ class _Collector(HTMLParser):
             value = values.get(name) or ""
             if value.startswith(("http:", "https:", "//")) and tag != "svg":
                 self.external.append(value)
-        if tag in {"script", "link", "img", "iframe"}:
-            self.external.append(tag)
+        if tag in {"link", "img", "iframe"} or (tag == "script" and values.get("src")):
+            self.external.append(tag)  # an inline script (the filters) loads nothing
 
 
 def test_summary_counts() -> None:
@@ -189,10 +189,12 @@ def test_html_is_self_contained_parses_and_holds_its_charts() -> None:
     parser.feed(html)
     parser.close()
     assert parser.external == []
-    assert parser.tags.count("svg") == 4  # overview, TTFT distribution, overshoot, one token-arrival chart
+    assert (
+        parser.tags.count("svg") == 3
+    )  # overview, overshoot, one token-arrival chart (timings per scenario)
     assert parser.tags.count("polyline") == 1 + 2  # one overshoot series (one scenario), two arrival streams
     assert parser.tags.count("circle") == 6
-    assert "Time to first token, all streams" in html
+    assert "all streams" not in html  # no chart pools the scripted delays of different scenarios
     assert "Token arrival: budget.burst" in html
     for href in parser.hrefs:
         assert href.startswith("#")
@@ -237,3 +239,37 @@ def test_results_of_another_schema_version_are_refused(tmp_path: Path) -> None:
     with pytest.raises(DataFileError) as info:
         load_results(path)
     assert info.value.problems[0].field == "schema_version"
+
+
+def test_the_header_leads_with_findings_by_severity_and_what_needs_attention() -> None:
+    html = render_html(sample_results())
+    markdown = render_markdown(sample_results())
+    header = html.partition('<h2 id="charts">')[0]
+    assert '<span class="sev sev-high">1 high</span>' in header
+    assert 'id="attention"' in header
+    assert "budget.burst" in header.split('id="attention"', 1)[1]  # the failed scenario, named at the top
+    assert "Needs attention" in markdown.split("## Findings", 1)[0]
+
+
+def test_severities_are_counted_most_severe_first() -> None:
+    from harness.report.results import Results
+
+    base = sample_results().scenarios[0]
+    findings = [
+        f.model_copy(update={"severity": sev, "raised": True})
+        for sev in ("info", "low", "critical", "medium", "high")
+        for f in base.findings[:1]
+    ]
+    summary = Results.summarise([base.model_copy(update={"findings": findings})])
+    assert list(summary.findings_raised) == ["critical", "high", "medium", "low", "info"]
+
+
+def test_every_filterable_item_carries_severity_area_and_status() -> None:
+    parser = _Collector()
+    html = render_html(sample_results())
+    parser.feed(html)
+    assert 'data-filter="severity"' in html
+    assert 'data-filter="area"' in html
+    assert 'data-filter="status"' in html
+    assert html.count('class="f"') + html.count('class="finding f"') >= 4
+    assert '<form class="filters" id="filters" hidden>' in html  # shown by the script; hidden without it

@@ -24,7 +24,7 @@ pytestmark = [needs_node, pytest.mark.asyncio(loop_scope="module")]
 
 SESSION = "22222222-2222-2222-2222-222222222222"
 PRIMARY = "@cf/meta/llama-3.1-8b-instruct-fast"
-FALLBACK = "@cf/meta/llama-3.1-8b-instruct"
+FALLBACK = "@cf/meta/llama-3.1-8b-instruct-fp8-fast"
 MODELS = {"MODEL_ID": PRIMARY, "FALLBACK_MODEL_ID": FALLBACK}
 
 
@@ -81,7 +81,7 @@ async def test_streaming_chat_with_real_usage_and_the_log_id(rig: Rig) -> None:
     assert kinds == ["message"] * 6 + ["done"]
     assert '"tokensOut":6' in events[-1][1]
     log_id = response.headers["x-aig-log-id"]
-    assert len(log_id) == 26
+    assert len(log_id) == 36  # a UUIDv7 gateway log id (Cloudflare since 2026-10-08)
     (record,) = rig.fake.store.records()
     assert (record.request_type, record.gateway_id, record.stream, record.tokens_out) == (
         "binding",

@@ -65,11 +65,8 @@ export async function* frames(body: ReadableStream<Uint8Array>, idleMs: number):
   try {
     for (;;) {
       const { value, done } = await readWithin(reader.read(), idleMs);
-      if (done) {
-        if (finished) return;
-        throw new StreamFault("the upstream stream ended without [DONE]", true);
-      }
-      buffer += value;
+      // At the end of the body a last CR is a line end after all (the LF added here joins it).
+      buffer += done ? "\n" : value;
       for (;;) {
         const match = /\r\n|\r|\n/.exec(buffer);
         // A CR as the last character may be the first half of a CRLF: wait for the next chunk.
@@ -101,6 +98,10 @@ export async function* frames(body: ReadableStream<Uint8Array>, idleMs: number):
         if (field === "data") data.push(fieldValue);
         else if (field === "event") event = fieldValue;
         // id and retry carry nothing this Worker needs; other fields are ignored, as SSE requires.
+      }
+      if (done) {
+        if (finished) return;
+        throw new StreamFault("the upstream stream ended without [DONE]", true);
       }
     }
   } finally {
