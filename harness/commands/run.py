@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from harness.ci import gate as ci_gate
 from harness.errors import ConfigError
 from harness.report.render import write_report
 from harness.report.results import Results, ScenarioResult, ScenarioStatus
@@ -30,11 +31,15 @@ targets:
 
 exit status: 0 every expectation held (skipped scenarios allowed), 1 an expectation failed or a scenario
 could not run, 2 a usage or configuration error (bad flag, bad scenario file: file, line and field named).
+With --baseline FILE: 0 when nothing regressed against the baseline (known failures and findings are
+listed), 1 when a check newly fails, a finding is newly raised or grows in severity (and, with --strict,
+when a known failure or finding is fixed: update the baseline to accept it).
 
 examples:
   aigw run                                   the whole catalogue on the embedded fake
   aigw run scenarios/budget-*.yaml --seed 7  some scenarios, another seed
   aigw run --target url --sut-url http://127.0.0.1:8787 scenarios/streaming-contract.yaml
+  aigw run --baseline aigw-baseline.json --junitxml junit.xml   the CI gate (docs/ci.md)
 """
 
 
@@ -163,6 +168,7 @@ def summary_lines(results: Results) -> list[str]:
 
 def _handle(args: argparse.Namespace) -> int:
     options = options_from(args)
+    gate = ci_gate.Gate.from_args(args)  # a bad baseline file stops the run before it starts
     paths = args.paths or [catalogue_of(args)]
     loaded = load_scenarios(paths, options.tenants_dir)
     if not loaded:
@@ -170,14 +176,16 @@ def _handle(args: argparse.Namespace) -> int:
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     progress = ProgressPrinter(sys.stderr, quiet=args.quiet)
     results = asyncio.run(run_scenarios(loaded, options, progress, run_id=run_id))
+    results = gate.compare(results)
     out = args.out or Path("reports") / run_id
     paths_written = write_report(results, out)
-    for line in summary_lines(results):
+    for line in summary_lines(results) + gate.summary_lines(results):
         print(line, file=sys.stderr)
     print(f"report: {paths_written.report_html}")
     print(f"        {paths_written.report_md}")
     print(f"        {paths_written.results_json}")
-    return 0 if results.ok else 1
+    gate.write_junit(results)
+    return gate.exit_status(results)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -195,4 +203,5 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--out", type=Path, metavar="DIR", help="where to write the report (default: reports/<run id>)"
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    ci_gate.add_gate_options(parser)
     parser.set_defaults(handler=_handle)

@@ -23,6 +23,8 @@ from harness.report.stats import SEVERITY_ORDER
 
 __all__ = [
     "SCHEMA_VERSION",
+    "BaselineChange",
+    "BaselineComparison",
     "BudgetDrift",
     "CheckResult",
     "CheckStatus",
@@ -318,10 +320,46 @@ class Summary(_Model):
     checks_skipped: int = 0
 
 
+class BaselineChange(_Model):
+    """One difference (or sameness) between a run and a baseline, for one scenario, check or finding."""
+
+    scenario: str
+    kind: Literal["scenario", "check", "finding"]
+    ref: str
+    """The check or finding id; the scenario id for ``kind: scenario``."""
+    before: str | None
+    """The status (checks, scenarios) or severity (findings) in the baseline; ``None``: not there."""
+    after: str | None
+    """The same in this run; ``None``: not there (a finding not raised, a check that did not run)."""
+    note: str = ""
+
+
+class BaselineComparison(_Model):
+    """A run compared with a recorded baseline (``aigw run --baseline FILE``)."""
+
+    file: str
+    new: list[BaselineChange] = Field(default_factory=list)
+    """Regressions: a check or scenario newly failed, a finding newly raised or grown in severity."""
+    fixed: list[BaselineChange] = Field(default_factory=list)
+    """A known failure that passes now, a known finding no longer raised or lower in severity."""
+    unchanged: list[BaselineChange] = Field(default_factory=list)
+    """Known findings still raised at the same severity, and known failures still failing."""
+    notes: list[BaselineChange] = Field(default_factory=list)
+    """Changes that do not count: timing-dependent checks and findings, scenarios not judged this run."""
+    strict: bool = False
+    """Whether a fixed entry fails the gate (until the baseline is updated)."""
+
+    @property
+    def regressed(self) -> bool:
+        return bool(self.new) or (self.strict and bool(self.fixed))
+
+
 class Results(_Model):
     schema_version: Literal[1] = 1
     run: RunInfo
     summary: Summary
+    baseline: BaselineComparison | None = None
+    """Set when the run was compared with a baseline: new, fixed and unchanged, shown first."""
     scenarios: list[ScenarioResult]
 
     @property

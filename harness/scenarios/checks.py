@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness import stream_contract
 from harness.report.results import CheckResult, CheckStatus, Exchange, Measurement
 from harness.scenarios.model import (
     AgreementCheck,
@@ -135,29 +136,10 @@ def _sse_observers(sse: SseExpect) -> list[tuple[str, str, Observer]]:
             )
         )
     if sse.terminal_done is not None:
-        wanted = sse.terminal_done
-
-        def terminal(e: Exchange) -> tuple[str | None, Any]:
-            names = [ev.event for ev in e.events]
-            holds = names.count("done") == 1 and bool(names) and names[-1] == "done"
-            observed = f"{names.count('done')} done, last event {names[-1] if names else 'none'}"
-            return (None if holds == wanted else f"terminal done: {observed}", observed)
-
-        out.append(("sse.terminal_done", "exactly one done event, and it is last", terminal))
+        out.append(_contract("sse.terminal_done", "exactly one done event, and it is last", "terminal-done",
+                             sse.terminal_done))  # fmt: skip
     if sse.nothing_after_done is not None:
-
-        def after_done(e: Exchange) -> tuple[str | None, Any]:
-            names = [ev.event for ev in e.events]
-            if "done" not in names:
-                return ("no done event", None)
-            trailing = names[names.index("done") + 1 :]
-            raw = e.raw_stream or ""
-            tail = raw[raw.rfind("event: done") :].partition("\n\n")[2] if "event: done" in raw else ""
-            if trailing or tail.strip():
-                return (f"after done: events {trailing}, bytes {tail[:80]!r}", trailing)
-            return (None, [])
-
-        out.append(("sse.nothing_after_done", "nothing after the done event", after_done))
+        out.append(_contract("sse.nothing_after_done", "nothing after the done event", "after-done"))
     if sse.error_event is not None:
         wanted_error = sse.error_event
 
@@ -184,17 +166,7 @@ def _sse_observers(sse: SseExpect) -> list[tuple[str, str, Observer]]:
 
         out.append(("sse.content", f"content {content_condition.describe()}", content))
     if sse.events_json is not None:
-
-        def events_json(e: Exchange) -> tuple[str | None, Any]:
-            for ev in e.events:
-                parsed = _parse(ev.data)
-                if parsed is _MISSING:
-                    return (f"{ev.event} event is not JSON: {ev.data[:80]!r}", ev.data[:80])
-                if json.dumps(parsed, separators=(",", ":"), ensure_ascii=False) != ev.data:
-                    return (f"{ev.event} event is not compact JSON: {ev.data[:80]!r}", ev.data[:80])
-            return (None, len(e.events))
-
-        out.append(("sse.events_json", "every event's data is compact JSON", events_json))
+        out.append(_contract("sse.events_json", "every event's data is compact JSON", "json"))
     if sse.progressive is not None:
 
         def progressive(e: Exchange) -> tuple[str | None, Any]:
@@ -216,8 +188,26 @@ def _sse_observers(sse: SseExpect) -> list[tuple[str, str, Observer]]:
             )
         )
     if sse.framing is not None:
-        out.append(("sse.framing", "data:/event: fields only, blank line after each event", _framing))
+        out.append(
+            _contract("sse.framing", "data:/event: fields only, blank line after each event", "framing")
+        )
     return out
+
+
+def _contract(key: str, description: str, rule: str, wanted: bool = True) -> tuple[str, str, Observer]:
+    """An expectation that is one rule of the stream contract (``harness.stream_contract``); ``wanted``
+    False expects the rule to be broken."""
+    check = stream_contract.RULES[rule]
+
+    def observe(e: Exchange) -> tuple[str | None, Any]:
+        violations = check(stream_contract.exchange_record(e))
+        shape = stream_contract.event_sequence(event.event for event in e.events)
+        observed = [v.message for v in violations] or shape
+        if bool(violations) != wanted:
+            return (None, observed)
+        return ("; ".join(observed) if violations else f"{rule} holds", observed)
+
+    return (key, description, observe)
 
 
 def _event_field(name: str, path: str, condition: Match) -> tuple[str, str, Observer]:
@@ -245,21 +235,6 @@ def _data_field(path: str, condition: Match) -> tuple[str, str, Observer]:
         return (None, seen[0] if len(seen) == 1 else seen[:5])
 
     return (f"sse.data.{path}", f"every data event's {path} {condition.describe()}", observe)
-
-
-def _framing(e: Exchange) -> tuple[str | None, Any]:
-    raw = e.raw_stream or ""
-    if not raw:
-        return ("empty stream", None)
-    if "\r" in raw:
-        return ("CR line endings", None)
-    if not raw.endswith("\n\n") and not e.disconnected:
-        return (f"stream does not end with a blank line: {raw[-40:]!r}", raw[-40:])
-    for block in raw.split("\n\n"):
-        for line in block.split("\n") if block else []:
-            if not (line.startswith("data: ") or line.startswith("event: ")):
-                return (f"unexpected line {line[:60]!r}", line[:60])
-    return (None, "ok")
 
 
 def _response_observers(expect: Expect) -> list[tuple[str, str, Observer]]:

@@ -5,6 +5,7 @@ Kept free of heavy imports: the plugin reads options in every pytest run where t
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,8 @@ class AigwOptions:
     time_scale: float | None = None
     target_options: tuple[tuple[str, str], ...] = ()
     """``--aigw-target-option KEY=VALUE`` pairs, in the order given."""
+    baseline: Path | None = None
+    """``--aigw-baseline FILE``: checks failing in it are expected failures (strict) of the scenario items."""
 
     @property
     def in_use(self) -> bool:
@@ -122,6 +125,12 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="DIR",
         help="where scenarios find tenant files by name (default: the tenants folder next to them)",
     )
+    group.addoption(
+        "--aigw-baseline",
+        metavar="FILE",
+        help="a baseline (aigw baseline update): scenario checks that fail in it are expected failures, "
+        "strictly (one that passes now fails the run until the baseline is updated); timing checks loosely",
+    )
     group.addoption("--aigw-seed", type=int, metavar="N", help="seed for generated text and jitter")
     group.addoption(
         "--aigw-time-scale",
@@ -148,6 +157,8 @@ def read_options(config: pytest.Config) -> AigwOptions:
         target = "url" if sut_url is not None else DEFAULT_TARGET
     if not target:
         raise pytest.UsageError("--aigw-target is empty; give a target name such as fake or url")
+    if get("aigw_target") is not None:
+        _known_target(target)
     if target == "url" and sut_url is None:
         raise pytest.UsageError("--aigw-target url needs --aigw-sut-url URL (the deployment to test)")
     time_scale: float | None = get("aigw_time_scale")
@@ -162,6 +173,7 @@ def read_options(config: pytest.Config) -> AigwOptions:
         pairs.append((key, value))
     tenants: str | None = get("aigw_tenants")
     report_dir: str | None = get("aigw_report_dir")
+    baseline: str | None = get("aigw_baseline")
     return AigwOptions(
         scenarios=scenarios,
         target=target,
@@ -172,7 +184,29 @@ def read_options(config: pytest.Config) -> AigwOptions:
         seed=get("aigw_seed"),
         time_scale=time_scale,
         target_options=tuple(pairs),
+        baseline=_existing(Path(baseline), "--aigw-baseline", config) if baseline else None,
     )
+
+
+def _known_target(target: str) -> None:
+    """An unknown target is a usage error at start, not an error on every test that uses the fixtures."""
+    # The registry module is light (no servers, no HTTP clients): the plugin may read it in every run.
+    from harness.scenarios.targets import REGISTRY
+
+    if target in REGISTRY:
+        return
+    module, colon, factory = target.partition(":")
+    if not colon or not module or not factory:
+        raise pytest.UsageError(
+            f"--aigw-target {target!r} is not a target: choose one of {', '.join(REGISTRY)} "
+            "or give module:factory"
+        )
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise pytest.UsageError(f"--aigw-target {target!r}: no module named {module!r} can be imported")
 
 
 def live_skip_reason(options: AigwOptions) -> str | None:

@@ -15,7 +15,6 @@ reported as a note, not a disagreement.
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,13 +24,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from fakes.datafiles import DataFileError, load_model
+from harness.ci.baseline import is_timing_check
 from harness.report.results import Results, ScenarioResult, load_results
 
 __all__ = ["Comparison", "PytestVerdicts", "compare", "main"]
 
 type Verdict = Literal["passed", "failed", "skipped", "error"]
-
-_TIMING = re.compile(r"ttft|duration|latency|gap|tokens_per_s|progressive")
 
 
 class PytestVerdicts(BaseModel):
@@ -68,7 +66,7 @@ def compare(verdicts: PytestVerdicts, results: Results) -> Comparison:
         elif seen != expected:
             apart = _failed_apart(verdicts.items.get(scenario_id, {}), scenario)
             sentence = f"{scenario_id}: {expected} in aigw run, {seen} through pytest"
-            if apart and all(_TIMING.search(check) for check in apart):
+            if apart and all(is_timing_check(check) for check in apart):
                 comparison.timing_notes.append(f"{sentence}, by timing checks only ({', '.join(apart)})")
             else:
                 comparison.differences.append(sentence + (f" ({', '.join(apart)})" if apart else ""))

@@ -80,6 +80,7 @@ def test_options_share_one_group_and_prefix(pytester: pytest.Pytester) -> None:
     group = group.split("\n\n")[0]
     flags = sorted({word.split("=")[0] for word in group.split() if word.startswith("--")})
     assert flags == [
+        "--aigw-baseline",
         "--aigw-live",
         "--aigw-report-dir",
         "--aigw-scenarios",
@@ -135,6 +136,16 @@ def test_markers_pass_strict_markers(pytester: pytest.Pytester) -> None:
         (["--aigw-time-scale", "0"], "ERROR: --aigw-time-scale must be greater than 0, not 0.0"),
         (["--aigw-scenarios", "nowhere"], "ERROR: --aigw-scenarios nowhere: no such file or directory"),
         (["--aigw-tenants", "nowhere"], "ERROR: --aigw-tenants nowhere: no such file or directory"),
+        (["--aigw-baseline", "nowhere"], "ERROR: --aigw-baseline nowhere: no such file or directory"),
+        (
+            ["--aigw-target", "wroker"],
+            "ERROR: --aigw-target 'wroker' is not a target: choose one of fake, url, live, replay, worker "
+            "or give module:factory",
+        ),
+        (
+            ["--aigw-target", "nosuch.module:factory"],
+            "ERROR: --aigw-target 'nosuch.module:factory': no module named 'nosuch.module' can be imported",
+        ),
     ],
 )
 def test_bad_options_are_usage_errors(pytester: pytest.Pytester, args: list[str], message: str) -> None:
