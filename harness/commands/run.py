@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -172,6 +173,19 @@ def _handle(args: argparse.Namespace) -> int:
     results = asyncio.run(run_scenarios(loaded, options, progress, run_id=run_id))
     out = args.out or Path("reports") / run_id
     paths_written = write_report(results, out)
+    if args.json:
+        summary = {
+            "ok": results.ok,
+            "run": results.run.id,
+            "summary": results.summary.model_dump(),
+            "report": {
+                "html": str(paths_written.report_html),
+                "md": str(paths_written.report_md),
+                "results": str(paths_written.results_json),
+            },
+        }
+        print(json.dumps(summary, indent=2))
+        return 0 if results.ok else 1
     for line in summary_lines(results):
         print(line, file=sys.stderr)
     print(f"report: {paths_written.report_html}")
@@ -195,4 +209,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--out", type=Path, metavar="DIR", help="where to write the report (default: reports/<run id>)"
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    parser.add_argument(
+        "--json", action="store_true", help="print the summary and report paths as JSON on standard output"
+    )
     parser.set_defaults(handler=_handle)
