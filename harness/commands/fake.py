@@ -22,7 +22,7 @@ from harness.errors import ConfigError
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("fake", help="the fake Cloudflare AI Gateway and Workers AI")
-    commands = parser.add_subparsers(title="fake commands", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     serve = commands.add_parser("serve", help="serve the fake until interrupted")
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
     serve.add_argument(

@@ -30,7 +30,7 @@ def _env_pair(text: str) -> tuple[str, str]:
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("gateway", help="the reference /chat gateway")
-    actions = parser.add_subparsers(title="actions", metavar="ACTION", required=True)
+    actions = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     serve = actions.add_parser(
         "serve",
         help="serve /chat, /health and session history in front of an AI Gateway (or the fake)",
@@ -45,7 +45,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     serve.add_argument("--budget-store", choices=("atomic", "kv"), default="atomic", help="default: atomic")
     serve.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
-    serve.add_argument("--port", type=int, default=8788, help="default: 8788")
+    serve.add_argument(
+        "--port", type=int, default=8788, help="port to listen on (default: 8788; 0 picks a free one)"
+    )
     serve.add_argument(
         "--env",
         action="append",

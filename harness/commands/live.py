@@ -110,7 +110,7 @@ def render_plan(estimates: list[Estimate], caps: CostCaps) -> str:
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("live", help="the gateway spike against a real Cloudflare account")
-    commands = parser.add_subparsers(title="live commands", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
     preflight = commands.add_parser(
         "preflight", help="check token, gateway, logging and models; send nothing"

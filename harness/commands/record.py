@@ -34,7 +34,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--replay", action="store_true", help="serve the cassettes instead of recording")
     parser.add_argument("--time-scale", type=float, default=1.0, help="replay timing factor (0: no delays)")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8788)
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=8790,
+        help="first listener (default: 8790; 0: a free one)",
+    )
     parser.add_argument(
         "--redact-env",
         action="append",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -179,13 +180,28 @@ def _handle(args: argparse.Namespace) -> int:
     results = gate.compare(results)
     out = args.out or Path("reports") / run_id
     paths_written = write_report(results, out)
+    gate.write_junit(results)
+    status = gate.exit_status(results)
+    if args.json:
+        summary = {
+            "ok": status == 0,
+            "run": results.run.id,
+            "summary": results.summary.model_dump(),
+            "baseline": results.baseline.model_dump() if results.baseline is not None else None,
+            "report": {
+                "html": str(paths_written.report_html),
+                "md": str(paths_written.report_md),
+                "results": str(paths_written.results_json),
+            },
+        }
+        print(json.dumps(summary, indent=2))
+        return status
     for line in summary_lines(results) + gate.summary_lines(results):
         print(line, file=sys.stderr)
     print(f"report: {paths_written.report_html}")
     print(f"        {paths_written.report_md}")
     print(f"        {paths_written.results_json}")
-    gate.write_junit(results)
-    return gate.exit_status(results)
+    return status
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -203,5 +219,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--out", type=Path, metavar="DIR", help="where to write the report (default: reports/<run id>)"
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    parser.add_argument(
+        "--json", action="store_true", help="print the summary and report paths as JSON on standard output"
+    )
     ci_gate.add_gate_options(parser)
     parser.set_defaults(handler=_handle)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -23,13 +24,33 @@ __all__ = ["register"]
 
 def _list(args: argparse.Namespace) -> int:
     loaded = load_scenarios(args.paths or [DEFAULT_DIR])
-    width = max((len(item.scenario.id) for item in loaded), default=10)
-    for item in sorted(loaded, key=lambda i: (i.scenario.area.value, i.scenario.id)):
-        s = item.scenario
-        needs = ",".join(sorted(c.value for c in needed_capabilities(s))) or "-"
-        print(f"{s.area.value:<13} {s.id:<{width}}  {s.title}  [needs: {needs}]")
+    ordered = sorted(loaded, key=lambda i: (i.scenario.area.value, i.scenario.id))
+    rows = [
+        {
+            "id": item.scenario.id,
+            "area": item.scenario.area.value,
+            "title": item.scenario.title,
+            "path": str(item.path),
+            "needs": sorted(c.value for c in needed_capabilities(item.scenario)),
+        }
+        for item in ordered
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max((len(row["id"]) for row in rows), default=10)
+    for row in rows:
+        needs = ",".join(row["needs"]) or "-"
+        print(f"{row['area']:<13} {row['id']:<{width}}  {row['title']}  [needs: {needs}]")
     print(f"{len(loaded)} scenarios", file=sys.stderr)
     return 0
+
+
+def _problems(error: DataFileError) -> list[dict[str, object]]:
+    return [
+        {"source": error.source, "line": p.line, "column": p.column, "field": p.field, "message": p.message}
+        for p in error.problems
+    ]
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -40,15 +61,27 @@ def _validate(args: argparse.Namespace) -> int:
     tenants_dir: Path = args.tenants
     bad: set[Path] = set()
     loaded: list[LoadedScenario] = []
+    problems: dict[str, list[dict[str, object]]] = {str(path): [] for path in files}
     for path in files:
         try:
             loaded.append(load_scenario(path, tenants_dir))
         except DataFileError as exc:
             bad.add(path)
-            print(exc, file=sys.stderr)
+            problems[str(path)] += _problems(exc)
+            if not args.json:
+                print(exc, file=sys.stderr)
     for error in duplicate_ids(loaded):
         bad.add(Path(error.source))
-        print(error, file=sys.stderr)
+        problems.setdefault(error.source, []).extend(_problems(error))
+        if not args.json:
+            print(error, file=sys.stderr)
+    if args.json:
+        report = {
+            "ok": not bad,
+            "files": [{"path": path, "ok": not found, "problems": found} for path, found in problems.items()],
+        }
+        print(json.dumps(report, indent=2))
+        return 2 if bad else 0
     for item in loaded:
         if item.path not in bad:
             print(f"{item.path}: ok")
@@ -76,6 +109,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "target capabilities they need.",
     )
     listing.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="scenario files or directories")
+    listing.add_argument("--json", action="store_true", help="print the list as JSON")
     listing.set_defaults(handler=_list)
 
     validate = subparsers.add_parser(
@@ -93,6 +127,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=DEFAULT_DIR / "tenants",
         metavar="DIR",
         help="where tenant files named by scenarios live (default: scenarios/tenants)",
+    )
+    validate.add_argument(
+        "--json",
+        action="store_true",
+        help="print each file's verdict and problems as JSON",
     )
     validate.set_defaults(handler=_validate)
 

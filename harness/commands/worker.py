@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Run a Cloudflare Worker locally in workerd (through Miniflare) with env.AI answered by "
         "the fake AI Gateway. Needs Node.js 20.18+ and 'npm ci' at the aigw-harness root.",
     )
-    actions = parser.add_subparsers(title="actions", metavar="ACTION", required=True)
+    actions = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     serve = actions.add_parser("serve", help="bundle and serve the Worker until interrupted")
     serve.add_argument(
         "--config", required=True, help="the Worker's wrangler.jsonc/.json/.toml (or its directory)"
@@ -36,7 +36,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--upstream", required=True, help="the fake gateway's base URL, e.g. http://127.0.0.1:8788"
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8787, help="port to listen on (default 8787; 0 picks one)")
+    serve.add_argument(
+        "--port", type=int, default=8789, help="port to listen on (default: 8789; 0 picks a free one)"
+    )
     serve.add_argument(
         "--var",
         action="append",
