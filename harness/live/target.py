@@ -141,7 +141,19 @@ class RunLogs:
 
 
 class LiveTarget:
-    option_keys = frozenset({"max_requests", "max_tokens", "max_usd", "run_id"})
+    option_keys = frozenset(
+        {
+            "api_base",
+            "gateway_base",
+            "log_timeout",
+            "max_output_tokens",
+            "max_requests",
+            "max_tokens",
+            "max_usd",
+            "run_id",
+            "skip_cache",
+        }
+    )
     """The ``--target-option`` keys this target reads; any other is a usage error."""
     name = "live"
     capabilities = frozenset(
