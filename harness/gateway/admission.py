@@ -104,7 +104,7 @@ class Turn:
     tracker: UsageTracker = field(default_factory=UsageTracker)
     answer: list[str] = field(default_factory=list)
     error: UpstreamError | None = None
-    failed_model: str | None = None
+    requested_model_failed: bool = False  # the model the client named was refused as a model problem
     disconnected: bool = False
 
 

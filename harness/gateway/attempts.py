@@ -79,9 +79,11 @@ class AttemptLoop:
             model = candidates[index]
             error = await self._attempt(turn, model, limits, responder)
             if error is None:
-                turn.error, turn.failed_model = None, None
+                turn.error = None
                 return
-            turn.error, turn.failed_model = error, model
+            turn.error = error
+            if error.error_class is ErrorClass.MODEL and model == turn.request.model_id:
+                turn.requested_model_failed = True
             if responder.committed:
                 return
             decision = self._decide(

@@ -84,23 +84,17 @@ _REFUSALS = {
 MODEL_UNAVAILABLE = ClientError(400, "model_unavailable", "Requested model is not available")
 
 
-def client_error(
-    error: UpstreamError | None, *, failed_model: str | None, requested_model: str | None
-) -> ClientError:
+def client_error(error: UpstreamError | None, *, requested_model_failed: bool) -> ClientError:
     """The error the client gets for the error that ended its answer.
 
-    A model problem is the client's own mistake only when the model that failed is the one it asked for
+    A model problem is the client's own mistake only when the model refused is the one it asked for
     (``modelId``); a configured model that is missing is the operator's, an outage to the client."""
     if error is None:
         return AI_ERROR
     refusal = _REFUSALS.get(error.error_class)
     if refusal is not None:
         return refusal
-    if (
-        error.error_class is ErrorClass.MODEL
-        and requested_model is not None
-        and failed_model == requested_model
-    ):
+    if requested_model_failed:
         return MODEL_UNAVAILABLE
     return AI_ERROR
 

@@ -34,8 +34,8 @@ Headers = list[tuple[bytes, bytes]]
 
 def answer_error(turn: Turn, quirks: PlatformQuirks) -> ClientError:
     if quirks.generic_error_code:
-        return client_error(None, failed_model=None, requested_model=None)
-    return client_error(turn.error, failed_model=turn.failed_model, requested_model=turn.request.model_id)
+        return client_error(None, requested_model_failed=False)
+    return client_error(turn.error, requested_model_failed=turn.requested_model_failed)
 
 
 class StreamResponder:
