@@ -35,6 +35,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Literal
+from urllib.parse import quote
 
 import httpx
 
@@ -98,6 +99,8 @@ _CONTEXT_WORDS = re.compile(
     r"|exceeds? the (model'?s? )?(context|maximum)",
     re.IGNORECASE,
 )
+# Cloudflare's router answers a model path it cannot route (an impossible model id) with 400 7000/7003.
+_NO_ROUTE = re.compile(r"Could not route to |No route for that URI")
 _FILTER_WORDS = re.compile(r"nsfw|content (filter|policy)|flagged|guardrail|unsafe content", re.IGNORECASE)
 
 
@@ -108,7 +111,7 @@ def classify_error(status: int, code: int | None, message: str = "") -> ErrorCla
         return ErrorClass.CONTENT_FILTER
     if status in (400, 413, 422) and _CONTEXT_WORDS.search(message):
         return ErrorClass.CONTEXT_LENGTH
-    if code in _MODEL_CODES or status in (403, 404):
+    if code in _MODEL_CODES or status in (403, 404) or _NO_ROUTE.match(message):
         return ErrorClass.MODEL
     if status in (401, 402):
         return ErrorClass.AUTH
@@ -432,7 +435,12 @@ class UpstreamClient:
         await self._client.aclose()
 
     def url(self, account_id: str, gateway_id: str, model: str) -> str:
-        return f"{self.base_url}/v1/{account_id}/{gateway_id}/workers-ai/{model}"
+        """The model id is data, not URL syntax: every character but ``@`` and ``/`` is percent-encoded, so
+        that ``?``, ``#``, spaces or line breaks cannot change where the request goes, and dot segments,
+        which a client would resolve into another path, are refused."""
+        if any(segment in ("", ".", "..") for segment in model.split("/")):
+            raise UpstreamError(ErrorClass.MODEL, "not a valid model id: empty or dot path segments")
+        return f"{self.base_url}/v1/{account_id}/{gateway_id}/workers-ai/{quote(model, safe='@/')}"
 
     def _headers(self, metadata: Mapping[str, str], event_id: str) -> dict[str, str]:
         headers = {

@@ -220,3 +220,13 @@ async def test_retry_after_reaches_the_error() -> None:
         await read_all(upstream, upstream_call())
     await upstream.aclose()
     assert (raised.value.error_class, raised.value.retry_after) == (ErrorClass.RATE_LIMITED, 2.0)
+
+
+def test_a_model_id_cannot_change_where_the_call_goes() -> None:
+    upstream = UpstreamClient("https://gw.example", account_id=None, api_token=None)
+    assert upstream.url("a", "g", "@cf/x?y=1#z") == "https://gw.example/v1/a/g/workers-ai/@cf/x%3Fy%3D1%23z"
+    assert upstream.url("a", "g", "@cf/é\r\n") == "https://gw.example/v1/a/g/workers-ai/@cf/%C3%A9%0D%0A"
+    for bad in ("../../admin", "@cf/./x", "@cf//x", ""):
+        with pytest.raises(UpstreamError) as raised:
+            upstream.url("a", "g", bad)
+        assert raised.value.error_class is ErrorClass.MODEL
