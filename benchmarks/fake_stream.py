@@ -46,7 +46,7 @@ def _serve_fake(port: int, tokens: int) -> None:
     from fakes.app import FakeApp
     from fakes.behaviour import BehaviourDocument, Outcome
     from fakes.config import AccountConfig, FakeConfig, GatewayConfig
-    from fakes.state import FakeState
+    from fakes.state.fake import FakeState
 
     config = FakeConfig(
         accounts=[AccountConfig(id=ACCOUNT, api_tokens=[TOKEN], gateways=[GatewayConfig(id=GATEWAY)])]

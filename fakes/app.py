@@ -16,11 +16,12 @@ from starlette.datastructures import QueryParams
 from starlette.types import Message, Receive, Scope, Send
 
 from fakes.config import FakeConfig
-from fakes.errors import CloudflareError
 from fakes.features import FEATURES
-from fakes.http import IncomingRequest, Reply, RequestHeaders, write_reply
-from fakes.pipeline import error_reply
-from fakes.state import FakeState
+from fakes.gateway.pipeline import error_reply
+from fakes.parts import FakeParts
+from fakes.state.fake import FakeState
+from fakes.wire.errors import CloudflareError
+from fakes.wire.http import IncomingRequest, Reply, RequestHeaders, write_reply
 
 __all__ = ["FakeApp", "build_app"]
 
@@ -28,14 +29,15 @@ logger = logging.getLogger("fakes")
 
 
 class _Feature(Protocol):
-    def install(self, state: FakeState) -> None: ...
+    def install(self, parts: FakeParts) -> None: ...
 
 
 class FakeApp:
     def __init__(self, state: FakeState) -> None:
         self.state = state
+        self.parts = FakeParts.build(state)
         for name in FEATURES:
-            cast(_Feature, importlib.import_module(name)).install(state)
+            cast(_Feature, importlib.import_module(name)).install(self.parts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -64,7 +66,7 @@ class FakeApp:
             if not message.get("more_body", False):
                 break
         method: str = scope["method"]
-        route, params, other_method = self.state.router.match(method, path)
+        route, params, other_method = self.parts.router.match(method, path)
         if route is None:
             if other_method:
                 return error_reply(CloudflareError.of("method_not_allowed"))

@@ -36,7 +36,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fakes.datafiles import load_model, parse_model, validate_data
-from fakes.errors import CloudflareError, ErrorRow, ErrorShape, error_row
+from fakes.wire.errors import CloudflareError, ErrorRow, ErrorShape, error_row
 
 __all__ = [
     "NO_FAULTS",

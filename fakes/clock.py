@@ -8,10 +8,10 @@ moving a ``ManualClock`` never makes a stream go faster.
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol
 
-__all__ = ["Clock", "ManualClock", "SystemClock"]
+__all__ = ["Clock", "ManualClock", "SystemClock", "iso_timestamp"]
 
 
 class Clock(Protocol):
@@ -39,3 +39,9 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         self._now += seconds
+
+
+def iso_timestamp(epoch_seconds: float) -> str:
+    """``2026-10-02T12:00:00.123Z``: the form Cloudflare's APIs use."""
+    moment = datetime.fromtimestamp(epoch_seconds, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

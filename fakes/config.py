@@ -13,7 +13,7 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fakes.clock import Clock, SystemClock
-from fakes.gateways import GatewayError, default_settings, parse_settings
+from fakes.state.gateways import GatewayError, default_settings, parse_settings
 
 __all__ = [
     "DEFAULT_ACCOUNT_ID",
@@ -29,7 +29,7 @@ DEFAULT_API_TOKEN = "aigw-fake-token-0000000000000000000000"
 
 
 class GatewayConfig(BaseModel):
-    """A gateway that exists from the start: its id and any fields of ``fakes.gateways.GatewaySettings``
+    """A gateway that exists from the start: its id and any fields of ``fakes.state.gateways.GatewaySettings``
     (Cloudflare's gateway API names); unset fields take the defaults of an auto-created gateway, except
     ``authentication``, which is off unless set."""
 

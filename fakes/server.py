@@ -24,9 +24,9 @@ import uvicorn
 from fakes.app import FakeApp
 from fakes.behaviour import BehaviourController
 from fakes.config import FakeConfig
-from fakes.http import deliberate_cut
-from fakes.state import FakeState
-from fakes.store import RequestStore
+from fakes.state.fake import FakeState
+from fakes.state.store import RequestStore
+from fakes.wire.http import deliberate_cut
 
 __all__ = ["FakeGateway", "serve_forever"]
 

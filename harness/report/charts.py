@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping, Sequence
 from html import escape
 
-__all__ = ["histogram", "overshoot_vs_concurrency", "pass_fail_overview", "token_arrival"]
+__all__ = ["histogram", "line_series", "overshoot_vs_concurrency", "pass_fail_overview", "token_arrival"]
 
 _W, _H = 640, 260
 _L, _R, _T, _B = 56, 150, 28, 40  # margins: room for axis labels on the left and a legend on the right
@@ -192,5 +192,38 @@ def pass_fail_overview(title: str, rows: Mapping[str, Mapping[str, int]]) -> str
                 )
             x += w
     parts += _legend(list(_STATUS_COLOURS), list(_STATUS_COLOURS.values()))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def line_series(
+    title: str, x_label: str, y_label: str, series: Mapping[str, Sequence[tuple[float, float]]]
+) -> str:
+    """Lines of (x, y) points, one per series, each point marked (for example figures over time)."""
+    series = {label: sorted(points) for label, points in series.items() if points}
+    if not series:
+        return _empty(title, "no data points in this run")
+    x_max = _nice_max(max(x for points in series.values() for x, _ in points))
+    y_max = _nice_max(max(y for points in series.values() for _, y in points))
+    y_min = min(0.0, min(y for points in series.values() for _, y in points))
+    span = y_max - y_min or 1.0
+    plot_w, plot_h = _W - _L - _R, _H - _T - _B
+    parts = _open(title, f"x: {x_label}; y: {y_label}; {len(series)} series")
+    parts += _axes(x_label, y_label, x_max, y_max)
+    labels = list(series)[: len(_PALETTE)]
+    for label, colour in zip(labels, _PALETTE, strict=False):
+        coords = [
+            (_L + x / x_max * plot_w, _H - _B - (y - y_min) / span * plot_h, x, y) for x, y in series[label]
+        ]
+        path = " ".join(f"{_n(cx)},{_n(cy)}" for cx, cy, _, _ in coords)
+        parts.append(
+            f'<polyline class="series" fill="none" stroke="{colour}" stroke-width="1.5" points="{path}"/>'
+        )
+        for cx, cy, x, y in coords:
+            parts.append(
+                f'<circle class="point" cx="{_n(cx)}" cy="{_n(cy)}" r="2.5" fill="{colour}">'
+                f"<title>{escape(label)}: {_n(x)} {escape(x_label)} → {_n(y)}</title></circle>"
+            )
+    parts += _legend(labels, _PALETTE[: len(labels)])
     parts.append("</svg>")
     return "".join(parts)

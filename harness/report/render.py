@@ -16,7 +16,14 @@ import jinja2
 from markupsafe import Markup
 
 from harness.report import charts
-from harness.report.results import CheckResult, FindingResult, Results, ScenarioResult, ScenarioStatus
+from harness.report.results import (
+    CheckResult,
+    FindingResult,
+    LoadSummary,
+    Results,
+    ScenarioResult,
+    ScenarioStatus,
+)
 
 __all__ = [
     "DOC_SECTIONS",
@@ -132,7 +139,9 @@ def _charts(results: Results) -> dict[str, Any]:
             arrival[scenario.id] = Markup(
                 charts.token_arrival(f"Token arrival: {scenario.id}", chosen)
             )  # charts escape their own text
+    load = {s.id: _load_charts(s.load) for s in results.scenarios if s.load is not None}
     return {
+        "load": load,
         "overview": Markup(charts.pass_fail_overview("Scenarios by area and outcome", overview)),
         "ttft": Markup(charts.histogram("Time to first token, all streams", ttft, "ms")),
         "overshoot": Markup(
@@ -140,6 +149,30 @@ def _charts(results: Results) -> dict[str, Any]:
         ),
         "arrival": arrival,
     }
+
+
+def _load_charts(load: LoadSummary) -> list[Markup]:
+    """A load run over time: time to first token, answers per second, and billed against charged."""
+    points = load.timeline
+    ttft = {
+        "p50": [(p.t_s, p.ttft_p50_ms) for p in points if p.ttft_p50_ms is not None],
+        "p95": [(p.t_s, p.ttft_p95_ms) for p in points if p.ttft_p95_ms is not None],
+    }
+    rate = {
+        "answers/s": [(p.t_s, p.answers_per_s) for p in points if p.answers_per_s is not None],
+        "failures/s": [(p.t_s, p.failures_per_s) for p in points if p.failures_per_s is not None],
+        "users": [(p.t_s, float(p.users)) for p in points if p.users is not None],
+    }
+    money = {
+        "billed upstream": [(p.t_s, float(p.billed)) for p in points if p.billed is not None],
+        "charged by the SUT": [(p.t_s, float(p.charged)) for p in points if p.charged is not None],
+    }
+    # Charts escape their own text.
+    return [
+        Markup(charts.line_series("Time to first token over time", "s since start", "ms", ttft)),
+        Markup(charts.line_series("Throughput and users over time", "s since start", "per s / users", rate)),
+        Markup(charts.line_series("Tokens billed and charged over time", "s since start", "tokens", money)),
+    ]
 
 
 def render_html(results: Results) -> str:

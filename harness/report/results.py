@@ -22,12 +22,15 @@ from fakes.datafiles import load_model
 
 __all__ = [
     "SCHEMA_VERSION",
+    "BudgetDrift",
     "CheckResult",
     "CheckStatus",
     "EventRecord",
     "Evidence",
     "Exchange",
     "FindingResult",
+    "LoadPoint",
+    "LoadSummary",
     "Measurement",
     "OvershootPoint",
     "Results",
@@ -162,6 +165,65 @@ class OvershootPoint(_Model):
     """Requests in the burst that were let through."""
 
 
+class LoadPoint(_Model):
+    """One second of a load run, as Locust and the budget sampler saw it."""
+
+    t_s: float
+    """Since the load started."""
+    users: int | None = None
+    answers_per_s: float | None = None
+    failures_per_s: float | None = None
+    ttft_p50_ms: float | None = None
+    ttft_p95_ms: float | None = None
+    """Locust's current percentiles (its recent window) of time to first token."""
+    billed: int | None = None
+    """Tokens the upstream billed so far (successful calls)."""
+    charged: int | None = None
+    """Tokens the SUT's ledger had charged so far (daily keys of the profile's tenants)."""
+
+
+class BudgetDrift(_Model):
+    """Billed upstream against charged by the SUT, for one tenant, after a load run."""
+
+    tenant: str
+    upstream_calls: int
+    billed: int
+    """Input plus output tokens of the tenant's successful upstream calls (by ``metadata.tenantId``)."""
+    charged: int | None
+    """What the SUT's ledger says the tenant used today; ``None`` when the target cannot read it."""
+    recorded: int | None = None
+    """What the SUT meant to charge: the sum of its per-request charges (its usage records), when readable."""
+    lost: int | None
+    """Charges the ledger dropped: ``recorded - charged`` when the SUT's records are readable, otherwise
+    ``billed - charged``; never negative. Lost read-modify-write updates show up here."""
+    drift: int | None = None
+    """``charged - billed``: positive when the SUT charged more than the upstream billed (estimates above
+    real usage), negative when it charged less (estimates below, or lost updates)."""
+    budget: int | None = None
+    overshoot: int | None = None
+    """``max(0, billed - budget)``: tokens served beyond the daily budget."""
+
+
+class LoadSummary(_Model):
+    """A Locust run against the SUT: who drove it, how it went over time, and what was billed and charged."""
+
+    profile: str
+    users: int
+    spawn_rate: float
+    duration_s: float
+    workers: int = 0
+    answers: int
+    """Every ``/chat`` answer, counted once (Locust's ``SSE`` and ``JSON`` rows)."""
+    complete: int
+    answers_per_s: float
+    errors_by_class: dict[str, int] = Field(default_factory=dict)
+    contract_violations: int = 0
+    timeline: list[LoadPoint] = Field(default_factory=list)
+    drift: list[BudgetDrift] = Field(default_factory=list)
+    upstream_calls: int | None = None
+    """Requests the upstream received during the run, when the target can say."""
+
+
 class Evidence(_Model):
     ref: str
     """The step, check or measurement the finding names."""
@@ -208,6 +270,8 @@ class ScenarioResult(_Model):
     findings: list[FindingResult] = Field(default_factory=list)
     upstream_calls: int | None = None
     log_records: int | None = None
+    load: LoadSummary | None = None
+    """Set by ``aigw load``: the run's load figures."""
 
 
 class RunInfo(_Model):

@@ -6,6 +6,7 @@ Does not run anything: ``harness.scenarios.runner`` does.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ __all__ = [
     "json_schema",
     "load_scenario",
     "load_scenarios",
+    "resolve_tenant_entries",
     "resolve_tenants",
 ]
 
@@ -89,22 +91,29 @@ def load_scenarios(paths: list[Path]) -> list[LoadedScenario]:
 
 
 def resolve_tenants(scenario: Scenario, tenants_dir: Path) -> list[dict[str, Any]]:
-    """The scenario's tenant documents: names are read from ``tenants_dir`` (``NAME.yaml``/``.json`` or
-    ``NAME/tenant.config.json``); inline documents are used as written, and one with ``extends: NAME``
-    starts from that tenant's file, its own top-level keys replacing the file's (mappings are merged)."""
+    """The scenario's tenant documents (see ``resolve_tenant_entries``)."""
+    return resolve_tenant_entries(scenario.tenants, tenants_dir, scenario.id)
+
+
+def resolve_tenant_entries(
+    entries: Sequence[str | Mapping[str, Any]], tenants_dir: Path, source: str, field: str = "tenants"
+) -> list[dict[str, Any]]:
+    """Tenant documents from names and inline entries: names are read from ``tenants_dir`` (``NAME.yaml``/
+    ``.json`` or ``NAME/tenant.config.json``); inline documents are used as written, and one with
+    ``extends: NAME`` starts from that tenant's file, its own top-level keys replacing the file's (mappings
+    are merged). Mistakes name ``source`` and the entry's field (``tenants[2].extends``)."""
     documents: list[dict[str, Any]] = []
-    for index, entry in enumerate(scenario.tenants):
-        if isinstance(entry, dict):
+    for index, entry in enumerate(entries):
+        where = f"{field}[{index}]"
+        if isinstance(entry, Mapping):
             inline = dict(entry)
             base_name = inline.pop("extends", None)
             if base_name is None:
                 documents.append(inline)
                 continue
             if not isinstance(base_name, str):
-                raise DataFileError(
-                    scenario.id, [Problem(f"tenants[{index}].extends", "must be a tenant name")]
-                )
-            base = _tenant_file(scenario, base_name, tenants_dir, f"tenants[{index}].extends")
+                raise DataFileError(source, [Problem(f"{where}.extends", "must be a tenant name")])
+            base = _tenant_file(source, base_name, tenants_dir, f"{where}.extends")
             for key, value in inline.items():
                 if isinstance(value, dict) and isinstance(base.get(key), dict):
                     base[key] = {**base[key], **value}
@@ -112,11 +121,11 @@ def resolve_tenants(scenario: Scenario, tenants_dir: Path) -> list[dict[str, Any
                     base[key] = value
             documents.append(base)
             continue
-        documents.append(_tenant_file(scenario, entry, tenants_dir, f"tenants[{index}]"))
+        documents.append(_tenant_file(source, entry, tenants_dir, where))
     return documents
 
 
-def _tenant_file(scenario: Scenario, entry: str, tenants_dir: Path, field: str) -> dict[str, Any]:
+def _tenant_file(source: str, entry: str, tenants_dir: Path, field: str) -> dict[str, Any]:
     candidates = [
         tenants_dir / f"{entry}.yaml",
         tenants_dir / f"{entry}.yml",
@@ -125,7 +134,7 @@ def _tenant_file(scenario: Scenario, entry: str, tenants_dir: Path, field: str) 
     ]
     path = next((c for c in candidates if c.is_file()), None)
     if path is None:
-        raise DataFileError(scenario.id, [Problem(field, f"no tenant file for {entry!r} in {tenants_dir}")])
+        raise DataFileError(source, [Problem(field, f"no tenant file for {entry!r} in {tenants_dir}")])
     return _read_document(path)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fakes.universal import (
+from fakes.gateway.universal import (
     AllFailed,
     FailureClass,
     FailurePolicy,

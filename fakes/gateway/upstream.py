@@ -1,0 +1,175 @@
+"""The ``upstream`` pipeline stage: Workers AI itself, running the scripted behaviour for one attempt.
+
+It validates the input and the model, asks the behaviour controller for this call's outcome, waits the
+time to first byte (bounded by ``cf-aig-request-timeout``), then answers: an error from Cloudflare's
+tables, a non-streamed body, or a stream of timed writes with the scripted faults. It never raises for
+an outcome: errors come back as replies (``reply.meta["error_code"]``, ``reply.meta["timeout"]``) so that a
+retry or fallback stage can look at them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+from fakes.behaviour import CallInfo, StreamFaults
+from fakes.gateway.pipeline import GatewayCall, Next, Surface, Usage, error_reply
+from fakes.models.catalogue import ModelInfo
+from fakes.models.generation import Generation, generate
+from fakes.models.streams import (
+    ChatIdentity,
+    chat_chunks,
+    chat_completion,
+    dumps,
+    native_frames,
+    native_result,
+    plain_native_chunks,
+    plain_native_writes,
+    plan_writes,
+    play,
+    play_now,
+)
+from fakes.wire.errors import CloudflareError, error_row
+from fakes.wire.http import Reply
+from fakes.wire.ids import completion_id, request_uuid
+
+__all__ = ["upstream_stage"]
+
+SSE = "text/event-stream"
+
+
+def _timeout_error(status: int) -> CloudflareError:
+    row = error_row("timeout")
+    if row is None:
+        raise RuntimeError("the Workers AI error table has no 'timeout' row")
+    return CloudflareError(row, status=status)
+
+
+async def upstream_stage(call: GatewayCall, call_next: Next) -> Reply:
+    state = call.state
+    rng = random.Random(state.rng.getrandbits(64))
+    req_id = request_uuid(rng)
+    if call.input_error is not None:
+        return _with_id(error_reply(call.input_error), req_id)
+    model = call.model_info
+    if model is None:
+        if call.request_type == "compat":
+            error = CloudflareError.of("model_not_found", model=f"{call.provider}/{call.model}")
+        else:
+            error = CloudflareError.of("no_such_model", model=call.model)
+        return _with_id(error_reply(error), req_id)
+    chosen = state.behaviour.choose(
+        CallInfo(call.model, call.provider, call.gateway_id, call.account_id, call.request.path, call.stream),
+        call.override,
+    )
+    outcome = chosen.outcome
+    scale = state.config.time_scale
+    timeout_ms = call.options.request_timeout_ms
+    gen = generate(state.seed, call.model, call.body, outcome, model.max_tokens_default)
+    try:
+        async with asyncio.timeout(timeout_ms / 1000 * scale if timeout_ms is not None else None):
+            if outcome.ttfb_ms:
+                await asyncio.sleep(outcome.ttfb_ms / 1000 * scale)
+            if outcome.error is None and not call.stream and outcome.token_delay_ms:
+                await asyncio.sleep(
+                    _generation_time(gen, outcome.token_delay_ms, outcome.jitter_ms, rng) * scale
+                )
+    except TimeoutError:
+        reply = error_reply(_timeout_error(state.config.fidelity.timeout_status))
+        reply.meta["timeout"] = True
+        reply.meta["behaviour"] = chosen.label
+        return _with_id(reply, req_id)
+    if outcome.error is not None:
+        reply = error_reply(outcome.error.to_error(model=call.model, provider=call.provider, detail=req_id))
+    elif call.stream:
+        reply = _stream_reply(
+            call, model, gen, rng, scale, outcome.token_delay_ms, outcome.jitter_ms, outcome.stream
+        )
+    else:
+        reply = Reply(200, [("content-type", "application/json")], _body(call, model, gen, rng).encode())
+        reply.cut_after_bytes = outcome.stream.cut_after_bytes
+    if outcome.error is None:
+        neurons = model.neurons(gen.prompt_tokens, gen.completion_tokens)
+        reply.meta["usage"] = Usage(gen.prompt_tokens, gen.completion_tokens, neurons)
+    reply.meta["behaviour"] = chosen.label
+    return _with_id(reply, req_id)
+
+
+def _with_id(reply: Reply, req_id: str) -> Reply:
+    reply.set_header("cf-ai-req-id", req_id)
+    return reply
+
+
+def _generation_time(gen: Generation, delay_ms: float, jitter_ms: float, rng: random.Random) -> float:
+    total = 0.0
+    for _ in range(max(gen.completion_tokens - 1, 0)):
+        total += max(0.0, delay_ms + (rng.uniform(-jitter_ms, jitter_ms) if jitter_ms else 0.0))
+    return total / 1000
+
+
+def _identity(call: GatewayCall, model: ModelInfo, rng: random.Random) -> ChatIdentity:
+    return ChatIdentity(completion_id(rng), int(call.state.clock.time()), model.response_model or model.id)
+
+
+def _body(call: GatewayCall, model: ModelInfo, gen: Generation, rng: random.Random) -> str:
+    result: dict[str, Any]
+    if call.surface is Surface.OPENAI or model.shape == "chat":
+        result = chat_completion(gen, model, _identity(call, model, rng))
+    else:
+        result = native_result(gen, model)
+    if call.surface is Surface.RUN:
+        return dumps({"result": result, "success": True, "errors": [], "messages": []})
+    return dumps(result)
+
+
+def _include_usage(body: dict[str, Any]) -> bool:
+    options = body.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
+def _stream_reply(
+    call: GatewayCall,
+    model: ModelInfo,
+    gen: Generation,
+    rng: random.Random,
+    scale: float,
+    delay_ms: float,
+    jitter_ms: float,
+    faults: StreamFaults,
+) -> Reply:
+    fidelity = call.state.config.fidelity
+    if call.surface is Surface.OPENAI or model.shape == "chat":
+        openai = call.surface is Surface.OPENAI
+        frames = chat_chunks(
+            gen,
+            model,
+            _identity(call, model, rng),
+            faults,
+            rng,
+            include_usage=_include_usage(call.body),
+            chunk_usage=fidelity.chunk_usage,
+            pad=fidelity.openai_stream_padding if openai else True,
+            cumulative_usage_chunk=openai,
+            trailing_native_usage=fidelity.openai_stream_trailing_usage_frame if openai else True,
+        )
+    elif faults.plain and not (delay_ms or jitter_ms):
+        chunks = plain_native_chunks(gen, model, rng)
+        return Reply(200, [("content-type", SSE)], stream=play_now(chunks), stream_waits=False)
+    elif faults.plain:
+        writes = plain_native_writes(
+            gen, model, rng, token_delay=delay_ms / 1000 * scale, jitter=jitter_ms / 1000 * scale
+        )
+        return Reply(200, [("content-type", SSE)], stream=play(writes))
+    else:
+        frames = native_frames(gen, model, faults, rng)
+    writes = plan_writes(
+        frames,
+        faults,
+        token_delay=delay_ms / 1000 * scale,
+        jitter=jitter_ms / 1000 * scale,
+        rng=rng,
+        scale=scale,
+    )
+    waits = any(write.delay for write in writes)
+    return Reply(200, [("content-type", SSE)], stream=play(writes), stream_waits=waits)
