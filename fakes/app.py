@@ -1,5 +1,5 @@
-"""The fake's ASGI application: reads the request (bounded), routes it, answers every failure in
-Cloudflare's shapes, and writes the reply.
+"""The fake's ASGI application: routes the request, reads its body (bounded in size and time, by
+``fakes.hardened_http``), answers every failure in Cloudflare's shapes, and writes the reply.
 
 One app serves both host shapes: gateway paths under ``/v1/``, API paths under ``/client/v4/``, the
 control API under ``/__aigw/`` and whatever feature modules add. An unexpected exception is logged and
@@ -13,14 +13,15 @@ import logging
 from typing import Protocol, cast
 
 from starlette.datastructures import QueryParams
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from fakes.config import FakeConfig
 from fakes.features import FEATURES
 from fakes.gateway.pipeline import error_reply
+from fakes.hardened_http import Disconnected, Refused, check_head, read_body
 from fakes.parts import FakeParts
 from fakes.state.fake import FakeState
-from fakes.wire.errors import CloudflareError
+from fakes.wire.errors import CloudflareError, http_refusal
 from fakes.wire.http import IncomingRequest, Reply, RequestHeaders, write_reply
 
 __all__ = ["FakeApp", "build_app"]
@@ -35,6 +36,7 @@ class _Feature(Protocol):
 class FakeApp:
     def __init__(self, state: FakeState) -> None:
         self.state = state
+        self.limits = state.config.limits()
         self.parts = FakeParts.build(state)
         for name in FEATURES:
             cast(_Feature, importlib.import_module(name)).install(self.parts)
@@ -51,22 +53,29 @@ class FakeApp:
     async def _answer(self, scope: Scope, receive: Receive) -> Reply:
         headers = RequestHeaders(scope)
         path: str = scope["path"]
-        limit = self.state.config.max_body_bytes
-        declared = headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            return error_reply(CloudflareError.of("request_too_large"))
-        body = bytearray()
-        while True:
-            message: Message = await receive()
-            if message["type"] == "http.disconnect":
-                return Reply(499)
-            body += message.get("body", b"")
-            if len(body) > limit:
-                return error_reply(CloudflareError.of("request_too_large"))
-            if not message.get("more_body", False):
-                break
         method: str = scope["method"]
         route, params, other_method = self.parts.router.match(method, path)
+        try:
+            check_head(scope, self.limits)
+            body = await read_body(
+                receive,
+                self.limits,
+                headers.get("content-length"),
+                route.max_body_bytes if route is not None else None,
+            )
+        except Disconnected:
+            return Reply(499)
+        except Refused as refused:
+            if refused.status == 431:
+                reply = Reply(431, [("content-type", "application/json")], http_refusal(431, refused.message))
+                reply.meta["error_code"] = 6003
+                return reply
+            if refused.status != 408:
+                # The server discards the rest of the body (for at most body_timeout_s).
+                return error_reply(CloudflareError.of("request_too_large"))
+            reply = error_reply(CloudflareError.of("timeout"))
+            reply.set_header("connection", "close")  # the client stalled mid-body: nothing more will come
+            return reply
         if route is None:
             if other_method:
                 return error_reply(CloudflareError.of("method_not_allowed"))
@@ -78,9 +87,10 @@ class FakeApp:
             path=path,
             query=QueryParams(scope.get("query_string", b"")),
             headers=headers,
-            body=bytes(body),
+            body=body,
             params=params,
             client=f"{client[0]}:{client[1]}" if client else "",
+            max_json_depth=self.limits.max_json_depth,
         )
         try:
             return await route.handler(request)

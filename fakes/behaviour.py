@@ -33,9 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Self
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from fakes.datafiles import load_model, parse_model, validate_data
+from fakes.datafiles import DataFileError, Problem, load_model, parse_model, validate_data
+from fakes.hardened_http import JsonRefused, check_tree, loads_strict
 from fakes.wire.errors import CloudflareError, ErrorRow, ErrorShape, error_row
 
 __all__ = [
@@ -58,8 +60,23 @@ __all__ = [
 ]
 
 
+MAX_DELAY_MS = 86_400_000.0
+"""Delays are at most a day (of the fake's scaled time): a scripted delay is a fault to observe, not a way to
+hang the fake for good."""
+MAX_TOKENS = 262_144
+"""Token counts are at most what any Workers AI model can emit in one answer."""
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _finite_and_valid(cls, value: object) -> object:
+        # Whatever parsed the document (JSON, YAML, a mapping from Python): numbers finite and within
+        # +/-2**64, strings valid Unicode, before anything is stored or sent.
+        check_tree(value, max_depth=64)
+        return value
 
 
 class ErrorSpec(_Strict):
@@ -120,7 +137,7 @@ class ErrorSpec(_Strict):
 
 class Stall(_Strict):
     after_events: int = Field(default=0, ge=0)
-    seconds: float = Field(gt=0)
+    seconds: float = Field(gt=0, le=MAX_DELAY_MS / 1000)
 
 
 class ErrorFrame(_Strict):
@@ -193,12 +210,12 @@ NO_FAULTS = StreamFaults()
 class Outcome(_Strict):
     """What one call does. Unset fields inherit; see the module docstring."""
 
-    ttfb_ms: float = Field(default=0.0, ge=0)
-    token_delay_ms: float = Field(default=0.0, ge=0)
-    jitter_ms: float = Field(default=0.0, ge=0)
-    tokens: int | None = Field(default=None, ge=0)
+    ttfb_ms: float = Field(default=0.0, ge=0, le=MAX_DELAY_MS)
+    token_delay_ms: float = Field(default=0.0, ge=0, le=MAX_DELAY_MS)
+    jitter_ms: float = Field(default=0.0, ge=0, le=MAX_DELAY_MS)
+    tokens: int | None = Field(default=None, ge=0, le=MAX_TOKENS)
     """Completion tokens; default: a length chosen from the input, capped by the request's max_tokens."""
-    prompt_tokens: int | None = Field(default=None, ge=0)
+    prompt_tokens: int | None = Field(default=None, ge=0, le=MAX_TOKENS)
     text: str | None = None
     """The completion text (split into tokens at word boundaries) instead of generated text."""
 
@@ -379,7 +396,20 @@ def parse_outcome(text: str, source: str = "x-aigw-behaviour header") -> Outcome
 def _parse_text[M: BaseModel](text: str, model: type[M], source: str) -> M:
     # JSON first: YAML would read a JSON surrogate pair ("\ud83d\ude80") as two lone surrogates.
     try:
-        data = json.loads(text)
+        data = loads_strict(text, max_depth=64, surrogates="refuse")
+    except JsonRefused as exc:
+        raise DataFileError(source, [Problem("", f"not acceptable JSON: {exc}")]) from None
     except ValueError:
-        return parse_model(text, model, source)
+        try:
+            return parse_model(text, model, source)
+        except DataFileError:
+            raise
+        except (yaml.YAMLError, ValueError, TypeError, RecursionError, OverflowError) as exc:
+            # Whatever the YAML parser meets that it does not report itself is still the document's fault.
+            raise DataFileError(source, [Problem("", f"cannot be parsed: {_short(exc)}")]) from None
     return validate_data(data, model, source)
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__

@@ -13,6 +13,7 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fakes.clock import Clock, SystemClock
+from fakes.hardened_http import Limits
 from fakes.state.gateways import GatewayError, default_settings, parse_settings
 
 __all__ = [
@@ -83,7 +84,7 @@ class FidelityOptions(BaseModel):
 
 
 class FakeConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, allow_inf_nan=False)
 
     accounts: list[AccountConfig] = Field(
         default_factory=lambda: [AccountConfig(id=DEFAULT_ACCOUNT_ID, api_tokens=[DEFAULT_API_TOKEN])],
@@ -92,10 +93,24 @@ class FakeConfig(BaseModel):
     """The first account is the default one (``FakeGateway.account_id``)."""
     seed: int = 0
     """Seeds generated text, padding, jitter and ids: the same seed and requests give the same bytes."""
-    time_scale: float = Field(default=1.0, gt=0)
+    time_scale: float = Field(default=1.0, ge=1e-6, le=1e6)
     """Multiplies every delay (time to first byte, token pacing, stalls); 0.01 runs a 1 s stream in 10 ms.
     Recorded durations are divided by it, so logs read as if time had not been compressed."""
-    max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0, le=2**40)
+    """Largest request body; larger ones are refused with 413 (code 3006) before they are read."""
+    max_control_body_bytes: int = Field(default=1024 * 1024, gt=0, le=2**40)
+    """Largest body of a ``/__aigw/`` control request (a behaviour document: YAML is slow to parse)."""
+    max_head_bytes: int = Field(default=64 * 1024, gt=0, le=2**30)
+    """Largest request line and headers; larger heads are refused with 431 in the v4 envelope."""
+    head_timeout_s: float = Field(default=10.0, gt=0, le=86_400)
+    """A request head that is not complete this long after its first byte (or after the connection opened)
+    is answered 408 and the connection closed."""
+    body_timeout_s: float = Field(default=30.0, gt=0, le=86_400)
+    """A request body that is not complete this long after its head is answered 408 (code 3007)."""
+    idle_timeout_s: float = Field(default=5.0, gt=0, le=86_400)
+    """A kept-alive connection with no request this long is closed."""
+    max_json_depth: int = Field(default=512, ge=1, le=10_000)
+    """JSON bodies nested deeper are refused like any other malformed body."""
     max_records: int | None = Field(default=100_000, gt=0)
     """The request store keeps at most about this many records, dropping the oldest; None keeps all."""
     catalogue_file: str | None = None
@@ -116,3 +131,13 @@ class FakeConfig(BaseModel):
     @property
     def default_account(self) -> AccountConfig:
         return self.accounts[0]
+
+    def limits(self) -> Limits:
+        return Limits(
+            max_body_bytes=self.max_body_bytes,
+            max_head_bytes=self.max_head_bytes,
+            head_timeout_s=self.head_timeout_s,
+            body_timeout_s=self.body_timeout_s,
+            idle_timeout_s=self.idle_timeout_s,
+            max_json_depth=self.max_json_depth,
+        )

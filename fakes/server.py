@@ -24,8 +24,10 @@ import uvicorn
 from fakes.app import FakeApp
 from fakes.behaviour import BehaviourController
 from fakes.config import FakeConfig
+from fakes.hardened_http import uvicorn_settings
 from fakes.state.fake import FakeState
 from fakes.state.store import RequestStore
+from fakes.wire.errors import http_refusal
 from fakes.wire.http import deliberate_cut
 
 __all__ = ["FakeGateway", "serve_forever"]
@@ -57,6 +59,8 @@ def _uvicorn_config(app: FakeApp, host: str, port: int, log_level: str) -> uvico
         access_log=False,
         timeout_graceful_shutdown=1,
         ws="none",
+        # Heads bounded in size and time, idle connections closed, parser refusals in Cloudflare's shapes.
+        **uvicorn_settings(app.limits, http_refusal),
     )
 
 

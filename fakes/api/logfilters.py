@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from fakes.hardened_http import loads_strict
 from fakes.state.logs import GatewayLog
 
 __all__ = [
@@ -108,9 +109,10 @@ def parse_filters(raw: str | Sequence[Any] | None) -> list[LogFilter]:
         return []
     if isinstance(raw, str):
         try:
-            decoded = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise LogQueryError(f"filters: not valid JSON ({exc.msg})", field="filters") from exc
+            decoded = loads_strict(raw)
+        except ValueError as exc:
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+            raise LogQueryError(f"filters: not valid JSON ({reason})", field="filters") from None
     else:
         decoded = raw
     if not isinstance(decoded, list):

@@ -37,6 +37,7 @@ from fakes.api.logfilters import (
 )
 from fakes.gateway.metadata import parse_metadata
 from fakes.gateway.pipeline import GatewayCall, Next
+from fakes.hardened_http import loads_strict
 from fakes.parts import FakeParts
 from fakes.state.fake import FakeState
 from fakes.state.logs import GatewayLog, LogVisibility, log_of, visible_logs
@@ -120,7 +121,7 @@ def _query(request: IncomingRequest, *, for_delete: bool) -> LogQuery:
 def _payload(body: bytes, content_type: str | None) -> Reply:
     if content_type and content_type.startswith("application/json"):
         try:
-            return json_reply(200, json.loads(body))
+            return json_reply(200, loads_strict(body))
         except ValueError:
             pass
     return Reply(200, [("content-type", content_type or "application/octet-stream")], body)

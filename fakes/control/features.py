@@ -40,5 +40,6 @@ def install(parts: FakeParts) -> None:
         features.apply(options)
         return json_reply(200, {"success": True, "result": options.model_dump(), "errors": []})
 
-    parts.router.add(["GET"], "/__aigw/features", get_options, "control features get")
-    parts.router.add(["PUT"], "/__aigw/features", put_options, "control features put")
+    limit = parts.state.config.max_control_body_bytes
+    parts.router.add(["GET"], "/__aigw/features", get_options, "control features get", limit)
+    parts.router.add(["PUT"], "/__aigw/features", put_options, "control features put", limit)

@@ -1,7 +1,8 @@
 """The ``/__aigw/`` control API: script the fake from another process.
 
-- ``PUT /__aigw/behaviour``: load a behaviour document (JSON or YAML body); 400 lists every problem with
-  its field (and line, for YAML);
+- ``PUT /__aigw/behaviour``: load a behaviour document (JSON or YAML body, at most
+  ``FakeConfig.max_control_body_bytes``); 400 lists every problem with its field (and line, for YAML),
+  whatever the parser meets; it is parsed off the event loop, so a slow document does not stall the fake;
 - ``GET /__aigw/behaviour``: the loaded document and each rule's call count;
 - ``POST /__aigw/reset``: behaviour, store, counters, gateways, caches and limits back to the start;
 - ``GET /__aigw/requests``: the request store as JSON (``?bodies=false`` leaves bodies out).
@@ -12,6 +13,7 @@ per-request ``x-aigw-behaviour`` header is read by the model endpoints, not here
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict
 
 from fakes.behaviour import parse_document
@@ -40,7 +42,7 @@ def install(parts: FakeParts) -> None:
     async def put_behaviour(request: IncomingRequest) -> Reply:
         try:
             text = request.body.decode("utf-8")
-            document = parse_document(text)
+            document = await asyncio.to_thread(parse_document, text)
         except UnicodeDecodeError:
             return json_reply(
                 400, {"success": False, "result": None, "errors": [{"code": 400, "message": "not UTF-8"}]}
@@ -69,7 +71,8 @@ def install(parts: FakeParts) -> None:
         records = [r.to_json(include_bodies=bodies) for r in state.store]
         return json_reply(200, {"success": True, "result": records, "errors": []})
 
-    parts.router.add(["PUT"], "/__aigw/behaviour", put_behaviour, "control behaviour put")
-    parts.router.add(["GET"], "/__aigw/behaviour", get_behaviour, "control behaviour get")
-    parts.router.add(["POST"], "/__aigw/reset", reset, "control reset")
-    parts.router.add(["GET"], "/__aigw/requests", requests, "control requests")
+    limit = state.config.max_control_body_bytes
+    parts.router.add(["PUT"], "/__aigw/behaviour", put_behaviour, "control behaviour put", limit)
+    parts.router.add(["GET"], "/__aigw/behaviour", get_behaviour, "control behaviour get", limit)
+    parts.router.add(["POST"], "/__aigw/reset", reset, "control reset", limit)
+    parts.router.add(["GET"], "/__aigw/requests", requests, "control requests", limit)

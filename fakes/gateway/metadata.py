@@ -9,12 +9,12 @@ refusing the request with a 400 that names the header.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Literal
 
 from starlette.datastructures import Headers
 
+from fakes.hardened_http import loads_strict
 from fakes.models.cost import CustomCost, parse_custom_cost
 from fakes.state.logs import normalise_metadata
 from fakes.state.store import MetadataValue
@@ -32,7 +32,7 @@ def parse_metadata(text: str | None) -> dict[str, MetadataValue] | None:
     if text is None:
         return None
     try:
-        value = json.loads(text)
+        value = loads_strict(text)
     except ValueError:
         raise MetadataNotAnObject("cf-aig-metadata: not valid JSON") from None
     if not isinstance(value, dict):

@@ -10,9 +10,10 @@ Cache hits and refused requests cost 0.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
+
+from fakes.hardened_http import loads_strict
 
 __all__ = ["USD_PER_NEURON", "CustomCost", "LogCost", "log_cost", "neurons", "parse_custom_cost"]
 
@@ -37,7 +38,7 @@ def parse_custom_cost(raw: str | None) -> CustomCost | None:
     if not raw:
         return None
     try:
-        data = json.loads(raw)
+        data = loads_strict(raw)
     except ValueError:
         return None
     if not isinstance(data, dict):

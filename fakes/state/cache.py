@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from fakes.hardened_http import loads_strict
+
 __all__ = [
     "CUSTOM_KEY_DEFAULT_TTL",
     "MAX_TTL",
@@ -107,7 +109,7 @@ def effective_ttl(
 def _canonical_body(body: bytes | Any) -> bytes:
     if isinstance(body, bytes | bytearray):
         try:
-            parsed = json.loads(body)
+            parsed = loads_strict(bytes(body))
         except ValueError:
             return bytes(body)
     else:

@@ -25,6 +25,7 @@ __all__ = [
     "ErrorRow",
     "ErrorShape",
     "error_row",
+    "http_refusal",
 ]
 
 
@@ -102,6 +103,7 @@ API_ERRORS = _rows(
     ("no_route", 7000, 400, "No route for that URI"),
     ("could_not_route", 7003, 400, "Could not route to {path}, perhaps your object identifier is invalid?"),
     ("method_not_allowed", 7001, 405, "Method not allowed"),
+    ("invalid_request_headers", 6003, 400, "Invalid request headers"),
 )
 
 _BY_NAME = {
@@ -190,3 +192,15 @@ class CloudflareError(Exception):
                 "messages": [],
             }
         return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def http_refusal(status: int, message: str) -> bytes:
+    """The body for a request refused below the app (``fakes.hardened_http``): a body that is too large
+    (3006) or too slow (3007) as Workers AI answers them, anything else the HTTP parser refuses in the v4
+    envelope (6003), with what was wrong."""
+    if status == 413:
+        return CloudflareError.of("request_too_large").body()
+    if status == 408:
+        return CloudflareError.of("timeout").body()
+    row = API_ERRORS[6003]
+    return CloudflareError(row, status=status, message=f"{row.message}: {message}").body()

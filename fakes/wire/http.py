@@ -22,6 +22,8 @@ from typing import Any
 from starlette.datastructures import Headers, QueryParams
 from starlette.types import Receive, Scope, Send
 
+from fakes.hardened_http import loads_strict
+
 __all__ = [
     "Handler",
     "IncomingRequest",
@@ -75,10 +77,12 @@ class IncomingRequest:
     body: bytes
     params: dict[str, str] = field(default_factory=dict)
     client: str = ""
+    max_json_depth: int = 512
 
     def json(self) -> Any:
-        """The body parsed as JSON; raises ``ValueError`` (``json.JSONDecodeError``) when it is not."""
-        return json.loads(self.body)
+        """The body parsed as strict JSON (``fakes.hardened_http.loads_strict``: finite, bounded numbers, at
+        most ``max_json_depth`` levels, lone surrogates replaced); ``ValueError`` when it is not."""
+        return loads_strict(self.body, self.max_json_depth)
 
 
 @dataclass(slots=True)
@@ -128,7 +132,8 @@ class Reply:
 
 
 def json_reply(status: int, document: Any, headers: Iterable[tuple[str, str]] = ()) -> Reply:
-    body = json.dumps(document, separators=(",", ":")).encode()
+    # allow_nan=False: a non-finite number must fail here, not reach a client as invalid JSON.
+    body = json.dumps(document, separators=(",", ":"), allow_nan=False).encode()
     return Reply(status, [("content-type", JSON), *headers], body)
 
 
@@ -141,6 +146,7 @@ class Route:
     pattern: re.Pattern[str]
     handler: Handler
     name: str
+    max_body_bytes: int | None = None  # None: the server's limit
 
 
 class Router:
@@ -149,8 +155,21 @@ class Router:
     def __init__(self) -> None:
         self.routes: list[Route] = []
 
-    def add(self, methods: Iterable[str], pattern: str, handler: Handler, name: str = "") -> None:
-        route = Route(frozenset(m.upper() for m in methods), re.compile(pattern), handler, name or pattern)
+    def add(
+        self,
+        methods: Iterable[str],
+        pattern: str,
+        handler: Handler,
+        name: str = "",
+        max_body_bytes: int | None = None,
+    ) -> None:
+        route = Route(
+            frozenset(m.upper() for m in methods),
+            re.compile(pattern),
+            handler,
+            name or pattern,
+            max_body_bytes,
+        )
         self.routes.append(route)
 
     def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:

@@ -1,0 +1,377 @@
+"""Server plumbing that no request can crash, hang or poison: limits, strict JSON, timeouts for incomplete
+requests, and refusals from the HTTP layer in the envelope of the surface that refuses.
+
+Shared: the fake serves with it (Cloudflare's envelopes), and so can the reference gateway (the platform's);
+it imports nothing else of ``fakes``, so either side can use it without pulling in the other. The caller
+hands over an ``Envelope``, a function from status and message to a JSON body, and gets:
+
+- ``uvicorn_settings(limits, envelope)``: keyword arguments for ``uvicorn.Config`` that bound the request
+  head (size and time to arrive), close idle connections, and answer what the HTTP parser refuses (today
+  uvicorn's plain-text ``400 Invalid HTTP request received.``) with the envelope;
+- ``check_head(scope, limits)`` and ``read_body(receive, limits, declared_length)``: the head bounded in
+  size, the body in size and in time, or ``Refused``;
+- ``loads_strict(data, max_depth, surrogates)``: JSON that is finite and bounded (no ``NaN``/``Infinity``,
+  no number that overflows a float, no integer beyond +/-2**64, at most ``max_depth`` levels) with valid
+  Unicode (a lone surrogate becomes U+FFFD or is refused), else ``JsonRefused`` (a ``ValueError``) saying
+  what and where;
+- ``check_finite(value, where)``, ``check_tree(value)``: the same number rules (and depth) for data parsed
+  elsewhere (YAML), for validators.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+__all__ = [
+    "MAX_JSON_INTEGER",
+    "Disconnected",
+    "Envelope",
+    "JsonRefused",
+    "Limits",
+    "Refused",
+    "check_finite",
+    "check_head",
+    "check_tree",
+    "loads_strict",
+    "read_body",
+    "refusal_bytes",
+    "uvicorn_settings",
+]
+
+logger = logging.getLogger("fakes.hardened_http")
+
+MAX_JSON_INTEGER = 2**64
+"""Integers beyond +/-2**64 are refused: no client has a use for them, and JavaScript cannot hold them."""
+
+type Envelope = Callable[[int, str], bytes]
+"""``(status, message) -> JSON body`` in the refusing surface's error shape."""
+
+_REASONS = {
+    400: "Bad Request",
+    408: "Request Timeout",
+    413: "Payload Too Large",
+    431: "Request Header Fields Too Large",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds on what one request may take. Times are seconds of real time."""
+
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_head_bytes: int = 64 * 1024
+    """Request line and headers together."""
+    head_timeout_s: float = 10.0
+    """From the connection (or the first byte of a kept-alive connection's next request) to a whole head."""
+    body_timeout_s: float = 30.0
+    """To read a whole request body."""
+    idle_timeout_s: float = 5.0
+    """A kept-alive connection with no request."""
+    max_json_depth: int = 128
+
+    def __post_init__(self) -> None:
+        for name in ("max_body_bytes", "max_head_bytes", "max_json_depth"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or not 0 < value <= MAX_JSON_INTEGER:
+                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        for name in ("head_timeout_s", "body_timeout_s", "idle_timeout_s"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not math.isfinite(value) or not 0 < value <= 86_400:
+                raise ValueError(f"{name}: expected seconds in (0, 86400], got {value!r}")
+
+
+class Refused(Exception):
+    """A request refused before it reached a handler: answer ``status`` with ``message`` in the envelope."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class JsonRefused(ValueError):
+    """JSON that is not acceptable; the message names what and where (``$.a[2]``)."""
+
+
+# --- strict JSON ------------------------------------------------------------------------------------------
+
+
+def _refuse_constant(name: str) -> Any:
+    raise JsonRefused(f"{name} is not a JSON number")
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > 21:  # 2**64 has 20 digits; a longer literal is out of range before converting it
+        raise JsonRefused(f"integer {text[:24]}... is beyond +/-2**64")
+    value = int(text)
+    if abs(value) > MAX_JSON_INTEGER:
+        raise JsonRefused(f"integer {text} is beyond +/-2**64")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise JsonRefused(f"number {text[:24]} is too large for a float")
+    return value
+
+
+def _path(parts: tuple[str | int, ...]) -> str:
+    out = "$"
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _clean_text(text: str, where: tuple[str | int, ...], surrogates: Literal["replace", "refuse"]) -> str:
+    # json.loads joins escaped surrogate pairs, so any surrogate left is a lone one: not valid Unicode.
+    if text.isascii():
+        return text
+    found = _SURROGATE.search(text)
+    if found is None:
+        return text
+    if surrogates == "refuse":
+        raise JsonRefused(
+            f"{_path(where)}: a lone surrogate (not valid Unicode) at character {found.start()}"
+        )
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def _walk(value: Any, max_depth: int, surrogates: Literal["replace", "refuse"], numbers: bool) -> Any:
+    """Check depth, numbers and strings without recursion (a deep document must not exhaust the stack)."""
+    root: list[Any] = [value]
+    stack: list[tuple[Any, Any, tuple[str | int, ...]]] = [(root, 0, ())]
+    while stack:
+        parent, key, where = stack.pop()
+        item = parent[key]
+        if len(where) > max_depth:
+            raise JsonRefused(f"{_path(where[:8])}...: nested deeper than {max_depth} levels")
+        if isinstance(item, str):
+            cleaned = _clean_text(item, where, surrogates)
+            if cleaned is not item:
+                parent[key] = cleaned
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, int | float):
+            if numbers:
+                check_finite(item, _path(where))
+        elif isinstance(item, dict):
+            if not all(isinstance(name, str) and name.isascii() for name in item):
+                fixed = {
+                    _clean_text(name, (*where, name), surrogates) if isinstance(name, str) else name: child
+                    for name, child in item.items()
+                }
+                item.clear()
+                item.update(fixed)
+            stack.extend((item, name, (*where, str(name))) for name in item)
+        elif isinstance(item, list):
+            stack.extend((item, index, (*where, index)) for index in range(len(item)))
+    return root[0]
+
+
+def loads_strict(
+    data: bytes | str, max_depth: int = 128, surrogates: Literal["replace", "refuse"] = "replace"
+) -> Any:
+    """Parse JSON under the rules in the module docstring; ``JsonRefused`` (a ``ValueError``) otherwise.
+
+    Invalid UTF-8 and syntax errors come out as ``ValueError`` too (``UnicodeDecodeError``,
+    ``json.JSONDecodeError``), so one ``except ValueError`` handles every refusal.
+    """
+    try:
+        value = json.loads(
+            data, parse_constant=_refuse_constant, parse_int=_bounded_int, parse_float=_finite_float
+        )
+    except RecursionError:
+        raise JsonRefused(f"nested deeper than {max_depth} levels") from None
+    if isinstance(value, dict | list):
+        return _walk(value, max_depth, surrogates, numbers=False)
+    if isinstance(value, str):
+        return _clean_text(value, (), surrogates)
+    return value
+
+
+def check_finite(value: Any, where: str = "$") -> None:
+    """Refuse a non-finite float or an integer beyond +/-2**64 (``ValueError``), for data parsed elsewhere."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise JsonRefused(f"{where}: {value} is not a finite number")
+    if isinstance(value, int) and abs(value) > MAX_JSON_INTEGER:
+        raise JsonRefused(f"{where}: integer beyond +/-2**64")
+
+
+def check_tree(value: Any, max_depth: int = 128) -> None:
+    """The rules of ``loads_strict`` for a tree parsed elsewhere (YAML): every number finite and within
+    +/-2**64, every string valid Unicode, at most ``max_depth`` levels; ``JsonRefused`` (a ``ValueError``)
+    names the first offence. The tree is not changed."""
+    if isinstance(value, dict | list):
+        _walk(value, max_depth, "refuse", numbers=True)
+    elif isinstance(value, str):
+        _clean_text(value, (), "refuse")
+    else:
+        check_finite(value)
+
+
+# --- request heads and bodies -----------------------------------------------------------------------------
+
+
+def check_head(scope: Mapping[str, Any], limits: Limits) -> None:
+    """``Refused`` (431) when the request line and headers exceed ``max_head_bytes``. The HTTP parser bounds
+    a head that arrives in pieces; one that arrives whole is measured here."""
+    size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") + 16
+    for name, value in scope.get("headers", ()):
+        size += len(name) + len(value) + 4
+    if size > limits.max_head_bytes:
+        raise Refused(431, f"request head larger than {limits.max_head_bytes} bytes")
+
+
+type Receive = Callable[[], Awaitable[Mapping[str, Any]]]
+
+
+class Disconnected(Exception):
+    """The client went away before its request body was complete."""
+
+
+async def read_body(
+    receive: Receive, limits: Limits, declared_length: str | None = None, max_bytes: int | None = None
+) -> bytes:
+    """The request body; ``Refused`` (413, 408) when it is larger than ``max_bytes`` (default:
+    ``limits.max_body_bytes``) or does not arrive within ``body_timeout_s``; ``Disconnected`` when the
+    client leaves."""
+    limit = limits.max_body_bytes if max_bytes is None else max_bytes
+    if (
+        declared_length is not None
+        and declared_length.isdigit()
+        and (len(declared_length) > 18 or int(declared_length) > limit)
+    ):
+        raise Refused(413, f"request body larger than {limit} bytes")
+    body = bytearray()
+    try:
+        async with asyncio.timeout(limits.body_timeout_s):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise Disconnected
+                body += message.get("body", b"")
+                if len(body) > limit:
+                    raise Refused(413, f"request body larger than {limit} bytes")
+                if not message.get("more_body", False):
+                    return bytes(body)
+    except TimeoutError:
+        raise Refused(408, f"request body incomplete after {limits.body_timeout_s:g} s") from None
+
+
+# --- the HTTP layer ---------------------------------------------------------------------------------------
+
+
+def refusal_bytes(status: int, body: bytes) -> bytes:
+    """A whole HTTP/1.1 response that closes the connection, for refusals written past the ASGI app."""
+    reason = _REASONS.get(status, "Error")
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    )
+    return head.encode("ascii") + body
+
+
+@dataclass(frozen=True, slots=True)
+class _Guard:
+    limits: Limits
+    envelope: Envelope
+
+
+class _GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a deadline for request heads and refusals in the caller's envelope."""
+
+    guard: ClassVar[_Guard]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._drain_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._drain_timer is not None and self.conn.their_state is not h11.SEND_BODY:
+            self._drain_timer.cancel()
+            self._drain_timer = None
+        if self.transport.is_closing():
+            self._cancel_head_timer()
+        elif self.conn.their_state is h11.IDLE:
+            self._arm_head_timer()  # part of a head; the timer runs from the first byte
+        else:
+            self._cancel_head_timer()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        # The next request's head is timed from its first byte; until then the idle timeout applies.
+        self._cancel_head_timer()
+        if self.conn.their_state is h11.SEND_BODY and self._drain_timer is None:
+            # Answered before the body was read (a refusal): the rest is discarded, for a bounded time.
+            self._drain_timer = self.loop.call_later(self.guard.limits.body_timeout_s, self._drain_timed_out)
+
+    def _drain_timed_out(self) -> None:
+        self._drain_timer = None
+        if not self.transport.is_closing() and self.conn.their_state is h11.SEND_BODY:
+            self.transport.close()
+
+    def _arm_head_timer(self) -> None:
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.guard.limits.head_timeout_s, self._head_timed_out)
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+            return
+        if self.conn.trailing_data[0]:
+            message = f"request head incomplete after {self.guard.limits.head_timeout_s:g} s"
+            self.transport.write(refusal_bytes(408, self.guard.envelope(408, message)))
+        self.transport.close()
+
+    def send_400_response(self, msg: str) -> None:
+        self._cancel_head_timer()
+        status, message = 400, "the request is not valid HTTP/1.1"
+        if len(self.conn.trailing_data[0]) > self.guard.limits.max_head_bytes:
+            status, message = 431, f"request head larger than {self.guard.limits.max_head_bytes} bytes"
+        if not self.transport.is_closing():
+            self.transport.write(refusal_bytes(status, self.guard.envelope(status, message)))
+            self.transport.close()
+
+
+def uvicorn_settings(limits: Limits, envelope: Envelope) -> dict[str, Any]:
+    """Keyword arguments for ``uvicorn.Config``: the guarded protocol, head size and idle timeout."""
+    protocol = type("GuardedH11Protocol", (_GuardedH11Protocol,), {"guard": _Guard(limits, envelope)})
+    return {
+        "http": protocol,
+        "h11_max_incomplete_event_size": limits.max_head_bytes,
+        "timeout_keep_alive": limits.idle_timeout_s,
+    }
