@@ -29,7 +29,7 @@ from typing import Any
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 TOKEN = "bench-token"
 GATEWAY = "bench"
-MODEL = "@cf/meta/llama-3.1-8b-instruct"
+MODEL = "@cf/meta/llama-3.1-8b-instruct-fp8-fast"
 PATH = f"/v1/{ACCOUNT}/{GATEWAY}/workers-ai/{MODEL}"
 
 

@@ -43,7 +43,7 @@ import httpx
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 TOKEN = "benchmark-token-0000000000000000"
 GATEWAY = "example-gateway"
-MODEL = "@cf/meta/llama-3.1-8b-instruct"
+MODEL = "@cf/meta/llama-3.1-8b-instruct-fp8-fast"
 ROOT = Path(__file__).resolve().parents[1]
 DIRECT_PATH = f"/v1/{ACCOUNT}/{GATEWAY}/workers-ai/{MODEL}"
 DIRECT_BODY = json.dumps({"messages": [{"role": "user", "content": "hello there"}], "stream": True})

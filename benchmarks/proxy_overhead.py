@@ -33,7 +33,7 @@ from harness.proxy.redaction import Redactor  # noqa: E402
 from harness.proxy.replay import CassetteLibrary, running_replay  # noqa: E402
 
 ACCOUNT, TOKEN = "bench-account-0001", "bench-token-000001"
-PATH = f"/v1/{ACCOUNT}/gw/workers-ai/@cf/meta/llama-3.1-8b-instruct"
+PATH = f"/v1/{ACCOUNT}/gw/workers-ai/@cf/meta/llama-3.1-8b-instruct-fp8-fast"
 BODY = {"messages": [{"role": "user", "content": "hello"}], "max_tokens": 16, "stream": True}
 HEADERS = {"authorization": f"Bearer {TOKEN}"}
 WARM_UP = 3

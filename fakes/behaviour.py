@@ -15,6 +15,10 @@ A behaviour document (YAML or JSON; ``BehaviourDocument``)::
       "@cf/openai/gpt-oss-20b":
         - {error: {code: 3007}}
 
+A rule may also match the request itself (``match.body`` dotted paths, ``match.headers``,
+``match.last_role``, ``match.roles``) and be scheduled (``from_s``/``until_s``: seconds since the document
+was loaded, by the fake's clock, so a moved ``ManualClock`` moves the schedule).
+
 A step, the default and the ``x-aigw-behaviour`` request header are all an ``Outcome``: unset fields
 inherit (header over step over default over built-in). When a rule's steps are used up (every step has
 ``times``), the default applies. Counters restart on ``load`` and ``reset``.
@@ -28,7 +32,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -52,6 +56,7 @@ __all__ = [
     "MalformedFrame",
     "Match",
     "Outcome",
+    "RawResponse",
     "Rule",
     "Stall",
     "Step",
@@ -89,6 +94,8 @@ class ErrorSpec(_Strict):
     body: str | dict[str, Any] | list[Any] | None = None
     """A raw body sent as is (a JSON value is serialised); requires ``status``."""
     content_type: str = "application/json"
+    retry_after: int | str | None = None
+    """A ``Retry-After`` header on the error: seconds, or an HTTP date as text."""
 
     @model_validator(mode="before")
     @classmethod
@@ -133,6 +140,21 @@ class ErrorSpec(_Strict):
         return CloudflareError(
             row, status=self.status, body=raw.encode(), content_type=self.content_type, detail=detail
         )
+
+
+class RawResponse(_Strict):
+    """An answer sent exactly as given, well framed: for example a 200 whose body is not valid JSON."""
+
+    status: int = Field(default=200, ge=100, le=599)
+    body: str | dict[str, Any] | list[Any] = ""
+    """Text sent as is; a JSON value is serialised."""
+    content_type: str = "application/json"
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    def body_bytes(self) -> bytes:
+        if isinstance(self.body, str):
+            return self.body.encode()
+        return json.dumps(self.body, separators=(",", ":")).encode()
 
 
 class Stall(_Strict):
@@ -231,11 +253,45 @@ class Outcome(_Strict):
 
     error: ErrorSpec | None = None
     stream: StreamFaults = Field(default_factory=StreamFaults)
+    reset_before_head: bool = False
+    """Reset the connection (TCP RST) after the time to first byte, before any byte of the response."""
+    stall_after_head_ms: float = Field(default=0.0, ge=0)
+    """Send the status and headers, then wait this long before the first byte of the body (any body)."""
+    raw_response: RawResponse | None = None
+    """Answer with exactly this instead of the model's output (after the time to first byte)."""
 
 
 class Step(Outcome):
     times: int | None = Field(default=None, ge=1)
     """How many calls this step answers; unset on the last step means every later call."""
+
+
+_MISSING = object()
+
+
+def _at(document: object, path: str) -> object:
+    """The value at a dotted path (``messages.-1.role``); ``_MISSING`` when there is none."""
+    value = document
+    for part in path.split("."):
+        if isinstance(value, Mapping):
+            value = value.get(part, _MISSING)
+        elif isinstance(value, list) and part.lstrip("-").isdigit() and -len(value) <= int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return _MISSING
+        if value is _MISSING:
+            return _MISSING
+    return value
+
+
+def _value_matches(expected: object, actual: object) -> bool:
+    if actual is _MISSING:
+        return False
+    if isinstance(expected, str) and isinstance(actual, str):
+        return fnmatch.fnmatchcase(actual, expected)
+    if isinstance(expected, bool) != isinstance(actual, bool):  # true is not 1
+        return False
+    return expected == actual
 
 
 class Match(_Strict):
@@ -245,6 +301,15 @@ class Match(_Strict):
     provider: str | None = None
     path: str | None = None
     stream: bool | None = None
+    body: dict[str, Any] = Field(default_factory=dict)
+    """Dotted paths into the request body (the binding's ``inputs``) and the value each must have; strings
+    are globs, other values compare exactly (``{"max_tokens": 64, "messages.0.role": "system"}``)."""
+    headers: dict[str, str] = Field(default_factory=dict)
+    """Request header names (any case) and globs their values must match."""
+    last_role: str | None = None
+    """Glob for the role of the last message (``assistant``: a request carrying an assistant prefill)."""
+    roles: list[str] = Field(default_factory=list)
+    """Roles that must each appear among the messages."""
 
     def matches(self, call: CallInfo) -> bool:
         for pattern, value in (
@@ -256,12 +321,51 @@ class Match(_Strict):
         ):
             if pattern is not None and (value is None or not fnmatch.fnmatchcase(value, pattern)):
                 return False
-        return self.stream is None or self.stream == call.stream
+        if self.stream is not None and self.stream != call.stream:
+            return False
+        return self._request_matches(call)
+
+    def _request_matches(self, call: CallInfo) -> bool:
+        if not (self.body or self.headers or self.last_role is not None or self.roles):
+            return True
+        body = call.body or {}
+        for path, expected in self.body.items():
+            if not _value_matches(expected, _at(body, path)):
+                return False
+        headers = call.headers or {}
+        for name, pattern in self.headers.items():
+            value = headers.get(name.lower())
+            if value is None or not fnmatch.fnmatchcase(value, pattern):
+                return False
+        messages = body.get("messages")
+        roles = (
+            [m.get("role") for m in messages if isinstance(m, Mapping)] if isinstance(messages, list) else []
+        )
+        if self.last_role is not None:
+            last = roles[-1] if roles else None
+            if not isinstance(last, str) or not fnmatch.fnmatchcase(last, self.last_role):
+                return False
+        return all(role in roles for role in self.roles)
 
 
 class Rule(_Strict):
     match: Match = Field(default_factory=Match)
     script: list[Step] = Field(min_length=1)
+    from_s: float | None = Field(default=None, ge=0)
+    """The rule applies from this many seconds after the document was loaded (the fake's clock)."""
+    until_s: float | None = Field(default=None, ge=0)
+    """... and until this many seconds after (exclusive); calls outside the window skip the rule."""
+
+    @model_validator(mode="after")
+    def _window(self) -> Self:
+        if self.from_s is not None and self.until_s is not None and self.until_s <= self.from_s:
+            raise ValueError(f"until_s ({self.until_s}) must be later than from_s ({self.from_s})")
+        return self
+
+    def active(self, elapsed: float) -> bool:
+        return (self.from_s is None or elapsed >= self.from_s) and (
+            self.until_s is None or elapsed < self.until_s
+        )
 
 
 class BehaviourDocument(_Strict):
@@ -285,6 +389,8 @@ class CallInfo:
     account_id: str | None = None
     path: str | None = None
     stream: bool = False
+    body: Mapping[str, Any] | None = None
+    headers: Mapping[str, str] | None = None  # lowercase names (or a case-insensitive mapping)
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,7 +420,11 @@ def merge(base: Outcome, top: Outcome) -> Outcome:
 class BehaviourController:
     """Holds the loaded document and the per-rule call counters."""
 
-    def __init__(self, initial: BehaviourDocument | None = None) -> None:
+    def __init__(
+        self, initial: BehaviourDocument | None = None, clock: Callable[[], float] | None = None
+    ) -> None:
+        self._clock = clock or (lambda: 0.0)
+        self._loaded_at = 0.0
         self._initial = initial or BehaviourDocument()
         self._document = self._initial
         self._rules: list[Rule] = []
@@ -341,14 +451,16 @@ class BehaviourController:
 
     def _install(self, document: BehaviourDocument) -> None:
         self._document = document
+        self._loaded_at = self._clock()
         self._rules = document.all_rules()
         self._counts = [0] * len(self._rules)
         self._merged = {}
 
     def choose(self, call: CallInfo, override: Outcome | None = None) -> Chosen:
         default = self._document.default
+        elapsed = self._clock() - self._loaded_at
         for index, rule in enumerate(self._rules):
-            if not rule.match.matches(call):
+            if not rule.active(elapsed) or not rule.match.matches(call):
                 continue
             self._counts[index] += 1
             number = self._counts[index]

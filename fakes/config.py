@@ -56,6 +56,9 @@ class AccountConfig(BaseModel):
     id: str = Field(min_length=1)
     api_tokens: list[str] = Field(min_length=1)
     gateways: list[GatewayConfig] = Field(default_factory=list)
+    plan: Literal["paid", "free"] = "paid"
+    """The account's Workers plan: on ``free``, models that need Workers Paid answer 403 code 5035 (unless
+    the gateway bills Workers AI through Unified Billing)."""
 
 
 class FidelityOptions(BaseModel):
@@ -79,6 +82,18 @@ class FidelityOptions(BaseModel):
     400 gateway error naming the header (``reject``)."""
     accept_run_segment: bool = True
     """Also accept ``.../workers-ai/run/{model}`` on the gateway host, besides the documented form."""
+    new_gateways_require_authentication: bool = True
+    """Gateways created through the API have authentication on (omitted means on; ``false`` answers 400)
+    and an update cannot turn it off (400), as Cloudflare does since 2026-11-03. ``False`` restores the
+    earlier rule: authentication is whatever the body says, off when omitted."""
+    log_ids: Literal["uuidv7", "ulid"] = "uuidv7"
+    """Gateway log and request ids: lowercase UUIDv7, one value in ``cf-aig-log-id``, ``cf-aig-request-id``
+    and ``cf-aig-event-id`` (Cloudflare since 2026-10-08); or ``ulid``, the earlier behaviour (ULID log ids,
+    random UUID request ids, ``cf-aig-event-id`` only when the client sent one), for stored data that
+    expects it."""
+    retired_model: Literal["no_such_model", "invalid_model_id", "served"] = "no_such_model"
+    """What a retired model answers; Cloudflare documents nothing. ``no_such_model``: 400 code 5007 (as a
+    model not in the catalogue); ``invalid_model_id``: 404 code 3042; ``served``: it keeps answering."""
     timeout_status: int = 408
     """Status of the error answered when ``cf-aig-request-timeout`` passes before the first byte."""
 

@@ -47,7 +47,7 @@ from fakes.state.gateways import Gateway
 from fakes.state.store import RequestRecord
 from fakes.wire.errors import CloudflareError
 from fakes.wire.http import IncomingRequest, Reply, ReplyResult
-from fakes.wire.ids import ulid
+from fakes.wire.ids import request_uuid, ulid, uuid7
 
 __all__ = [
     "GatewayCall",
@@ -223,7 +223,11 @@ async def record_stage(call: GatewayCall, call_next: Next) -> Reply:
     loop = asyncio.get_running_loop()
     call.started_at = loop.time()
     now = state.clock.time()
-    log_id = ulid(now, state.rng)
+    if state.config.fidelity.log_ids == "ulid":
+        # Before 2026-10-08: ULID log ids, random request ids, event id only when the client set one.
+        log_id, gateway_request_id = ulid(now, state.rng), request_uuid(state.rng)
+    else:
+        log_id = gateway_request_id = uuid7(now, state.rng)
     record = RequestRecord(
         id=log_id,
         created_at=now,
@@ -253,13 +257,15 @@ async def record_stage(call: GatewayCall, call_next: Next) -> Reply:
     if call.gateway_id is not None:
         gateway_headers = {
             "cf-aig-log-id": log_id,
-            "cf-aig-request-id": log_id,
+            "cf-aig-request-id": gateway_request_id,
             "cf-aig-step": str(call.step),
         }
         if reply.header("cf-aig-cache-status") is None:
             gateway_headers["cf-aig-cache-status"] = "MISS"
         if call.options.event_id is not None:
             gateway_headers["cf-aig-event-id"] = call.options.event_id
+        elif gateway_request_id == log_id:
+            gateway_headers["cf-aig-event-id"] = log_id
         reply.set_headers(gateway_headers)
     record.status_code = reply.status
     record.success = 200 <= reply.status < 300

@@ -15,7 +15,7 @@ from typing import Any
 
 from fakes.behaviour import CallInfo, StreamFaults
 from fakes.gateway.pipeline import GatewayCall, Next, Surface, Usage, error_reply
-from fakes.models.catalogue import ModelInfo
+from fakes.models.catalogue import Availability, ModelInfo
 from fakes.models.generation import Generation, generate
 from fakes.models.streams import (
     ChatIdentity,
@@ -30,8 +30,9 @@ from fakes.models.streams import (
     play,
     play_now,
 )
+from fakes.state.store import AttemptRecord, RequestRecord
 from fakes.wire.errors import CloudflareError, error_row
-from fakes.wire.http import Reply
+from fakes.wire.http import Reply, ReplyResult
 from fakes.wire.ids import completion_id, request_uuid
 
 __all__ = ["upstream_stage"]
@@ -47,22 +48,62 @@ def _timeout_error(status: int) -> CloudflareError:
 
 
 async def upstream_stage(call: GatewayCall, call_next: Next) -> Reply:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    reply = await _attempt(call)
+    record = call.record
+    if record is not None:
+        _record_attempt(call, record, reply, started, loop.time())
+    return reply
+
+
+def _record_attempt(
+    call: GatewayCall, record: RequestRecord, reply: Reply, started: float, now: float
+) -> None:
+    scale = call.state.config.time_scale
+
+    def at(loop_time: float) -> float:  # the fake's clock, moving with uncompressed durations
+        return record.created_at + (loop_time - call.started_at) / scale
+
+    attempt = AttemptRecord(
+        number=max(call.attempt, 1),
+        status=0 if reply.reset else reply.status,
+        started_at=at(started),
+        ended_at=at(now),
+        error_code=reply.meta.get("error_code"),
+        behaviour=reply.meta.get("behaviour"),
+        timeout=bool(reply.meta.get("timeout")),
+    )
+    record.attempts.append(attempt)
+
+    def ended(result: ReplyResult) -> None:  # the reply that is written ends when its body does
+        attempt.ended_at = at(result.ended_at)
+        attempt.cut = result.cut or result.disconnected
+
+    reply.on_close.append(ended)
+
+
+async def _attempt(call: GatewayCall) -> Reply:
     state = call.state
     rng = random.Random(state.rng.getrandbits(64))
     req_id = request_uuid(rng)
     if call.input_error is not None:
         return _with_id(error_reply(call.input_error), req_id)
-    model = call.model_info
-    if model is None:
-        if call.request_type == "compat":
-            error = CloudflareError.of("model_not_found", model=f"{call.provider}/{call.model}")
-        else:
-            error = CloudflareError.of("no_such_model", model=call.model)
-        return _with_id(error_reply(error), req_id)
-    chosen = state.behaviour.choose(
-        CallInfo(call.model, call.provider, call.gateway_id, call.account_id, call.request.path, call.stream),
-        call.override,
+    found = _model_for(call)
+    if isinstance(found, CloudflareError):
+        return _with_id(error_reply(found), req_id)
+    model = call.model_info = found
+    info = CallInfo(
+        call.model,
+        call.provider,
+        call.gateway_id,
+        call.account_id,
+        call.request.path,
+        call.stream,
+        call.body,
+        call.request.headers,
     )
+    chosen = state.behaviour.choose(info, call.override)
     outcome = chosen.outcome
     scale = state.config.time_scale
     timeout_ms = call.options.request_timeout_ms
@@ -80,8 +121,20 @@ async def upstream_stage(call: GatewayCall, call_next: Next) -> Reply:
         reply.meta["timeout"] = True
         reply.meta["behaviour"] = chosen.label
         return _with_id(reply, req_id)
-    if outcome.error is not None:
-        reply = error_reply(outcome.error.to_error(model=call.model, provider=call.provider, detail=req_id))
+    too_long = _context_window_error(call, model, gen, outcome.error is None)
+    if outcome.reset_before_head:
+        reply = Reply(0, reset=True)
+    elif outcome.raw_response is not None:
+        raw = outcome.raw_response
+        headers = [("content-type", raw.content_type), *((k.lower(), v) for k, v in raw.headers.items())]
+        reply = Reply(raw.status, headers, raw.body_bytes())
+        reply.cut_after_bytes = outcome.stream.cut_after_bytes
+    elif outcome.error is not None:
+        reply = error_reply(outcome.error.to_error(**_error_detail(call, model, gen, req_id)))
+        if outcome.error.retry_after is not None:
+            reply.set_header("retry-after", str(outcome.error.retry_after))
+    elif too_long is not None:
+        reply = error_reply(too_long)
     elif call.stream:
         reply = _stream_reply(
             call, model, gen, rng, scale, outcome.token_delay_ms, outcome.jitter_ms, outcome.stream
@@ -89,11 +142,69 @@ async def upstream_stage(call: GatewayCall, call_next: Next) -> Reply:
     else:
         reply = Reply(200, [("content-type", "application/json")], _body(call, model, gen, rng).encode())
         reply.cut_after_bytes = outcome.stream.cut_after_bytes
-    if outcome.error is None:
+    if outcome.stall_after_head_ms:
+        reply.head_stall = outcome.stall_after_head_ms / 1000 * scale
+    if reply.status == 200 and outcome.raw_response is None and not reply.reset:
         neurons = model.neurons(gen.prompt_tokens, gen.completion_tokens)
         reply.meta["usage"] = Usage(gen.prompt_tokens, gen.completion_tokens, neurons)
     reply.meta["behaviour"] = chosen.label
     return _with_id(reply, req_id)
+
+
+def _max_tokens(call: GatewayCall, model: ModelInfo) -> int:
+    asked = call.body.get("max_tokens")
+    return asked if isinstance(asked, int) and not isinstance(asked, bool) else model.max_tokens_default
+
+
+def _error_detail(call: GatewayCall, model: ModelInfo, gen: Generation, req_id: str) -> dict[str, str]:
+    """What a scripted error's message may name (``{model}``, ``{detail}``, the context window's figures)."""
+    max_tokens = _max_tokens(call, model)
+    window = model.context_window or max(1, gen.prompt_tokens + max_tokens - 1)
+    return {
+        "model": call.model,
+        "provider": call.provider,
+        "detail": req_id,
+        "prompt_tokens": str(gen.prompt_tokens),
+        "max_tokens": str(max_tokens),
+        "context_window": str(window),
+    }
+
+
+def _context_window_error(
+    call: GatewayCall, model: ModelInfo, gen: Generation, applies: bool
+) -> CloudflareError | None:
+    """The prompt and the requested ``max_tokens`` must fit the model's context window, when known."""
+    if not applies or model.context_window is None:
+        return None
+    max_tokens = _max_tokens(call, model)
+    if gen.prompt_tokens + max_tokens <= model.context_window:
+        return None
+    return CloudflareError.of(
+        "context_window_exceeded",
+        prompt_tokens=str(gen.prompt_tokens),
+        max_tokens=str(max_tokens),
+        context_window=str(model.context_window),
+    )
+
+
+def _model_for(call: GatewayCall) -> ModelInfo | CloudflareError:
+    """The model that answers at the fake's present date, or the refusal (unknown, retired, plan)."""
+    state = call.state
+    account = state.account(call.account_id)
+    free = account is not None and account.plan == "free"
+    if free and call.gateway is not None and call.gateway.settings.workers_ai_billing_mode == "unified":
+        free = False  # prepaid credits give the frontier models without Workers Paid (2026-08-06)
+    resolved = state.catalogue.resolve(call.model, state.clock.time(), free_plan=free)
+    retired = state.config.fidelity.retired_model
+    if resolved.availability is Availability.PAID_PLAN:
+        return CloudflareError.of("paid_plan_required")
+    if resolved.availability is Availability.RETIRED and retired == "invalid_model_id":
+        return CloudflareError.of("invalid_model_id")
+    if resolved.model is None or (resolved.availability is Availability.RETIRED and retired != "served"):
+        if call.request_type == "compat":
+            return CloudflareError.of("model_not_found", model=f"{call.provider}/{call.model}")
+        return CloudflareError.of("no_such_model", model=call.model)
+    return resolved.model
 
 
 def _with_id(reply: Reply, req_id: str) -> Reply:

@@ -88,8 +88,9 @@ def usage_json(
     }
     if details if details is not None else (model is not None and model.prompt_tokens_details):
         usage["prompt_tokens_details"] = {"cached_tokens": 0}
-    if model is not None:
-        usage["neurons"] = model.neurons(prompt, completion)
+    used = model.neurons(prompt, completion) if model is not None else None
+    if used is not None:
+        usage["neurons"] = used
     return usage
 
 
@@ -279,6 +280,10 @@ def plan_writes(
     stalls: dict[int, float] = {}
     for stall in faults.stall:
         stalls[stall.after_events] = stalls.get(stall.after_events, 0.0) + stall.seconds * scale
+    # A stall at the event where the stream is cut happens before the cut (stall, then the connection
+    # closes), rather than being lost with the events that were never sent.
+    cut_events = faults.cut_after_events
+    stall_at_cut = stalls.get(cut_events, 0.0) if cut_events is not None else 0.0
     events = 0
 
     def add_event(data: str, delay: float) -> None:
@@ -327,8 +332,11 @@ def plan_writes(
                 cut_at = offset
     if faults.cut_after_events == 0:
         cut_at = 0
+    event_cut_at = cut_at
     if faults.cut_after_bytes is not None:
         cut_at = faults.cut_after_bytes if cut_at is None else min(cut_at, faults.cut_after_bytes)
+    if cut_at != event_cut_at:
+        stall_at_cut = 0.0
 
     writes = _group(pieces, faults)
     if trailing_stall:
@@ -339,10 +347,13 @@ def plan_writes(
     position = 0
     for write in writes:
         if position + len(write.data) >= cut_at:
-            out.append(Write(write.data[: cut_at - position], write.delay, cut_after=True))
-            return out
+            if cut_at > position:  # a write cut to nothing is not sent, nor waited for
+                out.append(Write(write.data[: cut_at - position], write.delay))
+            break
         out.append(write)
         position += len(write.data)
+    if stall_at_cut:
+        out.append(Write(b"", stall_at_cut))
     if out:
         last = out[-1]
         out[-1] = Write(last.data, last.delay, cut_after=True)

@@ -23,11 +23,14 @@ __all__ = ["FakeState"]
 
 
 def _gateway_registry(config: FakeConfig, now: float) -> GatewayRegistry:
-    registry = GatewayRegistry()
+    # Configured gateways exist before the run, like gateways made before 2026-11-03: authentication
+    # stays as configured. Gateways created through the API afterwards follow today's rule.
+    registry = GatewayRegistry(require_authentication=False)
     base = default_settings(authentication=False).model_dump()
     for account in config.accounts:
         for gateway in account.gateways:
             registry.create(account.id, {**base, **gateway.settings(), "id": gateway.id}, now)
+    registry.require_authentication = config.fidelity.new_gateways_require_authentication
     return registry
 
 
@@ -40,7 +43,7 @@ class FakeState:
             if self.config.behaviour_file
             else None
         )
-        self.behaviour = BehaviourController(initial)
+        self.behaviour = BehaviourController(initial, clock=self.config.clock.time)
         self.store = RequestStore(self.config.max_records)
         self.clock = self.config.clock
         self.gateways = _gateway_registry(self.config, self.clock.time())

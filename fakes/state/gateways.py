@@ -6,6 +6,11 @@ optional and validated (``retry_max_attempts`` 1-5, ``retry_delay`` 0-5000 ms, `
 Answers add ``created_at``, ``modified_at`` and ``is_default``. A ``cache_ttl`` of ``null`` is stored as 0,
 as observed live.
 
+Since 2026-11-03 new gateways require authentication (AI Gateway changelog, "New AI Gateways require
+authentication"): a create without ``authentication`` gets it on, ``authentication: false`` answers 400,
+and an update that would turn it off answers 400; an update that leaves the field out keeps it.
+``require_authentication = False`` is the earlier rule (the field as given, off when omitted).
+
 The ``default`` gateway is created on first use with the documented defaults (authentication on, logs on,
 caching off, no rate limit); any other unknown gateway is an error: code 2001 ("gateway does not exist"),
 HTTP 400 on gateway paths and 404 on the API. An account holds at most ``max_gateways`` gateways (20, the
@@ -35,6 +40,9 @@ __all__ = [
 ]
 
 DEFAULT_GATEWAY_ID = "default"
+_AUTHENTICATION_REQUIRED = (
+    "authentication: new gateways require authentication, and once on it cannot be turned off"
+)
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -145,6 +153,7 @@ def parse_settings(body: Any) -> GatewaySettings:
 class GatewayRegistry:
     max_gateways: int = 20
     default_authentication: bool = True
+    require_authentication: bool = True
     _gateways: dict[str, dict[str, Gateway]] = field(default_factory=dict)
 
     def list(self, account_id: str, search: str | None = None) -> list[Gateway]:
@@ -170,6 +179,10 @@ class GatewayRegistry:
             raise GatewayError(
                 400, 7001, f"id: expected 1-64 letters, digits, '-' or '_', got {gateway_id!r}"
             )
+        if self.require_authentication:
+            if body.get("authentication") is False:
+                raise GatewayError(400, 7001, _AUTHENTICATION_REQUIRED)
+            body = {**body, "authentication": True}
         settings = parse_settings(body)
         if self.get(account_id, gateway_id) is not None:
             raise GatewayError(400, 7001, f"id: a gateway named {gateway_id!r} already exists")
@@ -184,6 +197,11 @@ class GatewayRegistry:
         gateway = self.get(account_id, gateway_id)
         if gateway is None:
             raise GatewayError(404, 2001, "gateway does not exist")
+        if self.require_authentication and isinstance(body, dict):
+            if "authentication" not in body:
+                body = {**body, "authentication": gateway.settings.authentication}
+            elif body["authentication"] is False and gateway.settings.authentication:
+                raise GatewayError(400, 7001, _AUTHENTICATION_REQUIRED)
         settings = parse_settings(body)
         gateway.settings = settings
         gateway.modified_at = now

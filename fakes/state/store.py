@@ -17,16 +17,38 @@ from typing import Any
 
 from fakes.clock import iso_timestamp
 
-__all__ = ["MetadataValue", "RequestRecord", "RequestStore"]
+__all__ = ["AttemptRecord", "MetadataValue", "RequestRecord", "RequestStore"]
 
 type MetadataValue = str | int | float | bool
+
+
+@dataclass(slots=True)
+class AttemptRecord:
+    """One attempt of a request at the model (a gateway retry makes several). Times are epoch seconds on
+    the fake's clock, moving with the request's own (uncompressed) durations from its ``created_at``."""
+
+    number: int  # 1-based
+    status: int  # 0: the connection was reset before a response head
+    started_at: float
+    ended_at: float  # when the answer ended (body written, cut, or refused)
+    error_code: int | None = None
+    behaviour: str | None = None
+    timeout: bool = False  # cf-aig-request-timeout passed before the first byte
+    cut: bool = False  # the body was cut off or the client went away
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["started_at"] = iso_timestamp(self.started_at)
+        out["ended_at"] = iso_timestamp(self.ended_at)
+        out["duration_ms"] = round((self.ended_at - self.started_at) * 1000)
+        return out
 
 
 @dataclass(slots=True)
 class RequestRecord:
     """Field names follow Cloudflare's log object (``AiGatewayLog`` and the Logs API)."""
 
-    id: str  # ULID; sent as cf-aig-log-id
+    id: str  # UUIDv7 (ULID with fidelity.log_ids = "ulid"); sent as cf-aig-log-id
     created_at: float  # epoch seconds from the fake's clock
     account_id: str
     gateway_id: str | None  # None: a Workers AI call that did not go through a gateway
@@ -68,10 +90,12 @@ class RequestRecord:
     error_code: int | None = None
     complete: bool = False
     cut: bool = False  # the response was cut off (scripted fault or client disconnect)
+    attempts: list[AttemptRecord] = field(default_factory=list)  # each attempt in order
 
     def to_json(self, *, include_bodies: bool = True) -> dict[str, Any]:
         out = asdict(self)
         out["created_at"] = iso_timestamp(self.created_at)
+        out["attempts"] = [attempt.to_json() for attempt in self.attempts]
         for key in ("request_body", "response_body"):
             if include_bodies:
                 out[key] = _body_text(getattr(self, key))

@@ -106,9 +106,22 @@ API_ERRORS = _rows(
     ("invalid_request_headers", 6003, 400, "Invalid request headers"),
 )
 
+# Named answers that share a code with a row above. Workers AI documents no error for a prompt longer than
+# the model's context window; the fake answers as its observed user-input errors do (code 7003, 400).
+_VARIANTS = (
+    ErrorRow(
+        7003,
+        400,
+        "Model execution failed (User Input Error): the prompt ({prompt_tokens} tokens) and max_tokens "
+        "({max_tokens}) exceed the model's context window of {context_window} tokens",
+        ErrorShape.WORKERS_AI,
+        "context_window_exceeded",
+    ),
+)
+
 _BY_NAME = {
     row.name: row for table in (WORKERS_AI_ERRORS, GATEWAY_ERRORS, API_ERRORS) for row in table.values()
-}
+} | {row.name: row for row in _VARIANTS}
 
 
 def error_row(key: int | str) -> ErrorRow | None:

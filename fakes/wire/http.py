@@ -11,10 +11,13 @@ client sees as an incomplete chunked body.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import logging
 import re
+import socket
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,6 +110,10 @@ class Reply:
     never pauses skips the disconnect watcher (writes to a gone client are dropped)."""
     cut_after_bytes: int | None = None
     """Cut a non-streamed body after this many bytes."""
+    reset: bool = False
+    """Reset the connection instead of answering: the client gets no byte of a response."""
+    head_stall: float = 0.0
+    """Seconds to wait between sending the status and headers and the first byte of the body."""
     on_close: list[Callable[[ReplyResult], None]] = field(default_factory=list)
     capture: bool = False
     """Keep the bytes written in ``ReplyResult.sent`` (for the request store)."""
@@ -185,14 +192,47 @@ class Router:
         return None, {}, other_method
 
 
+def _reset_connection(send: Send) -> bool:
+    """Reset the client's connection before a response starts. ASGI has no message for that; uvicorn's
+    ``send`` is a method of its request cycle, which holds the transport. SO_LINGER 0 makes the close a
+    TCP reset rather than an orderly end of stream."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is None or not hasattr(transport, "abort"):
+        return False
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+    return True
+
+
 async def write_reply(reply: Reply, receive: Receive, send: Send) -> None:
     loop = asyncio.get_running_loop()
     sent = bytearray() if reply.capture else None
     first_byte_at: float | None = None
     cut = disconnected = False
     headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers]
+    if reply.reset:
+        deliberate_cut.set(True)
+        if _reset_connection(send):
+            await asyncio.sleep(0)  # let the server see the connection lost before the app returns
+        else:
+            logger.warning("fake gateway: this server cannot reset a connection; answering 502 instead")
+            await send({"type": "http.response.start", "status": 502, "headers": []})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        result = ReplyResult(b"", None, loop.time(), cut=True)
+        for callback in reply.on_close:
+            callback(result)
+        return
     try:
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        if reply.head_stall > 0:
+            try:
+                await _until_disconnect(asyncio.sleep(reply.head_stall), receive)
+            except _Disconnected:
+                disconnected = True
+                return
         if reply.stream is None:
             body = reply.body
             if reply.cut_after_bytes is not None and reply.cut_after_bytes < len(body):

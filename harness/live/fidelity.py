@@ -46,7 +46,7 @@ __all__ = [
     "run_probes",
 ]
 
-DEFAULT_MODEL = "@cf/meta/llama-3.1-8b-instruct"
+DEFAULT_MODEL = "@cf/meta/llama-3.1-8b-instruct-fp8-fast"
 MISSING_MODEL = "@cf/aigw/no-such-model"
 
 

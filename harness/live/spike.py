@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 PRIMARY_MODEL = "@cf/meta/llama-3.1-8b-instruct-fast"
-FALLBACK_MODEL = "@cf/meta/llama-3.1-8b-instruct"
+FALLBACK_MODEL = "@cf/meta/llama-3.1-8b-instruct-fp8-fast"
 SPIKE_KEY_HEADER = "x-spike-key"
 WORKER_LOG_ID_HEADER = "x-aigw-log-id"
 

@@ -237,7 +237,10 @@ DEFAULT_TENANT: dict[str, Any] = {
     "tenantId": "example",
     "accountId": "example-account",
     "aiGatewayId": "example-gateway",
-    "aiModels": {"chat": "@cf/meta/llama-3.1-8b-instruct", "embeddings": "@cf/baai/bge-base-en-v1.5"},
+    "aiModels": {
+        "chat": "@cf/meta/llama-3.1-8b-instruct-fp8-fast",
+        "embeddings": "@cf/baai/bge-base-en-v1.5",
+    },
     "vectorizeNamespace": "example",
     "rateLimit": {"perMinute": 60, "burst": 20},
     "featureFlags": {},

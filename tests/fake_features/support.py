@@ -13,7 +13,7 @@ from fakes.config import AccountConfig, FakeConfig, GatewayConfig
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 TOKEN = "features-test-token"
 GATEWAY = "gw-plain"
-NATIVE = "@cf/meta/llama-3.1-8b-instruct"
+NATIVE = "@cf/meta/llama-3.1-8b-instruct-fp8-fast"
 SMALL = "@cf/meta/llama-3.2-3b-instruct"
 START = 1_790_000_040.0  # 2026-09-21T14:14:00Z, on a minute boundary
 USD_PER_NEURON = 0.011 / 1000

@@ -31,7 +31,7 @@ def key_for(body: object, headers: dict[str, str]) -> str:
     return cache_key(
         account_id="acc",
         gateway_id="gw",
-        path="workers-ai/@cf/meta/llama-3.1-8b-instruct",
+        path="workers-ai/@cf/meta/llama-3.1-8b-instruct-fp8-fast",
         body=json.dumps(body).encode(),
         custom_key=directives.key,
     )

@@ -13,13 +13,16 @@ from .support import (
     ACCOUNT,
     GATEWAY,
     NATIVE,
+    START,
     TOKEN,
     auth,
     behaviour,
     call,
     configure,
     gateway_api,
+    make_config,
     set_options,
+    settings,
 )
 
 SPEND_RULE = {"id": "per-user", "limit": 0.00001, "limitType": "cost", "window": 60}
@@ -238,3 +241,41 @@ async def test_the_rest_api_through_a_gateway_meets_the_same_settings(client: ht
     direct = await client.post(path, json={"prompt": "other"}, headers=auth())  # no gateway: no limits
     assert direct.status_code == 200
     assert "cf-aig-cache-status" not in direct.headers
+
+
+async def test_new_gateways_require_authentication(client: httpx.AsyncClient) -> None:
+    """AI Gateway changelog 2026-11-03: authentication is on when omitted, cannot be off, cannot be turned
+    off; a gateway that existed before keeps its setting until turned on."""
+    created = await client.post(gateway_api(), json=settings(id="made-now"), headers=auth())
+    assert created.status_code == 200, created.text
+    assert created.json()["result"]["authentication"] is True
+    assert (await call(client, gateway="made-now")).status_code == 401
+    off = await client.post(gateway_api(), json=settings(id="open", authentication=False), headers=auth())
+    assert off.status_code == 400
+    assert off.json()["errors"][0]["message"].startswith(
+        "authentication: new gateways require authentication"
+    )
+    turn_off = await client.put(gateway_api("/made-now"), json=settings(authentication=False), headers=auth())
+    assert turn_off.status_code == 400
+    # GATEWAY was configured before the run with authentication off: it stays off, and can be turned on.
+    await configure(client, cache_ttl=60)
+    assert (await call(client)).status_code == 200
+    await configure(client, authentication=True)
+    assert (await call(client)).status_code == 401
+
+
+async def test_the_earlier_gateway_authentication_rule_as_an_option() -> None:
+    config = make_config(ManualClock(START))
+    config.fidelity.new_gateways_require_authentication = False
+    async with FakeGateway.running(config) as fake, httpx.AsyncClient(base_url=fake.base_url) as client:
+        created = await client.post(gateway_api(), json=settings(id="open"), headers=auth())
+        assert created.json()["result"]["authentication"] is False
+        assert (await call(client, gateway="open")).status_code == 200
+
+
+async def test_byok_only_leaves_workers_ai_requests_allowed(client: httpx.AsyncClient) -> None:
+    """AI Gateway changelog 2026-09-14: with byok_only, Workers AI requests remain allowed."""
+    await configure(client, byok_only=True)
+    shown = await client.get(gateway_api(f"/{GATEWAY}"), headers=auth())
+    assert shown.json()["result"]["byok_only"] is True
+    assert (await call(client)).status_code == 200

@@ -18,7 +18,7 @@ from fakes.gateway.universal import (
 
 
 def step(provider: str = "workers-ai", **extra: object) -> dict[str, object]:
-    model = "@cf/meta/llama-3.1-8b-instruct"
+    model = "@cf/meta/llama-3.1-8b-instruct-fp8-fast"
     return {"provider": provider, "endpoint": model, "query": {"prompt": "hi"}, **extra}
 
 

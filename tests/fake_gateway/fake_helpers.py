@@ -21,7 +21,7 @@ ACCOUNT = "0123456789abcdef0123456789abcdef"
 TOKEN = "test-token-1"
 GATEWAY = "gw-test"
 AUTH_GATEWAY = "gw-auth"
-NATIVE = "@cf/meta/llama-3.1-8b-instruct"
+NATIVE = "@cf/meta/llama-3.1-8b-instruct-fp8-fast"
 SMALL = "@cf/meta/llama-3.2-3b-instruct"
 CHAT = "@cf/google/gemma-4-26b-a4b-it"
 

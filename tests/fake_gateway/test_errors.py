@@ -14,6 +14,8 @@ from fakes.wire.errors import GATEWAY_ERRORS, WORKERS_AI_ERRORS, ErrorRow
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 
+UUID7 = r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+
 
 async def scripted(client: httpx.AsyncClient, error: object, stream: bool = False) -> httpx.Response:
     headers = {**auth(), "x-aigw-behaviour": json.dumps({"error": error})}
@@ -42,7 +44,7 @@ async def test_workers_ai_error_rows(client: httpx.AsyncClient, row: ErrorRow) -
     assert list(error) == ["message", "code"]
     assert error["code"] == row.code
     assert re.fullmatch(message_pattern(row), error["message"]), error["message"]
-    assert re.fullmatch(r"[0-9A-HJKMNP-TV-Z]{26}", response.headers["cf-aig-log-id"])
+    assert re.fullmatch(UUID7, response.headers["cf-aig-log-id"])
 
 
 @pytest.mark.parametrize("row", list(GATEWAY_ERRORS.values()), ids=lambda r: f"{r.code}-{r.name}")

@@ -26,8 +26,8 @@ from fakes.server import FakeGateway
 
 CREATED = 1_791_402_397
 FIXED = {"text": "Hello world!", "prompt_tokens": 10, "stream": {"padding": False}}
-# llama-3.1-8b-instruct: 25,608 neurons per M input, 75,147 per M output; 10 in + 2 out
-NATIVE_USAGE = '{"prompt_tokens":10,"completion_tokens":2,"total_tokens":12,"neurons":0.406374}'
+# llama-3.1-8b-instruct-fp8-fast: 4,119 neurons per M input, 34,868 per M output; 10 in + 2 out
+NATIVE_USAGE = '{"prompt_tokens":10,"completion_tokens":2,"total_tokens":12,"neurons":0.110926}'
 # gemma-4-26b-a4b-it: 9,088 in, 27,273 out
 CHAT_USAGE = (
     '{"prompt_tokens":10,"completion_tokens":2,"total_tokens":12,'

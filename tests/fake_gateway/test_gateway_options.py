@@ -10,9 +10,11 @@ import httpx
 import pytest
 from fake_helpers import ACCOUNT, GATEWAY, NATIVE, SMALL, api_path, auth, gateway_path, make_config, serving
 
+from fakes.clock import ManualClock
 from fakes.server import FakeGateway
 
 ULID = r"[0-9A-HJKMNP-TV-Z]{26}"
+UUID7 = r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 RUN = gateway_path(f"workers-ai/{NATIVE}")
 
@@ -24,22 +26,47 @@ async def post(client: httpx.AsyncClient, headers: dict[str, str], path: str = R
 async def test_gateway_response_headers(client: httpx.AsyncClient) -> None:
     response = await post(client, {"cf-aig-event-id": "trace-42"})
     headers = response.headers
-    assert re.fullmatch(ULID, headers["cf-aig-log-id"])
+    assert re.fullmatch(UUID7, headers["cf-aig-log-id"])
     assert headers["cf-aig-request-id"] == headers["cf-aig-log-id"]
     assert headers["cf-aig-step"] == "0"
     assert headers["cf-aig-cache-status"] == "MISS"
-    assert headers["cf-aig-event-id"] == "trace-42"
+    assert headers["cf-aig-event-id"] == "trace-42"  # a client-set event id is still returned
     assert re.fullmatch(UUID, headers["cf-ai-req-id"])
     second = await post(client, {})
     assert second.headers["cf-aig-log-id"] != headers["cf-aig-log-id"]
-    assert "cf-aig-event-id" not in second.headers
+    # 2026-10-08: a single-step request carries one id in all three headers.
+    ids = {second.headers[name] for name in ("cf-aig-log-id", "cf-aig-request-id", "cf-aig-event-id")}
+    assert ids == {second.headers["cf-aig-log-id"]}
+
+
+async def test_log_ids_are_uuidv7_with_the_fake_clock_in_front() -> None:
+    clock = ManualClock(1_791_000_000.5)
+    async with serving(make_config(clock=clock)) as (_, client):
+        first = (await post(client, {})).headers["cf-aig-log-id"]
+        clock.advance(1)
+        second = (await post(client, {})).headers["cf-aig-log-id"]
+    assert int(first.replace("-", "")[:12], 16) == 1_791_000_000_500
+    assert first < second  # time-ordered, so logs sort by id as by creation
+
+
+async def test_earlier_ulid_ids_as_a_setting() -> None:
+    config = make_config()
+    config.fidelity.log_ids = "ulid"
+    async with serving(config) as (_, client):
+        response = await post(client, {})
+        with_event = await post(client, {"cf-aig-event-id": "mine"})
+    headers = response.headers
+    assert re.fullmatch(ULID, headers["cf-aig-log-id"])
+    assert re.fullmatch(UUID, headers["cf-aig-request-id"])
+    assert "cf-aig-event-id" not in headers
+    assert with_event.headers["cf-aig-event-id"] == "mine"
 
 
 async def test_gateway_headers_on_refusals_too(client: httpx.AsyncClient) -> None:
     response = await post(client, {"cf-aig-event-id": "e", "x-aigw-behaviour": '{"error": "spend_limit"}'})
     assert response.status_code == 429
     assert response.headers["cf-aig-event-id"] == "e"
-    assert re.fullmatch(ULID, response.headers["cf-aig-log-id"])
+    assert re.fullmatch(UUID7, response.headers["cf-aig-log-id"])
 
 
 async def test_direct_workers_ai_has_no_gateway_headers(client: httpx.AsyncClient) -> None:

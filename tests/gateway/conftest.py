@@ -24,7 +24,7 @@ from harness.gateway.tenants import TenantConfig
 
 TENANTS_DIR = Path(__file__).resolve().parents[2] / "scenarios" / "tenants"
 SESSION = "11111111-1111-1111-1111-111111111111"
-LLAMA = "@cf/meta/llama-3.1-8b-instruct"
+LLAMA = "@cf/meta/llama-3.1-8b-instruct-fp8-fast"
 LLAMA_FAST = "@cf/meta/llama-3.1-8b-instruct-fast"
 FAKE_ACCOUNT = "0123456789abcdef0123456789abcdef"
 FAKE_TOKEN = "fake-api-token-for-tests"

@@ -60,7 +60,7 @@ async def test_health_reports_environment_and_models(start_gateway: GatewayFacto
     assert response.status_code == 200
     assert response.content == (
         b'{"ok":true,"data":{"status":"ok","tenantId":"example","environment":"dev",'
-        b'"modelId":"@cf/meta/llama-3.1-8b-instruct-fast","fallbackModelId":"@cf/meta/llama-3.1-8b-instruct"}}'
+        b'"modelId":"@cf/meta/llama-3.1-8b-instruct-fast","fallbackModelId":"@cf/meta/llama-3.1-8b-instruct-fp8-fast"}}'
     )
     assert set(response.headers) == {"content-type", "content-length"}
 

@@ -63,7 +63,10 @@ async def test_success_frames_headers_and_usage(start_gateway: GatewayFactory, f
         'data: {"sessionId":"11111111-1111-1111-1111-111111111111","role":"assistant","content":"Hello",'
         '"tenantId":"example","traceId":"tr"}\n\n'
     )
-    assert '\n\nevent: done\ndata: {"done":true,"usage":{"modelId":"@cf/meta/llama-3.1-8b-instruct",' in body
+    assert (
+        '\n\nevent: done\ndata: {"done":true,"usage":{"modelId":"@cf/meta/llama-3.1-8b-instruct-fp8-fast",'
+        in body
+    )
     assert body.endswith("}}\n\n")
     assert "id:" not in body
     assert "retry:" not in body

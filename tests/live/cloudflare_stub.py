@@ -125,7 +125,7 @@ def build_app(acct: StubAccount) -> Starlette:
     async def models(request: Request) -> Response:
         if not allowed(request, "workers-ai"):
             return _auth_error()
-        names = ["@cf/meta/llama-3.1-8b-instruct", "@cf/meta/llama-3.1-8b-instruct-fast"]
+        names = ["@cf/meta/llama-3.1-8b-instruct-fp8-fast", "@cf/meta/llama-3.1-8b-instruct-fast"]
         return JSONResponse(
             {
                 "success": True,

@@ -10,7 +10,7 @@ import pytest
 from harness.live.cost import CostCaps, CostGuard, PlannedRequest, estimate
 from harness.live.guarded import DEFAULT_MAX_TOKENS, GuardedTransport
 
-URL = "https://gateway.test/v1/acct/gw/workers-ai/@cf/meta/llama-3.1-8b-instruct"
+URL = "https://gateway.test/v1/acct/gw/workers-ai/@cf/meta/llama-3.1-8b-instruct-fp8-fast"
 
 
 async def _send(
@@ -44,7 +44,9 @@ async def test_a_request_without_max_tokens_is_priced_at_the_default() -> None:
     transport = GuardedTransport(httpx.MockTransport(lambda r: httpx.Response(200)), guard, "run-9")
     messages = [{"role": "user", "content": "hi"}]
     await _send(transport, {}, {"messages": messages})
-    expected = estimate(PlannedRequest("x", "@cf/meta/llama-3.1-8b-instruct", messages, DEFAULT_MAX_TOKENS))
+    expected = estimate(
+        PlannedRequest("x", "@cf/meta/llama-3.1-8b-instruct-fp8-fast", messages, DEFAULT_MAX_TOKENS)
+    )
     assert guard.tokens == expected.tokens
     assert guard.usd == pytest.approx(expected.usd)
 

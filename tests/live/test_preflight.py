@@ -9,7 +9,7 @@ from harness.proxy.serve import serve_asgi
 from tests.live.cloudflare_stub import StubAccount, build_app
 from tests.live.conftest import environment
 
-MODELS = ["@cf/meta/llama-3.1-8b-instruct"]
+MODELS = ["@cf/meta/llama-3.1-8b-instruct-fp8-fast"]
 
 
 async def _preflight(account: StubAccount) -> dict[str, tuple[CheckState, str, str]]:
@@ -30,7 +30,7 @@ async def test_all_good(account: StubAccount) -> None:
         "gateway logging": CheckState.PASS,
         "gateway authentication": CheckState.PASS,
         "Logs API": CheckState.PASS,
-        "model @cf/meta/llama-3.1-8b-instruct": CheckState.PASS,
+        "model @cf/meta/llama-3.1-8b-instruct-fp8-fast": CheckState.PASS,
     }
 
 
@@ -45,7 +45,7 @@ async def test_names_the_missing_permissions(account: StubAccount) -> None:
     assert checks["Logs API"][2] == "add the permission Account → AI Gateway → Read to the token"
     account.token_permissions = {"gateway", "logs"}
     checks = await _preflight(account)
-    assert checks["model @cf/meta/llama-3.1-8b-instruct"][2] == (
+    assert checks["model @cf/meta/llama-3.1-8b-instruct-fp8-fast"][2] == (
         "add the permission Account → Workers AI → Read to the token"
     )
 

@@ -65,7 +65,7 @@ async def test_the_worker_streams_through_the_gateway_option_with_the_log_id(
 ) -> None:
     url, fake = worker_and_fake
     body = {
-        "model": "@cf/meta/llama-3.1-8b-instruct",
+        "model": "@cf/meta/llama-3.1-8b-instruct-fp8-fast",
         "messages": [{"role": "user", "content": "hi"}],
         "max_tokens": 5,
         "tenantId": "tenant-w",

@@ -37,7 +37,7 @@ def error(code: str = "ai_error", message: str = "AI provider unavailable") -> b
 
 
 def platform_stream(*contents: str) -> list[bytes]:
-    usage = {"modelId": "@cf/meta/llama-3.1-8b-instruct", "tokensIn": 2, "tokensOut": len(contents)}
+    usage = {"modelId": "@cf/meta/llama-3.1-8b-instruct-fp8-fast", "tokensIn": 2, "tokensOut": len(contents)}
     return [token(c) for c in contents] + [done(usage)]
 
 

@@ -189,7 +189,7 @@ def test_outcomes_failure_output_junit_report_and_the_same_verdicts_as_aigw_run(
             "  finding:   DEMO-SHORT [[]low[]] The answer is short",
             "  evidence:  request r0001 (trace r0001-*): POST /chat, tenant example, -> 200, "
             "text/event-stream, first token * ms, took * ms",
-            "             upstream asked for @cf/meta/llama-3.1-8b-instruct",
+            "             upstream asked for @cf/meta/llama-3.1-8b-instruct-fp8-fast",
             '             #1   +* ms  message  {"sessionId":*',
             '             #4   +* ms  done     {"done":true,*',
         ]

@@ -32,7 +32,7 @@ async def test_records_events_with_arrival_times_and_derived_values() -> None:
     assert stream.content == "Hello"
     assert stream.done == {
         "done": True,
-        "usage": {"modelId": "@cf/meta/llama-3.1-8b-instruct", "tokensIn": 2, "tokensOut": 2},
+        "usage": {"modelId": "@cf/meta/llama-3.1-8b-instruct-fp8-fast", "tokensIn": 2, "tokensOut": 2},
     }
     assert stream.error is None
     times = [e.t_ms for e in stream.events]

@@ -43,7 +43,7 @@ def redactor(generated: dict[str, str]) -> Redactor:
 def sse_flow(account: str, token: str, gateway_token: str) -> http.HTTPFlow:
     request = tutils.treq(
         method=b"POST",
-        path=f"/v1/{account}/my-gw/workers-ai/@cf/meta/llama-3.1-8b-instruct".encode(),
+        path=f"/v1/{account}/my-gw/workers-ai/@cf/meta/llama-3.1-8b-instruct-fp8-fast".encode(),
         headers=http.Headers(
             authorization=f"Bearer {token}",
             **{"cf-aig-authorization": f"Bearer {gateway_token}", "content-type": "application/json"},

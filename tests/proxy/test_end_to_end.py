@@ -29,7 +29,7 @@ async def test_record_through_the_proxy_then_replay(tmp_path: Path, generated: d
         time_scale=0.01,
     )
     redactor = Redactor(dict(generated))
-    path = f"/v1/{generated['CLOUDFLARE_ACCOUNT_ID']}/gw/workers-ai/@cf/meta/llama-3.1-8b-instruct"
+    path = f"/v1/{generated['CLOUDFLARE_ACCOUNT_ID']}/gw/workers-ai/@cf/meta/llama-3.1-8b-instruct-fp8-fast"
     headers = {
         "authorization": f"Bearer {generated['CLOUDFLARE_API_TOKEN']}",
         "cf-aig-authorization": f"Bearer {generated['AIGW_GATEWAY_TOKEN']}",
@@ -69,7 +69,7 @@ async def test_record_through_the_proxy_then_replay(tmp_path: Path, generated: d
     # Replay against a different account id, as a target configured for replay would send.
     library = CassetteLibrary.from_directory(tmp_path, Redactor({"CLOUDFLARE_ACCOUNT_ID": "replay-account"}))
     async with running_replay(library, time_scale=0) as url, httpx.AsyncClient(base_url=url) as http:
-        replay_path = "/v1/replay-account/gw/workers-ai/@cf/meta/llama-3.1-8b-instruct"
+        replay_path = "/v1/replay-account/gw/workers-ai/@cf/meta/llama-3.1-8b-instruct-fp8-fast"
         again = await http.post(replay_path, json=body)
     assert stream_cassette.response is not None
     assert again.headers["cf-aig-log-id"] == stream_cassette.response.header("cf-aig-log-id")

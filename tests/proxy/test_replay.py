@@ -124,7 +124,9 @@ async def test_faults_with_event_delays() -> None:
 
 
 async def test_no_match_names_the_nearest_recordings() -> None:
-    cassette = _cassette(f"/v1/{ACCOUNT}/gw/workers-ai/@cf/meta/llama-3.1-8b-instruct", {}, SSE_FRAMES)
+    cassette = _cassette(
+        f"/v1/{ACCOUNT}/gw/workers-ai/@cf/meta/llama-3.1-8b-instruct-fp8-fast", {}, SSE_FRAMES
+    )
     time = FakeTime()
     app = ReplayApp(_library(cassette), clock=time.clock, sleep=time.sleep)
     status, _, sent = await _call(
@@ -135,5 +137,5 @@ async def test_no_match_names_the_nearest_recordings() -> None:
     prefix = "/v1/[REDACTED:CLOUDFLARE_ACCOUNT_ID]/gw/workers-ai/@cf/meta"
     assert message == (
         f"AIGW: no cassette matches POST {prefix}/llama-3.2-3b-instruct"
-        f"; nearest recorded: POST {prefix}/llama-3.1-8b-instruct"
+        f"; nearest recorded: POST {prefix}/llama-3.1-8b-instruct-fp8-fast"
     )

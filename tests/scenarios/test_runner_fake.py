@@ -43,7 +43,7 @@ steps:
       ttft_ms: {min: 90}
   - name: wrong
     request: {tenant: example, stream: false}
-    expect: {status: 201, headers: {x-model-id: "@cf/meta/llama-3.1-8b-instruct"}}
+    expect: {status: 201, headers: {x-model-id: "@cf/meta/llama-3.1-8b-instruct-fp8-fast"}}
 checks:
   - id: calls
     upstream_calls: {count: 3, gateway_id: example-gateway, metadata: {tenantId: example}}
@@ -73,7 +73,7 @@ async def test_expectations_checks_measurements_and_findings() -> None:
     exchanges = {e.id: e for e in result.exchanges}
     assert [exchanges[r].concurrency for r in ("r0001", "r0002")] == [2, 2]
     assert all(e.log_ids for e in result.exchanges), "every exchange is tied to its cf-aig-log-id"
-    assert exchanges["r0001"].upstream_models == ["@cf/meta/llama-3.1-8b-instruct"]
+    assert exchanges["r0001"].upstream_models == ["@cf/meta/llama-3.1-8b-instruct-fp8-fast"]
     ttft = next(m for m in result.measurements if m.name == "ttft_ms")
     assert ttft.count == 2
     assert ttft.p50 is not None

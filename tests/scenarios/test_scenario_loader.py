@@ -169,7 +169,7 @@ _REQUESTS = st.fixed_dictionaries(
     optional={
         "message": st.text(min_size=1, max_size=20),
         "stream": st.one_of(st.none(), st.booleans()),
-        "model": st.sampled_from(["@cf/meta/llama-3.1-8b-instruct", "@cf/openai/gpt-oss-20b"]),
+        "model": st.sampled_from(["@cf/meta/llama-3.1-8b-instruct-fp8-fast", "@cf/openai/gpt-oss-20b"]),
         "new_session": st.booleans(),
         "disconnect_after_events": st.integers(0, 50),
         "headers": st.dictionaries(st.sampled_from(["x-api-key", "host"]), st.text(max_size=8), max_size=2),

@@ -23,10 +23,10 @@ description: d
 requires: [upstream_control, gateway_logs]
 upstream:
   default: {tokens: 4}
-  models: {"@cf/meta/llama-3.1-8b-instruct": [{error: out_of_capacity}]}
+  models: {"@cf/meta/llama-3.1-8b-instruct-fp8-fast": [{error: out_of_capacity}]}
 steps:
   - name: chat
-    request: {tenant: example, model: "@cf/meta/llama-3.1-8b-instruct", stream: false}
+    request: {tenant: example, model: "@cf/meta/llama-3.1-8b-instruct-fp8-fast", stream: false}
     expect: {status: 502}
 checks:
   - {id: calls, upstream_calls: {count: 1, statuses: [429], gateway_id: example-gateway}}

@@ -25,7 +25,7 @@ pytestmark = [needs_node, pytest.mark.asyncio(loop_scope="module")]
 SESSION = "11111111-1111-1111-1111-111111111111"
 TENANT = {"x-tenant-id": "example"}
 PRIMARY = "@cf/meta/llama-3.1-8b-instruct-fast"
-FALLBACK = "@cf/meta/llama-3.1-8b-instruct"
+FALLBACK = "@cf/meta/llama-3.1-8b-instruct-fp8-fast"
 MODELS = {"MODEL_ID": PRIMARY, "FALLBACK_MODEL_ID": FALLBACK}
 UNUSED_UPSTREAM = "http://127.0.0.1:9"  # for Workers that make no AI call in the test
 NATIVE_STREAM = [
@@ -218,7 +218,7 @@ async def test_vars_can_be_overridden_per_run() -> None:
         "tenantId": "example",
         "environment": "dev",
         "modelId": "@cf/other",
-        "fallbackModelId": "@cf/meta/llama-3.1-8b-instruct",
+        "fallbackModelId": "@cf/meta/llama-3.1-8b-instruct-fp8-fast",
     }
 
 

@@ -24,7 +24,7 @@ pytestmark = [needs_node, pytest.mark.asyncio(loop_scope="module")]
 
 SESSION = "22222222-2222-2222-2222-222222222222"
 PRIMARY = "@cf/meta/llama-3.1-8b-instruct-fast"
-FALLBACK = "@cf/meta/llama-3.1-8b-instruct"
+FALLBACK = "@cf/meta/llama-3.1-8b-instruct-fp8-fast"
 MODELS = {"MODEL_ID": PRIMARY, "FALLBACK_MODEL_ID": FALLBACK}
 
 

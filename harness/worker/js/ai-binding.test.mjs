@@ -54,7 +54,7 @@ describe("AI.run", () => {
   test("posts {inputs, options} to /run?version=3 with the binding's headers", async () => {
     reply(200, { response: "hi", usage: { prompt_tokens: 1 } }, { "content-type": "application/json" });
     const ai = createAiBinding({ baseUrl });
-    const result = await ai.run("@cf/meta/llama-3.1-8b-instruct", { prompt: "hello" }, {
+    const result = await ai.run("@cf/meta/llama-3.1-8b-instruct-fp8-fast", { prompt: "hello" }, {
       prefix: "p",
       extraHeaders: { "x-extra": "1" },
       tags: ["a"],
@@ -65,7 +65,7 @@ describe("AI.run", () => {
     assert.equal(request.url, "/run?version=3");
     assert.equal(request.headers["content-type"], "application/json");
     assert.equal(request.headers["cf-consn-sdk-version"], "2.0.0");
-    assert.equal(request.headers["cf-consn-model-id"], "p:@cf/meta/llama-3.1-8b-instruct");
+    assert.equal(request.headers["cf-consn-model-id"], "p:@cf/meta/llama-3.1-8b-instruct-fp8-fast");
     assert.equal(request.headers["x-extra"], "1");
     assert.deepEqual(JSON.parse(request.body), { inputs: { prompt: "hello" }, options: { tags: ["a"] } });
   });
