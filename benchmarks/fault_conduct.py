@@ -45,19 +45,12 @@ ACCOUNT = "0123456789abcdef0123456789abcdef"
 TOKEN = "fault-conduct-token-000000000000"
 GATEWAY = "conduct-gateway"
 PRIMARY = "@cf/meta/llama-3.1-8b-instruct-fast"
-FALLBACK = "@cf/meta/llama-3.1-8b-instruct"
+FALLBACK = "@cf/meta/llama-3.2-3b-instruct"
 ANSWER = "one two three four five six seven eight"
 SESSION = "22222222-2222-2222-2222-222222222222"
 TIME_SCALE = 0.05  # the fake's delays are 20 times shorter than scripted; timeouts below are real time
 TIMEOUTS = Timeouts(first_byte=1.0, first_token=1.0, between_events=1.0, attempt=5.0, total=8.0)
 CLIENT_LIMIT = 15.0  # seconds: longer than the gateway's deadline, so a hang is seen as one
-CONTEXT_ERROR = {
-    "status": 400,
-    "body": {
-        "errors": [{"code": 5021, "message": "The input exceeds the model's context window"}],
-        "success": False,
-    },
-}
 
 
 @dataclass(frozen=True)
@@ -77,9 +70,8 @@ FAULTS = [
     Fault("rate-limit", "429 3040, no Retry-After", {"error": "out_of_capacity"}),
     Fault(
         "rate-limit-retry-after",
-        "429 with Retry-After",
-        None,
-        missing="Retry-After on scripted errors",
+        "429 3040 with Retry-After: 2",
+        {"error": {"name": "out_of_capacity", "retry_after": 2}},
     ),
     Fault("server-error", "500 3043", {"error": "internal_error"}),
     Fault("capacity-503", "503 3040", {"error": {"code": 3040, "status": 503, "message": "busy"}}),
@@ -90,12 +82,7 @@ FAULTS = [
         {"stream": {"stall": {"after_events": 0, "seconds": 60}}},
         stream_only=True,
     ),
-    Fault(
-        "cut-before-tokens",
-        "connection cut before any event",
-        {"stream": {"cut_after_events": 0}},
-        json_primary={"stream": {"cut_after_bytes": 0}},
-    ),
+    Fault("reset-before-head", "connection reset before the response head", {"reset_before_head": True}),
     Fault(
         "cut-after-tokens",
         "connection cut after 3 events",
@@ -117,10 +104,9 @@ FAULTS = [
         stream_only=True,
     ),
     Fault(
-        "error-frame-first",
-        "an error frame before any token",
-        {"stream": {"error_frame": {"after_events": 0, "code": 3040, "message": "busy"}}},
-        stream_only=True,
+        "invalid-json-200",
+        "200 whose JSON body is cut short",
+        {"raw_response": {"body": '{"result":{"response":"tru'}},
     ),
     Fault("missing-done", "usage frame, no [DONE]", {"stream": {"done": False}}, stream_only=True),
     Fault(
@@ -130,7 +116,9 @@ FAULTS = [
         best="safe",
         stream_only=True,
     ),
-    Fault("context-length", "400: input exceeds the context window", {"error": CONTEXT_ERROR}),
+    Fault(
+        "context-length", "400 7003: prompt exceeds the context window", {"error": "context_window_exceeded"}
+    ),
     Fault(
         "content-filter",
         "400 8007 NSFW prompt, on every model",
@@ -140,9 +128,9 @@ FAULTS = [
     ),
     Fault(
         "outage",
-        "every model 503",
-        {"error": {"code": 3043, "status": 503, "message": "unavailable"}},
-        fallback={"error": {"code": 3043, "status": 503, "message": "unavailable"}},
+        "every model 503, Retry-After past the deadline",
+        {"error": {"code": 3043, "status": 503, "message": "unavailable", "retry_after": 60}},
+        fallback={"error": {"code": 3043, "status": 503, "message": "unavailable", "retry_after": 60}},
         expect="ai_error",
     ),
 ]
@@ -285,7 +273,7 @@ async def run(quirks: bool, show: Callable[[str], None]) -> dict[str, dict[str, 
         ReferenceGateway.running(settings(fake, quirks)) as gw,
         httpx.AsyncClient(base_url=gw.base_url, timeout=None) as client,
     ):
-        show(f"{'fault':24} {'what':38} {'streamed':14} {'JSON':14} streamed detail")
+        show(f"{'fault':24} {'what':48} {'streamed':14} {'JSON':14} streamed detail")
         for fault in FAULTS:
             grades: dict[str, tuple[str, str]] = {}
             for mode, stream in (("stream", True), ("json", False)):
@@ -299,7 +287,7 @@ async def run(quirks: bool, show: Callable[[str], None]) -> dict[str, dict[str, 
                 totals[mode][grades[mode][0]] = totals[mode].get(grades[mode][0], 0) + 1
             best = "" if fault.best == "pass" else f" (best: {fault.best})"
             show(
-                f"{fault.name:24} {fault.what:38} {grades['stream'][0]:14} {grades['json'][0]:14} "
+                f"{fault.name:24} {fault.what:48} {grades['stream'][0]:14} {grades['json'][0]:14} "
                 f"{grades['stream'][1]}{best}"
             )
     return totals
