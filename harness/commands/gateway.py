@@ -67,7 +67,7 @@ def _serve(args: argparse.Namespace) -> int:
     import pydantic
     import uvicorn
 
-    from harness.gateway.server import create_app
+    from harness.gateway.server import create_app, server_config
     from harness.gateway.settings import GatewaySettings, UpstreamSettings
 
     if not args.upstream.startswith(("http://", "https://")):
@@ -94,7 +94,7 @@ def _serve(args: argparse.Namespace) -> int:
         raise ConfigError(f"gateway settings: {problems}") from None
     app = create_app(settings)
     print(f"aigw gateway: serving on http://{args.host}:{args.port} -> {settings.upstream.base_url}")
-    config = uvicorn.Config(app, host=args.host, port=args.port, lifespan="on", log_level="warning")
+    config = server_config(app, args.host, args.port, lifespan="on", log_level="warning")
     with asyncio.Runner(loop_factory=_fast_loop()) as runner:
         runner.run(uvicorn.Server(config).serve())
     return 0

@@ -2,18 +2,19 @@
 and allow-list, rate limit, history, input estimate, budget, and the append of the user message.
 
 ``Admission.admit`` returns an admitted ``Turn`` (everything the attempts and the settlement need) or a
-``Rejection`` (status, code, message, headers). Every string taken from the request is valid Unicode
-before it is stored or forwarded: a lone UTF-16 surrogate, which JSON can spell and UTF-8 cannot carry,
-becomes U+FFFD, so one message cannot poison a session. It writes nothing to the client.
+``Rejection`` (status, code, message, headers). The body is parsed by ``fakes.hardened_http.loads_strict``
+(the shared leaf): numbers are finite and bounded, nesting is bounded, and every string is valid Unicode
+before it is stored or forwarded (a lone UTF-16 surrogate, which JSON can spell and UTF-8 cannot carry,
+becomes U+FFFD), so one message cannot poison a session. It writes nothing to the client.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from fakes.hardened_http import loads_strict
 from harness.gateway.ledger import BudgetExceeded, BudgetLedger, Reservation
 from harness.gateway.metrics import UsageRecord
 from harness.gateway.ratelimit import RateLimiter, RateLimitResult
@@ -21,17 +22,13 @@ from harness.gateway.selection import ModelNotAllowed, Selection, select_models
 from harness.gateway.sessions import SessionStore
 from harness.gateway.settings import PlatformQuirks
 from harness.gateway.tenants import EnvOverrides, TenantConfig
-from harness.gateway.tokens import UsageTracker, estimate_tokens_from_messages, utf16_len, valid_unicode
+from harness.gateway.tokens import UsageTracker, estimate_tokens_from_messages, utf16_len
 from harness.gateway.upstream import ChatMessage, UpstreamError, UpstreamRequest, gateway_metadata
 
 __all__ = ["Admission", "ChatRequest", "Rejection", "Turn", "parse_chat_request", "session_problem"]
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 _MAX_MESSAGE = 10000
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +58,11 @@ def parse_chat_request(payload: Any) -> ChatRequest | None:
         value = payload[key]
         if not isinstance(value, str) or not value:
             return None
-        optional[key] = valid_unicode(value)
+        optional[key] = value
     stream = payload.get("stream", True)
     if not isinstance(stream, bool):
         return None
-    return ChatRequest(session_id, valid_unicode(message), optional["modelId"], stream, optional["userId"])
+    return ChatRequest(session_id, message, optional["modelId"], stream, optional["userId"])
 
 
 def session_problem(session_id: str) -> str | None:
@@ -150,8 +147,9 @@ class Admission:
         started: float,
     ) -> Turn | Rejection:
         try:
-            payload = json.loads(body.decode("utf-8", errors="replace"), parse_constant=_reject_constant)
-        except (ValueError, RecursionError):
+            # Finite, bounded numbers and valid Unicode (a lone surrogate becomes U+FFFD) in every string.
+            payload = loads_strict(body.decode("utf-8", errors="replace"))
+        except ValueError:
             return Rejection(400, "invalid_json", "Invalid JSON")
         request = parse_chat_request(payload)
         if request is None:

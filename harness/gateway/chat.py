@@ -25,10 +25,20 @@ from collections.abc import Awaitable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from fakes.hardened_http import Disconnected, Limits, Refused, read_body
 from harness.gateway.admission import Admission, Rejection, Turn, session_problem
 from harness.gateway.attempts import AttemptLoop
 from harness.gateway.clock import Clock
-from harness.gateway.envelope import ClientGone, Receive, Scope, Send, fail_body, ok_body, send_json
+from harness.gateway.envelope import (
+    ClientGone,
+    Receive,
+    Scope,
+    Send,
+    fail_body,
+    http_refusal_code,
+    ok_body,
+    send_json,
+)
 from harness.gateway.ledger import BudgetLedger
 from harness.gateway.metrics import InMemoryMetrics, MetricsObserver, UsageRecord
 from harness.gateway.ratelimit import RateLimiter
@@ -62,7 +72,7 @@ class ChatApp:
         trace_ids: str,
         timeouts: Timeouts | None = None,
         quirks: PlatformQuirks | None = None,
-        body_timeout: float | None = 30.0,
+        limits: Limits | None = None,
     ) -> None:
         self.tenants = tenants
         self.env = env
@@ -75,7 +85,7 @@ class ChatApp:
         self.trace_ids = trace_ids
         self.quirks = quirks or PlatformQuirks()
         self.timeouts = timeouts or Timeouts()
-        self.body_timeout = body_timeout
+        self.limits = limits or Limits()
         self.rate_limiter = RateLimiter(clock)
         self.sessions = SessionStore(clock)
         self.admission = Admission(
@@ -128,13 +138,11 @@ class ChatApp:
                 await send_json(send, 405, fail_body("method_not_allowed", "Method not allowed", trace_id))
                 return
             try:
-                body = await self._read_body(receive)
-            except TimeoutError:
-                await send_json(
-                    send, 408, fail_body("request_timeout", "Request body not received in time", trace_id)
-                )
+                body = await read_body(receive, self.limits, headers.get("content-length"))
+            except Disconnected:
                 return
-            if body is None:
+            except Refused as refused:
+                await send_json(send, refused.status, http_refusal_with_trace(refused, trace_id))
                 return
             await self._chat(tenant, headers, body, trace_id, receive, send)
             return
@@ -173,19 +181,6 @@ class ChatApp:
             "modelId": self.env.get("MODEL_ID") or tenant.ai_models.chat,
             "fallbackModelId": self.env.get("FALLBACK_MODEL_ID") or tenant.ai_models.chat,
         }
-
-    async def _read_body(self, receive: Receive) -> bytes | None:
-        """The whole request body, or ``None`` if the client left while sending it; a client that stalls
-        longer than ``body_timeout`` raises ``TimeoutError``."""
-        chunks: list[bytes] = []
-        async with asyncio.timeout(self.body_timeout):
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return None
-                chunks.append(message.get("body", b""))
-                if not message.get("more_body", False):
-                    return b"".join(chunks)
 
     # ------------------------------------------------------------------ session routes
 
@@ -305,6 +300,10 @@ class ChatApp:
 
 
 # ---------------------------------------------------------------------- ASGI helpers
+
+
+def http_refusal_with_trace(refused: Refused, trace_id: str | None) -> bytes:
+    return fail_body(http_refusal_code(refused.status), refused.message, trace_id)
 
 
 def _js_number(text: str) -> float:

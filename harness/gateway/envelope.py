@@ -27,6 +27,8 @@ __all__ = [
     "client_error",
     "dumps",
     "fail_body",
+    "http_refusal",
+    "http_refusal_code",
     "ok_body",
     "send_json",
     "write",
@@ -97,6 +99,24 @@ def client_error(error: UpstreamError | None, *, requested_model_failed: bool) -
     if requested_model_failed:
         return MODEL_UNAVAILABLE
     return AI_ERROR
+
+
+# Refusals from the HTTP layer (fakes.hardened_http) and the body reader, in the platform's codes.
+_HTTP_CODES = {
+    400: "invalid_request",
+    408: "request_timeout",
+    413: "payload_too_large",
+    431: "request_header_fields_too_large",
+}
+
+
+def http_refusal_code(status: int) -> str:
+    return _HTTP_CODES.get(status, "invalid_request")
+
+
+def http_refusal(status: int, message: str) -> bytes:
+    """The platform's failure envelope for a refusal before any route ran (no trace id is known yet)."""
+    return fail_body(http_refusal_code(status), message, None)
 
 
 class ClientGone(Exception):

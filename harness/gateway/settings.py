@@ -67,6 +67,13 @@ class Timeouts(_Settings):
     total: float | None = Field(
         default=300.0, gt=0, allow_inf_nan=False, description="seconds for all attempts of one request"
     )
+    request_head: float = Field(
+        default=10.0,
+        gt=0,
+        le=86_400,
+        allow_inf_nan=False,
+        description="seconds for a client to send a request head",
+    )
     request_body: float | None = Field(
         default=30.0,
         gt=0,

@@ -8,6 +8,7 @@ Each case is bounded in time by the client's timeout.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from hypothesis import strategies as st
 
 from fakes.config import AccountConfig, FakeConfig, GatewayConfig
 from fakes.server import FakeGateway
-from harness.gateway import GatewaySettings, ManualClock, ReferenceGateway
+from harness.gateway import GatewaySettings, ManualClock, ReferenceGateway, Timeouts
 
 TENANTS = Path(__file__).resolve().parents[2] / "scenarios" / "tenants"
 ACCOUNT = "0123456789abcdef0123456789abcdef"
@@ -126,7 +127,12 @@ async def served() -> AsyncIterator[tuple[FakeGateway, ReferenceGateway, httpx.A
     async with FakeGateway.running(FakeConfig(accounts=[account], time_scale=0.01)) as fake:
         fake.behaviour.load({"default": {"text": "fine"}})
         settings = GatewaySettings.for_upstream(
-            fake.base_url, account_id=ACCOUNT, api_token=TOKEN, tenants_dir=TENANTS, clock=clock
+            fake.base_url,
+            account_id=ACCOUNT,
+            api_token=TOKEN,
+            tenants_dir=TENANTS,
+            clock=clock,
+            timeouts=Timeouts(request_head=0.5, request_body=0.5),
         )
         async with (
             ReferenceGateway.running(settings) as gw,
@@ -187,6 +193,44 @@ async def test_bad_input_over_every_route(
     attempts = [a for r in gw.metrics.records for a in r.attempts]
     assert all(a.error_class in (None, "model") for a in attempts), {a.error_class for a in attempts}
     assert all(r.path.startswith(f"/v1/{ACCOUNT}/example-gateway/workers-ai/") for r in fake.store.records())
+
+
+RAW_CASES = [
+    ("not HTTP", b"GARBAGE\r\n\r\n", 400),
+    ("bad request line", b"GET /health HTTP/9.9 extra\r\nhost: x\r\n\r\n", 400),
+    ("bad header name", b"GET /health HTTP/1.1\r\nho st: x\r\n\r\n", 400),
+    ("head never ends", b"GET /health HTTP/1.1\r\nhost: x\r\nx-tenant-id: example\r\n", 408),
+    (
+        "body never ends",
+        b'POST /chat HTTP/1.1\r\nhost: x\r\nx-tenant-id: example\r\ncontent-length: 100\r\n\r\n{"se',
+        408,
+    ),
+    # The HTTP parser stops reading at the head limit (64 kB) and refuses what it has as malformed.
+    ("head too large", b"GET /health HTTP/1.1\r\nhost: x\r\nx-big: " + b"a" * 70000 + b"\r\n\r\n", 400),
+]
+
+
+@pytest.mark.asyncio(loop_scope="module")
+@pytest.mark.parametrize(("name", "raw", "status"), RAW_CASES, ids=[c[0] for c in RAW_CASES])
+async def test_http_layer_refusals_use_the_platforms_envelope(
+    served: tuple[FakeGateway, ReferenceGateway, httpx.AsyncClient], name: str, raw: bytes, status: int
+) -> None:
+    _, gw, client = served
+    host, port = gw.base_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(raw)
+        async with asyncio.timeout(CLIENT_TIMEOUT):
+            answer = await reader.read()  # the server answers and closes: no hang
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(f"HTTP/1.1 {status} ".encode()), (name, head[:80])
+    assert b"content-type: application/json" in head.lower(), name
+    envelope = json.loads(body)
+    assert envelope["ok"] is False, name
+    assert set(envelope["error"]) == {"code", "message"}, name
+    assert (await client.get("/health", headers=EXAMPLE)).status_code == 200  # still serving
 
 
 JSON_VALUES = st.recursive(
