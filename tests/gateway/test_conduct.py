@@ -239,3 +239,27 @@ async def test_a_non_ascii_request_id_is_carried(start_gateway: GatewayFactory, 
     assert (response.status_code, text(response)) == (200, "fine")
     assert gw.metrics.last.trace_id == "trace-é"
     assert fake.store.records()[0].metadata["traceId"] == "trace-é"
+
+
+async def test_scripted_retry_after_is_waited_then_the_same_model_serves(
+    start_gateway: GatewayFactory, fake: FakeGateway
+) -> None:
+    fake.behaviour.load(
+        {"models": {LLAMA_FAST: [{"times": 1, "error": {"name": "out_of_capacity", "retry_after": 0}}]}}
+    )
+    policy = FallbackPolicy(retry_after="wait")
+    async with start_gateway(env=WITH_FALLBACK, fallback=policy) as (gw, client):
+        response = await client.post("/chat", headers=EXAMPLE, json=CHAT)
+    assert [r.model for r in fake.store.records()] == [LLAMA_FAST, LLAMA_FAST]
+    assert response.headers["x-model-id"] == LLAMA_FAST
+    assert gw.metrics.last.attempts[0].retried_after_s == 0.0
+
+
+async def test_context_window_of_the_fake_goes_to_the_fallback(
+    start_gateway: GatewayFactory, fake: FakeGateway
+) -> None:
+    fake.behaviour.load({"models": {LLAMA_FAST: [{"error": "context_window_exceeded"}]}})
+    async with start_gateway(env=WITH_FALLBACK) as (gw, client):
+        response = await client.post("/chat", headers=EXAMPLE, json=CHAT)
+    assert response.headers["x-model-id"] == LLAMA
+    assert gw.metrics.last.attempts[0].error_class == "context_length"
