@@ -40,6 +40,7 @@ from urllib.parse import quote
 import httpx
 
 from harness.gateway.tokens import Frame, extract_text, interpret_event, usage_from_mapping, valid_unicode
+from harness.gateway.wire import WireError, WirePool, WireResponse
 from harness.sse import ServerSentEvent, SSEDecoder
 
 __all__ = [
@@ -247,7 +248,11 @@ def gateway_metadata(entries: Mapping[str, object], tenant_id: str) -> tuple[dic
     return {k: v for k, v in cleaned.items() if k in keep}, [k for k in cleaned if k not in keep]
 
 
-def _error_from_response(response: httpx.Response, body: bytes, now_epoch: float) -> UpstreamError:
+Response = httpx.Response | WireResponse
+_BROKEN = (httpx.HTTPError, WireError)
+
+
+def _error_from_response(response: Response, body: bytes, now_epoch: float) -> UpstreamError:
     status = response.status_code
     code: int | None = None
     message = ""
@@ -285,7 +290,7 @@ def _error_from_response(response: httpx.Response, body: bytes, now_epoch: float
 class UpstreamAnswer:
     """An open answer: iterate ``batches()``; it ends complete or raises ``UpstreamError``."""
 
-    def __init__(self, response: httpx.Response, clock: _Clock, malformed: MalformedFrames) -> None:
+    def __init__(self, response: Response, clock: _Clock, malformed: MalformedFrames) -> None:
         self.response = response
         self.status = response.status_code
         self.log_id = response.headers.get("cf-aig-log-id")
@@ -332,7 +337,7 @@ class UpstreamAnswer:
                 break
             except TimeoutError:
                 raise self._error(ErrorClass.TIMEOUT, reason) from None
-            except httpx.HTTPError as exc:
+            except _BROKEN as exc:
                 if self._complete:
                     return  # everything was said; only the terminator was lost
                 raise self._error(ErrorClass.CONNECTION, f"the stream broke: {type(exc).__name__}") from None
@@ -358,7 +363,7 @@ class UpstreamAnswer:
     async def _drain(chunks: AsyncIterator[bytes]) -> None:
         """Read what follows the terminator (the end of the chunked body), briefly, so that the connection
         goes back to the pool instead of being closed: a new TLS connection per request costs more."""
-        with contextlib.suppress(TimeoutError, httpx.HTTPError):
+        with contextlib.suppress(TimeoutError, *_BROKEN):
             async with asyncio.timeout(_DRAIN_SECONDS):
                 async for _ in chunks:
                     pass
@@ -390,7 +395,7 @@ class UpstreamAnswer:
                 body = await self.response.aread()
         except TimeoutError:
             raise self._error(ErrorClass.TIMEOUT, reason) from None
-        except httpx.HTTPError as exc:
+        except _BROKEN as exc:
             raise self._error(ErrorClass.CONNECTION, f"the response broke: {type(exc).__name__}") from None
         try:
             payload = json.loads(body)
@@ -420,6 +425,8 @@ class UpstreamClient:
         self._api_token = api_token
         self._gateway_token = gateway_token
         self.malformed: MalformedFrames = malformed
+        # Real sockets go through the wire client; an injected transport (tests) through httpx.
+        self._wire = WirePool(max_idle=200, keepalive_expiry=2.0) if transport is None else None
         self._client = httpx.AsyncClient(
             transport=transport,
             timeout=httpx.Timeout(connect=connect_timeout, read=None, write=None, pool=None),
@@ -433,6 +440,8 @@ class UpstreamClient:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+        if self._wire is not None:
+            await self._wire.aclose()
 
     def url(self, account_id: str, gateway_id: str, model: str) -> str:
         """The model id is data, not URL syntax: every character but ``@`` and ``/`` is percent-encoded, so
@@ -455,20 +464,18 @@ class UpstreamClient:
             headers["cf-aig-authorization"] = f"Bearer {self._gateway_token}"
         return headers
 
-    def _build(self, request: UpstreamRequest) -> httpx.Request:
+    def _parts(self, request: UpstreamRequest) -> tuple[str, dict[str, str], bytes]:
         body: dict[str, Any] = {
             "messages": [{"role": m.role, "content": m.content} for m in request.messages]
         }
         if request.stream:
             body["stream"] = True
-        return self._client.build_request(
-            "POST",
-            self.url(self.account_id or request.account_id, request.gateway_id, request.model),
-            content=json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(),
-            headers=self._headers(request.metadata, request.event_id),
-        )
+        url = self.url(self.account_id or request.account_id, request.gateway_id, request.model)
+        content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        return url, self._headers(request.metadata, request.event_id), content
 
-    async def _send(self, request: httpx.Request, limits: AttemptLimits, clock: _Clock) -> httpx.Response:
+    async def _send(self, request: UpstreamRequest, limits: AttemptLimits, clock: _Clock) -> Response:
+        url, headers, content = self._parts(request)
         now = asyncio.get_running_loop().time()
         waits = [
             w
@@ -477,22 +484,25 @@ class UpstreamClient:
         ]
         try:
             async with asyncio.timeout(max(0.0, min(waits)) if waits else None):
-                return await self._client.send(request, stream=True)
+                if self._wire is not None:
+                    return await self._wire.request(url, headers, content)
+                built = self._client.build_request("POST", url, content=content, headers=headers)
+                return await self._client.send(built, stream=True)
         except TimeoutError:
             raise UpstreamError(ErrorClass.TIMEOUT, "no response within the first-byte timeout") from None
         except httpx.TimeoutException:
             raise UpstreamError(ErrorClass.TIMEOUT, "connecting timed out") from None
-        except httpx.HTTPError as exc:
+        except _BROKEN as exc:
             raise UpstreamError(
                 ErrorClass.CONNECTION, f"cannot reach the gateway: {type(exc).__name__}"
             ) from None
 
-    async def _raise_for_status(self, response: httpx.Response) -> None:
+    async def _raise_for_status(self, response: Response) -> None:
         if response.is_success:
             return
         try:
             body = await response.aread()
-        except httpx.HTTPError:
+        except _BROKEN:
             body = b""
         # An HTTP-date in Retry-After is wall-clock time, whatever clock the gateway runs on.
         raise _error_from_response(response, body, time.time())
@@ -501,7 +511,7 @@ class UpstreamClient:
     async def open(self, request: UpstreamRequest, limits: AttemptLimits) -> AsyncIterator[UpstreamAnswer]:
         """Send one attempt; the answer's connection closes when the context is left."""
         clock = limits.started(asyncio.get_running_loop().time())
-        response = await self._send(self._build(request), limits, clock)
+        response = await self._send(request, limits, clock)
         try:
             await self._raise_for_status(response)
             yield UpstreamAnswer(response, clock, self.malformed)
