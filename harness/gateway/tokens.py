@@ -38,6 +38,8 @@ __all__ = [
 
 def utf16_len(text: str) -> int:
     """``String.prototype.length``: UTF-16 code units (an astral character counts 2)."""
+    if text.isascii():  # most tokens: one unit per character, without encoding
+        return len(text)
     return len(text.encode("utf-16-le", errors="surrogatepass")) // 2
 
 
