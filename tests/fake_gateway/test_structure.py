@@ -126,3 +126,10 @@ def test_fakes_never_imports_harness() -> None:
         for name, targets in _graph().items()
     }
     assert {name: found for name, found in offending.items() if found} == {}
+
+
+def test_shared_leaves_import_nothing_else_of_fakes() -> None:
+    """``datafiles`` and ``hardened_http`` are shared with the harness; they must stay leaves."""
+    graph = _graph()
+    for leaf in ("fakes.datafiles", "fakes.hardened_http"):
+        assert {t for t in graph[leaf] if t == "fakes" or t.startswith("fakes.")} == set(), leaf
