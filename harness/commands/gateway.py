@@ -101,8 +101,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _fast_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's event loop when it is installed (the ``speed`` extra): its socket writes, the largest cost of
-    relaying a stream, are in C. uvicorn picks httptools by itself when that is installed."""
+    """uvloop's event loop when it is installed (the ``speed`` extra): its socket writes, a large cost of
+    relaying a stream, are in C."""
     try:
         import uvloop
     except ImportError:
