@@ -182,6 +182,11 @@ def _walk(value: Any, max_depth: int, surrogates: Literal["replace", "refuse"], 
     return root[0]
 
 
+_DECODER = json.JSONDecoder(
+    parse_constant=_refuse_constant, parse_int=_bounded_int, parse_float=_finite_float
+)
+
+
 def loads_strict(
     data: bytes | str, max_depth: int = 128, surrogates: Literal["replace", "refuse"] = "replace"
 ) -> Any:
@@ -190,13 +195,17 @@ def loads_strict(
     Invalid UTF-8 and syntax errors come out as ``ValueError`` too (``UnicodeDecodeError``,
     ``json.JSONDecodeError``), so one ``except ValueError`` handles every refusal.
     """
+    if isinstance(data, bytes | bytearray):
+        text = bytes(data).decode(json.detect_encoding(data), "surrogatepass")
+    else:
+        text = data
     try:
-        value = json.loads(
-            data, parse_constant=_refuse_constant, parse_int=_bounded_int, parse_float=_finite_float
-        )
+        value = _DECODER.decode(text)
     except RecursionError:
         raise JsonRefused(f"nested deeper than {max_depth} levels") from None
     if isinstance(value, dict | list):
+        if text.isascii() and "\\u" not in text and text.count("[") + text.count("{") <= max_depth:
+            return value  # no surrogate can hide in it, and it cannot nest deeper than it has brackets
         return _walk(value, max_depth, surrogates, numbers=False)
     if isinstance(value, str):
         return _clean_text(value, (), surrogates)

@@ -40,13 +40,26 @@ class _QuietDeliberateCuts(logging.Filter):
         return not deliberate_cut.get()
 
 
+class _QuietWritesAfterClose(logging.Filter):
+    """A stream that never pauses is written without watching for the client leaving (that watch costs
+    more than the stream); when a client leaves mid-stream, asyncio warns once per write that followed,
+    until the connection's loss is processed a moment later. That is the client's choice, not a fault."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "socket.send() raised exception."
+
+
 _cut_filter = _QuietDeliberateCuts()
+_write_filter = _QuietWritesAfterClose()
 
 
 def _install_log_filter() -> None:
     log = logging.getLogger("uvicorn.error")
     if _cut_filter not in log.filters:
         log.addFilter(_cut_filter)
+    asyncio_log = logging.getLogger("asyncio")
+    if _write_filter not in asyncio_log.filters:
+        asyncio_log.addFilter(_write_filter)
 
 
 def _uvicorn_config(app: FakeApp, host: str, port: int, log_level: str) -> uvicorn.Config:

@@ -5,13 +5,17 @@ Each subcommand lives in its own module under ``harness.commands`` and exposes
 arguments and returning the exit status). Adding a command means adding a module; this file does not change.
 
 Exit status: 0 when everything asked for holds, 1 when a check or expectation fails, 2 for usage or
-configuration errors (a bad flag, a bad data file, missing credentials).
+configuration errors (a bad flag, a bad data file, missing credentials), 141 when the reader of standard
+output went away (``aigw list | head``: what a shell reports for a tool stopped by SIGPIPE), 130 on Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import io
+import os
 import pkgutil
 import sys
 from collections.abc import Callable, Sequence
@@ -45,18 +49,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_CLOSED_PIPE = 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    handler = cast(Callable[[argparse.Namespace], int], args.handler)
     try:
-        return handler(args)
-    except (DataFileError, HarnessError) as exc:
-        print(f"aigw: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        handler = cast(Callable[[argparse.Namespace], int], args.handler)
+        try:
+            status = handler(args)
+        except (DataFileError, HarnessError) as exc:
+            _say(f"aigw: error: {exc}")
+            status = EXIT_USAGE
+        sys.stdout.flush()  # inside the try: a reader that left is noticed here, not at exit
+        return status
+    except BrokenPipeError:
+        _discard_stdout()
+        return EXIT_CLOSED_PIPE
     except KeyboardInterrupt:
-        print("aigw: interrupted", file=sys.stderr)
+        _say("aigw: interrupted")
         return 130
+
+
+def _say(line: str) -> None:
+    with contextlib.suppress(BrokenPipeError, ValueError):  # nobody is reading standard error either
+        print(line, file=sys.stderr)
+
+
+def _discard_stdout() -> None:
+    """Point standard output at /dev/null, so that the interpreter's last flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, io.UnsupportedOperation):  # not a real file (captured in tests)
+        pass
 
 
 if __name__ == "__main__":

@@ -45,6 +45,16 @@ if [ -f package.json ]; then
         echo "setup: npm not found; the Worker bridge will be unavailable, everything else works." >&2
     fi
 fi
+# wrk (C) is the load generator of the throughput benchmarks (benchmarks/fake_stream.py); optional: without
+# it they fall back to a Python client. Installed from the system packages where that is possible.
+if ! command -v wrk >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && apt-get install -y -qq wrk >/dev/null \
+            || echo "setup: could not install wrk; benchmarks use their Python load generator." >&2
+    else
+        echo "setup: wrk not found (Debian: apt-get install wrk); benchmarks use their Python load generator." >&2
+    fi
+fi
 echo "setup: done"
 
 # Benchmarks only: wrk is the load generator of benchmarks/gateway_overhead.py. Optional: without root or

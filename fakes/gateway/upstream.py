@@ -28,7 +28,6 @@ from fakes.models.streams import (
     plain_native_writes,
     plan_writes,
     play,
-    play_now,
 )
 from fakes.state.store import AttemptRecord, RequestRecord
 from fakes.wire.errors import CloudflareError, error_row
@@ -108,14 +107,16 @@ async def _attempt(call: GatewayCall) -> Reply:
     scale = state.config.time_scale
     timeout_ms = call.options.request_timeout_ms
     gen = generate(state.seed, call.model, call.body, outcome, model.max_tokens_default)
+    waits = outcome.ttfb_ms or (outcome.error is None and not call.stream and outcome.token_delay_ms)
     try:
-        async with asyncio.timeout(timeout_ms / 1000 * scale if timeout_ms is not None else None):
-            if outcome.ttfb_ms:
-                await asyncio.sleep(outcome.ttfb_ms / 1000 * scale)
-            if outcome.error is None and not call.stream and outcome.token_delay_ms:
-                await asyncio.sleep(
-                    _generation_time(gen, outcome.token_delay_ms, outcome.jitter_ms, rng) * scale
-                )
+        if waits:  # a timeout context only where there is something to time
+            async with asyncio.timeout(timeout_ms / 1000 * scale if timeout_ms is not None else None):
+                if outcome.ttfb_ms:
+                    await asyncio.sleep(outcome.ttfb_ms / 1000 * scale)
+                if outcome.error is None and not call.stream and outcome.token_delay_ms:
+                    await asyncio.sleep(
+                        _generation_time(gen, outcome.token_delay_ms, outcome.jitter_ms, rng) * scale
+                    )
     except TimeoutError:
         reply = error_reply(_timeout_error(state.config.fidelity.timeout_status))
         reply.meta["timeout"] = True
@@ -266,7 +267,7 @@ def _stream_reply(
         )
     elif faults.plain and not (delay_ms or jitter_ms):
         chunks = plain_native_chunks(gen, model, rng)
-        return Reply(200, [("content-type", SSE)], stream=play_now(chunks), stream_waits=False)
+        return Reply(200, [("content-type", SSE)], chunks=chunks)
     elif faults.plain:
         writes = plain_native_writes(
             gen, model, rng, token_delay=delay_ms / 1000 * scale, jitter=jitter_ms / 1000 * scale

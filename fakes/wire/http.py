@@ -48,6 +48,9 @@ deliberate_cut: contextvars.ContextVar[bool] = contextvars.ContextVar("deliberat
 """Set in the request's task when the fake cut a response on purpose (the server log stays quiet)."""
 
 
+_LOWERED: dict[str, str] = {}
+
+
 class RequestHeaders(Headers):
     """starlette's ``Headers`` with constant-time lookups: every request reads a dozen of them."""
 
@@ -64,7 +67,12 @@ class RequestHeaders(Headers):
         return isinstance(key, str) and key.lower() in self._first
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self._first.get(key.lower(), default)
+        lowered = _LOWERED.get(key)
+        if lowered is None:
+            lowered = key.lower()
+            if len(_LOWERED) < 4096:  # header names come from the code: a few dozen
+                _LOWERED[key] = lowered
+        return self._first.get(lowered, default)
 
 
 class StreamCut(Exception):
@@ -105,6 +113,9 @@ class Reply:
     headers: list[tuple[str, str]] = field(default_factory=list)  # lowercase names
     body: bytes = b""
     stream: AsyncIterator[bytes] | None = None
+    chunks: list[bytes] | None = None
+    """The body as writes made at once, one after the other (a stream with no pause and no fault): sent
+    without a generator or a disconnect watcher, and captured in one join."""
     stream_waits: bool = True
     """The stream may pause between writes; while it does, a client disconnect must stop it. A stream that
     never pauses skips the disconnect watcher (writes to a gone client are dropped)."""
@@ -233,7 +244,7 @@ async def write_reply(reply: Reply, receive: Receive, send: Send) -> None:
             except _Disconnected:
                 disconnected = True
                 return
-        if reply.stream is None:
+        if reply.stream is None and reply.chunks is None:
             body = reply.body
             if reply.cut_after_bytes is not None and reply.cut_after_bytes < len(body):
                 body, cut = body[: reply.cut_after_bytes], True
@@ -242,8 +253,24 @@ async def write_reply(reply: Reply, receive: Receive, send: Send) -> None:
             if sent is not None:
                 sent += body
             await send({"type": "http.response.body", "body": body, "more_body": cut})
+        elif reply.chunks is not None:
+            written = 0
+            try:
+                for chunk in reply.chunks:
+                    if first_byte_at is None and chunk:
+                        first_byte_at = loop.time()
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    written += 1
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            except Exception:
+                logger.exception("fake gateway: writing a response failed; the connection is cut")
+                cut = True
+            if sent is not None:
+                sent += b"".join(reply.chunks[:written])
         else:
             stream = reply.stream
+            if stream is None:  # pragma: no cover - the branches above cover a reply without a stream
+                raise RuntimeError("a reply needs a body, chunks or a stream")
 
             async def pump() -> None:
                 nonlocal first_byte_at

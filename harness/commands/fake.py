@@ -10,6 +10,7 @@ Gateway paths are served under ``/v1/``, Cloudflare API paths under ``/client/v4
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -50,6 +51,8 @@ def _serve(args: argparse.Namespace) -> int:
     if args.seed is not None:
         updates["seed"] = args.seed
     if args.time_scale is not None:
+        if not math.isfinite(args.time_scale) or args.time_scale > 1000:
+            raise ConfigError(f"--time-scale must be a number of at most 1000, got {args.time_scale}")
         if args.time_scale <= 0:
             raise ConfigError(f"--time-scale must be greater than 0, got {args.time_scale}")
         updates["time_scale"] = args.time_scale

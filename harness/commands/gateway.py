@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -92,12 +93,26 @@ def _serve(args: argparse.Namespace) -> int:
             for error in exc.errors()
         )
         raise ConfigError(f"gateway settings: {problems}") from None
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port must be between 0 and 65535, got {args.port}")
     app = create_app(settings)
-    print(f"aigw gateway: serving on http://{args.host}:{args.port} -> {settings.upstream.base_url}")
-    config = server_config(app, args.host, args.port, lifespan="on", log_level="warning")
-    with asyncio.Runner(loop_factory=_fast_loop()) as runner:
-        runner.run(uvicorn.Server(config).serve())
+    # Bind before announcing, so that the printed address is the real one (port 0 picks a free port).
+    try:
+        sock = socket.create_server((args.host, args.port), family=_family(args.host))
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    with sock:
+        port = sock.getsockname()[1]
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        print(f"aigw gateway: serving on http://{host}:{port} -> {settings.upstream.base_url}", flush=True)
+        config = server_config(app, args.host, port, lifespan="on", log_level="warning")
+        with asyncio.Runner(loop_factory=_fast_loop()) as runner:
+            runner.run(uvicorn.Server(config).serve(sockets=[sock]))
     return 0
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 def _fast_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:

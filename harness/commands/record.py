@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 
 from harness.errors import ConfigError
-from harness.proxy.faults import FaultPlan, parse_indices
-from harness.proxy.record import DEFAULT_SECRET_ENV
+from harness.proxy.fault_plan import FaultPlan, parse_indices
+from harness.proxy.redaction import DEFAULT_SECRET_ENV
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -16,7 +16,7 @@ from harness.scenarios.loader import DEFAULT_DIR, load_scenarios
 from harness.scenarios.runner import RunOptions, run_scenarios
 from harness.scenarios.targets import REGISTRY
 
-__all__ = ["ProgressPrinter", "add_run_options", "options_from", "register"]
+__all__ = ["ProgressPrinter", "add_run_options", "catalogue_of", "options_from", "register"]
 
 _EPILOG = """\
 targets:
@@ -83,12 +83,23 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         "reported times are unscaled",
     )
     parser.add_argument(
+        "--catalogue",
+        type=Path,
+        metavar="DIR",
+        help=f"the scenario catalogue to run when no PATH is given, and its tenants (default: {DEFAULT_DIR})",
+    )
+    parser.add_argument(
         "--tenants",
         type=Path,
-        default=DEFAULT_DIR / "tenants",
         metavar="DIR",
-        help="where tenant files named by scenarios live (default: scenarios/tenants)",
+        help="where tenant files named by scenarios live (default: the catalogue's tenants/)",
     )
+
+
+def catalogue_of(args: argparse.Namespace) -> Path:
+    """The catalogue a command was given (``--catalogue``), else the default one."""
+    catalogue: Path | None = getattr(args, "catalogue", None)
+    return catalogue if catalogue is not None else DEFAULT_DIR
 
 
 def options_from(args: argparse.Namespace) -> RunOptions:
@@ -101,7 +112,7 @@ def options_from(args: argparse.Namespace) -> RunOptions:
         sut_url=args.sut_url,
         seed=args.seed,
         time_scale=args.time_scale,
-        tenants_dir=args.tenants,
+        tenants_dir=args.tenants or catalogue_of(args) / "tenants",
         extra=dict(args.target_option),
     )
 
@@ -152,8 +163,8 @@ def summary_lines(results: Results) -> list[str]:
 
 def _handle(args: argparse.Namespace) -> int:
     options = options_from(args)
-    paths = args.paths or [DEFAULT_DIR]
-    loaded = load_scenarios(paths)
+    paths = args.paths or [catalogue_of(args)]
+    loaded = load_scenarios(paths, options.tenants_dir)
     if not loaded:
         raise ConfigError(f"no scenario files found in {', '.join(map(str, paths))}")
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -7,7 +7,15 @@ import sys
 from pathlib import Path
 
 from fakes.datafiles import DataFileError
-from harness.scenarios.loader import DEFAULT_DIR, discover, json_schema, load_scenario, load_scenarios
+from harness.scenarios.loader import (
+    DEFAULT_DIR,
+    LoadedScenario,
+    discover,
+    duplicate_ids,
+    json_schema,
+    load_scenario,
+    load_scenarios,
+)
 from harness.scenarios.runner import needed_capabilities
 
 __all__ = ["register"]
@@ -25,21 +33,27 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    failures = 0
     files = discover(args.paths)
-    for path in files:
-        try:
-            load_scenario(path)
-        except DataFileError as exc:
-            failures += 1
-            print(exc, file=sys.stderr)
-        else:
-            print(f"{path}: ok")
     if not files:
         print("no scenario files found", file=sys.stderr)
         return 2
-    if failures:
-        print(f"{failures} of {len(files)} files have problems", file=sys.stderr)
+    tenants_dir: Path = args.tenants
+    bad: set[Path] = set()
+    loaded: list[LoadedScenario] = []
+    for path in files:
+        try:
+            loaded.append(load_scenario(path, tenants_dir))
+        except DataFileError as exc:
+            bad.add(path)
+            print(exc, file=sys.stderr)
+    for error in duplicate_ids(loaded):
+        bad.add(Path(error.source))
+        print(error, file=sys.stderr)
+    for item in loaded:
+        if item.path not in bad:
+            print(f"{item.path}: ok")
+    if bad:
+        print(f"{len(bad)} of {len(files)} files have problems", file=sys.stderr)
         return 2
     return 0
 
@@ -67,10 +81,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     validate = subparsers.add_parser(
         "validate",
         help="check scenario files; every mistake is named by file, line and field",
-        description="Check scenario files against the scenario model without running them. Exit status 0 "
-        "when all are valid, 2 otherwise (each problem printed with file, line and field).",
+        description="Check scenario files without running them: the scenario model, upstream behaviour "
+        "documents, tenant names and documents (and the tenant files they name), and that ids are unique "
+        "across files. Exit status 0 when all are valid, 2 otherwise (each problem printed with file, line "
+        "and field).",
     )
     validate.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="scenario files or directories")
+    validate.add_argument(
+        "--tenants",
+        type=Path,
+        default=DEFAULT_DIR / "tenants",
+        metavar="DIR",
+        help="where tenant files named by scenarios live (default: scenarios/tenants)",
+    )
     validate.set_defaults(handler=_validate)
 
     schema = subparsers.add_parser(

@@ -17,7 +17,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from fakes.datafiles import DataFileError, Problem, load_model
+from fakes.datafiles import DataFileError, Problem, line_of, parse_data, read_text, validate_data
 from harness.errors import ConfigError
 
 __all__ = [
@@ -201,7 +201,8 @@ def load_tenants(directory: str | Path) -> list[TenantConfig]:
     tenants: list[TenantConfig] = []
     seen: dict[str, Path] = {}
     for path in files:
-        tenant = load_model(path, TenantConfig)
+        data, positions = parse_data(read_text(path), str(path))
+        tenant = validate_data(data, TenantConfig, str(path), positions)
         if tenant.tenant_id in seen:
             raise DataFileError(
                 str(path),
@@ -209,6 +210,7 @@ def load_tenants(directory: str | Path) -> list[TenantConfig]:
                     Problem(
                         "tenantId",
                         f"tenant {tenant.tenant_id!r} is already defined in {seen[tenant.tenant_id]}",
+                        line=line_of(positions, ("tenantId",)),
                     )
                 ],
             )

@@ -37,7 +37,6 @@ from harness.live.credentials import (
 from harness.live.fidelity import FidelityProbe, FidelityReport, ProbeOutcome, compare, run_probes
 from harness.live.logcheck import DEFAULT_SCHEDULE, PollSchedule
 from harness.live.spike import new_run_id
-from harness.proxy.mitm import ProxySettings, running_proxy
 from harness.proxy.redaction import Redactor
 from harness.proxy.replay import CassetteLibrary, running_replay
 
@@ -104,6 +103,8 @@ async def _recording(creds: LiveCredentials, record_dir: Path | None) -> AsyncIt
         _split(creds.gateway_base),
         _split(creds.api_base),
     )
+    from harness.proxy.mitm import ProxySettings, running_proxy  # the [proxy] extra, only when recording
+
     settings = ProxySettings(upstreams=[gateway_origin, api_origin], cassette_dir=record_dir)
     async with running_proxy(settings, creds.redactor()) as ([gateway_proxy, api_proxy], _, _):
         yield LiveCredentials(

@@ -22,9 +22,9 @@ from typing import Any
 
 from harness.live.cost import CostGuard, Estimate, PlannedRequest
 from harness.live.guarded import DEFAULT_MAX_TOKENS
+from harness.scenarios.kinds import plan as plan_on
 from harness.scenarios.loader import LoadedScenario, resolve_tenants
 from harness.scenarios.model import Scenario
-from harness.scenarios.runner import needed_capabilities
 from harness.scenarios.targets import Capability
 
 __all__ = ["MAX_HISTORY", "ScenarioPlan", "plan_scenarios"]
@@ -92,7 +92,7 @@ def plan_scenarios(
     for item in loaded:
         scenario = item.scenario
         plan = ScenarioPlan(scenario.id, item.path)
-        missing = needed_capabilities(scenario) - capabilities
+        missing = plan_on(scenario, capabilities).missing  # checks it cannot give are skipped alone
         if missing:
             plan.skipped = f"skipped on live: needs {', '.join(sorted(missing))}"
         else:

@@ -80,6 +80,8 @@ class RunLogs:
 
 
 class LiveTarget:
+    option_keys = frozenset({"max_requests", "max_tokens", "max_usd", "run_id"})
+    """The ``--target-option`` keys this target reads; any other is a usage error."""
     name = "live"
     capabilities = frozenset(
         {

@@ -20,9 +20,18 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
+
+try:  # mitmproxy is the [proxy] extra: say how to get it rather than fail with an import traceback
+    import mitmproxy  # noqa: F401
+except ModuleNotFoundError:
+    raise ConfigError(
+        "recording and the proxy need mitmproxy, which is not installed here: "
+        "pip install 'aigw-harness[proxy]'"
+    ) from None
+
 from harness.proxy.faults import FaultInjector
-from harness.proxy.record import DEFAULT_SECRET_ENV, Recorder
-from harness.proxy.redaction import Redactor
+from harness.proxy.record import Recorder
+from harness.proxy.redaction import DEFAULT_SECRET_ENV, Redactor
 
 __all__ = ["ProxySettings", "running_proxy"]
 

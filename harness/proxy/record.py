@@ -25,11 +25,9 @@ from typing import Any
 from mitmproxy import ctx, exceptions, http
 
 from harness.proxy.cassette import build_cassette, write_cassette
-from harness.proxy.redaction import CREDENTIAL_HEADERS, Redactor
+from harness.proxy.redaction import CREDENTIAL_HEADERS, DEFAULT_SECRET_ENV, Redactor
 
 __all__ = ["DEFAULT_SECRET_ENV", "ChunkRecorder", "Recorder", "header_pairs", "is_event_stream"]
-
-DEFAULT_SECRET_ENV = ("CLOUDFLARE_API_TOKEN", "AIGW_GATEWAY_TOKEN", "CLOUDFLARE_ACCOUNT_ID")
 
 
 OptionsError: type[Exception] = exceptions.OptionsError

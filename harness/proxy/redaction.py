@@ -17,7 +17,10 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["CREDENTIAL_HEADERS", "MIN_SECRET_LENGTH", "Redactor", "marker"]
+__all__ = ["CREDENTIAL_HEADERS", "DEFAULT_SECRET_ENV", "MIN_SECRET_LENGTH", "Redactor", "marker"]
+
+DEFAULT_SECRET_ENV = ("CLOUDFLARE_API_TOKEN", "AIGW_GATEWAY_TOKEN", "CLOUDFLARE_ACCOUNT_ID")
+"""Environment variables whose values are secrets, redacted from cassettes unless told otherwise."""
 
 CREDENTIAL_HEADERS: frozenset[str] = frozenset(
     {

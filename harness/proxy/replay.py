@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.proxy.cassette import Cassette, load_cassettes
-from harness.proxy.faults import FaultPlan, SSEEventFilter
+from harness.proxy.fault_plan import FaultPlan, SSEEventFilter
 from harness.proxy.redaction import Redactor
 from harness.proxy.serve import serve_asgi
 from harness.sse import SSEDecoder

@@ -23,7 +23,7 @@ from harness.gateway.clock import ManualClock
 from harness.gateway.server import ReferenceGateway
 from harness.gateway.tenants import TenantConfig, load_tenants
 from harness.proxy.cassette import Cassette
-from harness.proxy.faults import FaultPlan, parse_indices
+from harness.proxy.fault_plan import FaultPlan, parse_indices
 from harness.proxy.redaction import Redactor, marker
 from harness.proxy.replay import CassetteLibrary, running_replay
 from harness.scenarios.fake_target import ClockView, GatewayView, gateway_settings
@@ -62,6 +62,19 @@ def fault_plan(extra: Mapping[str, str]) -> FaultPlan:
 
 
 class ReplayTarget:
+    option_keys = frozenset(
+        {
+            "cassettes",
+            "time_scale",
+            "gateway_id",
+            "fault_delay_events",
+            "fault_status",
+            "fault_cut_after",
+            "fault_drop",
+            "fault_corrupt",
+        }
+    )
+    """The ``--target-option`` keys this target reads; any other is a usage error."""
     name = "replay"
     capabilities = frozenset(
         {Capability.METRICS, Capability.LEDGER, Capability.CLOCK, Capability.TENANT_CONFIG}

@@ -1,8 +1,8 @@
 """Results to ``report.md``, a self-contained ``report.html`` (inline CSS and SVG) and ``results.json``.
 
 Templates live in ``harness/report/templates/`` and render with Jinja: HTML templates are autoescaped,
-Markdown templates escape table cells with the ``cell`` filter. Rendering is deterministic: the same
-results give the same bytes.
+Markdown templates escape every interpolated value for Markdown (``harness.report.markdown``).
+Rendering is deterministic: the same results give the same bytes.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from harness.report import charts
+from harness.report import charts, markdown
 from harness.report.results import (
     CheckResult,
     FindingResult,
@@ -71,6 +71,15 @@ def _anchor(*parts: str) -> str:
     return "-".join("".join(ch if ch.isalnum() else "-" for ch in part) for part in parts)
 
 
+def markdown_environment() -> jinja2.Environment:
+    """For ``*.md.j2``: every interpolated value is escaped for Markdown (``harness.report.markdown``)."""
+    env = markdown.environment(jinja2.PackageLoader("harness.report", "templates"))
+    env.filters["short"] = _short
+    env.filters["num"] = _number
+    env.filters["anchor"] = lambda parts: _anchor(*parts)
+    return env
+
+
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("harness.report", "templates"),
@@ -89,7 +98,14 @@ def environment() -> jinja2.Environment:
 
 def _raised_findings(results: Results) -> list[tuple[ScenarioResult, Any]]:
     pairs = [(s, f) for s in results.scenarios for f in s.findings if f.raised]
-    return sorted(pairs, key=lambda pair: (_SEVERITY_ORDER[pair[1].severity], pair[0].id, pair[1].id))
+
+    # Root causes first, then findings of their own, then symptoms (grouped under their cause).
+    def order(pair: tuple[ScenarioResult, Any]) -> tuple[int, int, str, str]:
+        finding = pair[1]
+        rank = 0 if finding.root_cause else (2 if finding.masked_by else 1)
+        return (rank, _SEVERITY_ORDER[finding.severity], pair[0].id, finding.id)
+
+    return sorted(pairs, key=order)
 
 
 def _context(results: Results) -> dict[str, Any]:
@@ -113,7 +129,7 @@ def _context(results: Results) -> dict[str, Any]:
 
 
 def render_markdown(results: Results) -> str:
-    return environment().get_template("report.md.j2").render(_context(results))
+    return markdown_environment().get_template("report.md.j2").render(_context(results))
 
 
 def _charts(results: Results) -> dict[str, Any]:
@@ -328,7 +344,7 @@ def render_docs(results: Results) -> str:
         for finding in findings[scenario.id]:
             raised[finding.severity] = raised.get(finding.severity, 0) + 1
     return (
-        environment()
+        markdown_environment()
         .get_template("ai-gateway.md.j2")
         .render(
             run=results.run,

@@ -57,12 +57,17 @@ class ScenarioStatus(StrEnum):
     """The target lacks a capability the scenario needs; ``reason`` names it."""
     ERROR = "error"
     """The scenario could not run to the end (the SUT failed to start, a step raised); ``reason`` says why."""
+    NOT_APPLICABLE = "not_applicable"
+    """The SUT does not meet an assumption of the scenario and the target could not arrange it: ``reason``
+    names the assumption (``not applicable: MODEL_ID unset``). Never a finding."""
 
 
 class CheckStatus(StrEnum):
     PASSED = "passed"
     FAILED = "failed"
     SKIPPED = "skipped"
+    NOT_EXERCISED = "not_exercised"
+    """The fault the check's step depends on was not delivered (``reason`` says why): not judged."""
 
 
 class EventRecord(_Model):
@@ -105,6 +110,9 @@ class Exchange(_Model):
     timed_out: bool = False
     transport_error: str | None = None
     trace_id: str | None = None
+    sut_time: str | None = None
+    """The SUT's clock when the request was sent (ISO 8601 UTC), where the target gives its clock: which
+    budget day and month the request belongs to."""
     log_ids: list[str] = Field(default_factory=list)
     """``cf-aig-log-id``s of the AI Gateway requests this exchange caused (from the upstream or its logs)."""
     upstream_models: list[str] = Field(default_factory=list)
@@ -247,6 +255,12 @@ class FindingResult(_Model):
     detail: str = ""
     recommendation: str
     evidence: list[Evidence]
+    root_cause: bool = False
+    """Raised by the runner's conformance checks of the SUT's upstream calls: a cause, not a symptom."""
+    masks: list[str] = Field(default_factory=list)
+    """Ids of this scenario's findings that are symptoms of this one (grouped under it in the report)."""
+    masked_by: str | None = None
+    """The root-cause finding this finding is a symptom of."""
 
 
 class ScenarioResult(_Model):
@@ -295,6 +309,7 @@ class Summary(_Model):
     failed: int
     skipped: int
     error: int
+    not_applicable: int = 0
     findings_raised: dict[str, int]
     """Raised findings by severity."""
     checks_passed: int
@@ -329,6 +344,7 @@ class Results(_Model):
             failed=counts[ScenarioStatus.FAILED],
             skipped=counts[ScenarioStatus.SKIPPED],
             error=counts[ScenarioStatus.ERROR],
+            not_applicable=counts[ScenarioStatus.NOT_APPLICABLE],
             findings_raised=dict(sorted(raised.items())),
             checks_passed=sum(c.status is CheckStatus.PASSED for c in checks),
             checks_failed=sum(c.status is CheckStatus.FAILED for c in checks),

@@ -7,6 +7,7 @@ so that a change in the fake's JSON touches one function.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -62,7 +63,19 @@ def upstream_call(record: Mapping[str, Any]) -> UpstreamCall:
         ttfb_ms=_float(record.get("ttfb_ms")),
         complete=record.get("complete") is True,
         cut=record.get("cut") is True,
+        request=_json_object(record.get("request_body")),
+        request_headers={str(k).lower(): str(v) for k, v in _metadata(record.get("request_head")).items()},
     )
+
+
+def _json_object(text: Any) -> dict[str, Any] | None:
+    if not isinstance(text, str) or not text.startswith("{"):
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def gateway_log_record(record: Mapping[str, Any], gateway_id: str | None) -> GatewayLogRecord:
@@ -104,7 +117,8 @@ class ControlApiUpstream:
         response.raise_for_status()
 
     async def requests(self) -> list[UpstreamCall]:
-        response = await self._client.get(f"{self._base}/__aigw/requests", params={"bodies": "false"})
+        # Request bodies are read for conformance checks (what the SUT asked); answers are not needed.
+        response = await self._client.get(f"{self._base}/__aigw/requests")
         response.raise_for_status()
         body = response.json()
         items = body.get("result") or [] if isinstance(body, Mapping) else body

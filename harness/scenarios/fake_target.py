@@ -25,7 +25,14 @@ from harness.gateway.server import ReferenceGateway
 from harness.gateway.settings import GatewaySettings, KVOptions, Timeouts
 from harness.gateway.tenants import TenantConfig, load_tenants
 from harness.scenarios.control import fake_sources
-from harness.scenarios.targets import Capability, ScenarioSetup, SystemUnderTest, TargetOptions, UsageRecord
+from harness.scenarios.targets import (
+    Capability,
+    ScenarioSetup,
+    SutConfig,
+    SystemUnderTest,
+    TargetOptions,
+    UsageRecord,
+)
 
 __all__ = ["ClockView", "FakeTarget", "GatewayView", "usage_record"]
 
@@ -126,6 +133,8 @@ def gateway_settings(
 
 
 class FakeTarget:
+    option_keys: frozenset[str] = frozenset()
+    """The ``--target-option`` keys this target reads; any other is a usage error."""
     name = "fake"
     capabilities = frozenset(Capability)
     description = "the reference gateway on the embedded fake AI Gateway"
@@ -158,6 +167,12 @@ class FakeTarget:
                     metrics=GatewayView(gateway),
                     ledger=GatewayView(gateway),
                     clock=ClockView(clock),
+                    config=SutConfig(
+                        vars=dict(setup.environment),
+                        source="the scenario (applied)",
+                        reference_gateway=True,
+                        scaled_timers=True,
+                    ),
                     description=self.description,
                 )
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from harness.report.results import Exchange, Measurement
+from harness.scenarios.kinds import MeasurementKind
+from harness.scenarios.targets import Capability
 
 __all__ = ["UNITS", "measurement", "percentile", "samples", "scenario_measurements"]
 
@@ -22,6 +24,7 @@ UNITS = {
     "data_events": "events",
     "overshoot_tokens": "tokens",
 }
+"""Each measurement's unit; the kinds below say what each needs and how its samples are taken."""
 _MAX_SAMPLES = 500
 
 
@@ -91,3 +94,42 @@ def scenario_measurements(names: Sequence[str], exchanges: Sequence[Exchange]) -
                 if values:
                     out.append(measurement(name, values, step))
     return out
+
+
+class _FromExchanges(MeasurementKind):
+    """A measurement read from the recorded exchanges alone: every target gives it."""
+
+    def samples(self, exchanges: Iterable[Exchange], extra: Mapping[str, list[float]]) -> list[float]:
+        return samples(self.key, exchanges)
+
+
+class TtftMs(_FromExchanges):
+    key = "ttft_ms"
+
+
+class InterTokenGapMs(_FromExchanges):
+    key = "inter_token_gap_ms"
+
+
+class TokensPerS(_FromExchanges):
+    key = "tokens_per_s"
+
+
+class DurationMs(_FromExchanges):
+    key = "duration_ms"
+
+
+class DataEvents(_FromExchanges):
+    key = "data_events"
+
+
+class OvershootTokens(MeasurementKind):
+    """How far a budget was overshot after a burst: read from the SUT's ledger by the runner."""
+
+    key = "overshoot_tokens"
+
+    def needs(self) -> frozenset[Capability]:
+        return frozenset({Capability.LEDGER})
+
+    def samples(self, exchanges: Iterable[Exchange], extra: Mapping[str, list[float]]) -> list[float]:
+        return list(extra.get(self.key, []))

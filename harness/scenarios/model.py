@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, mode
 
 __all__ = [
     "Area",
+    "Assumptions",
     "BudgetStore",
     "Check",
     "ClockStep",
@@ -42,7 +43,15 @@ type _Lax[T] = Annotated[T, Strict(False)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+    # Every number from a file is finite (an infinite pause would hang a run) and bounded where it is used.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=True, populate_by_name=True, allow_inf_nan=False
+    )
+
+
+# Bounds on durations in nominal seconds: beyond them a scenario could only hang or overflow a clock.
+_HOUR = 3600.0
+_CENTURY_S = 100 * 366 * 86400.0
 
 
 class Area(StrEnum):
@@ -194,9 +203,9 @@ class RequestSpec(_Strict):
     body: dict[str, Any] | str | None = None
     method: Literal["GET", "POST", "PUT", "DELETE", "PATCH"] = "POST"
     path: str = "/chat"
-    disconnect_after_events: Annotated[int, Field(ge=0)] | None = None
+    disconnect_after_events: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
     """Close the connection after this many data events (a client that goes away mid-stream)."""
-    timeout_s: Annotated[float, Field(gt=0)] = 30.0
+    timeout_s: Annotated[float, Field(gt=0, le=_HOUR)] = 30.0
     """Give up reading after this long (compressed time); the exchange is then marked timed out."""
 
 
@@ -204,7 +213,8 @@ class ClockStep(_Strict):
     """Move the system's clock: ``set`` to an instant, or ``advance`` by seconds."""
 
     set: _Lax[datetime] | None = None
-    advance_s: float | None = None
+    advance_s: Annotated[float, Field(ge=-_CENTURY_S, le=_CENTURY_S)] | None = None
+    """Seconds to move the clock by (at most a century either way)."""
 
     @model_validator(mode="after")
     def _one(self) -> Self:
@@ -212,7 +222,15 @@ class ClockStep(_Strict):
             raise ValueError("give exactly one of set or advance_s")
         if self.set is not None and self.set.tzinfo is None:
             raise ValueError("set needs a time zone, for example 2026-02-07T23:59:59Z")
+        if self.set is not None:
+            _in_range(self.set)
         return self
+
+
+def _in_range(instant: datetime) -> None:
+    # Clocks move by up to a century from here; beyond these years they would leave datetime's range.
+    if not 1970 <= instant.year <= 2200:
+        raise ValueError("the instant must be between the years 1970 and 2200")
 
 
 _STEP_ACTIONS = ("request", "pause_s", "clock", "upstream")
@@ -231,7 +249,7 @@ class Step(_Strict):
     repeat: Annotated[int, Field(ge=1, le=1000)] = 1
     concurrency: Annotated[int, Field(ge=1, le=256)] = 1
     expect: Expect | None = None
-    pause_s: Annotated[float, Field(ge=0)] | None = None
+    pause_s: Annotated[float, Field(ge=0, le=_HOUR)] | None = None
     """Wait this long (scaled by the run's time scale)."""
     clock: ClockStep | None = None
     upstream: dict[str, Any] | None = None
@@ -263,15 +281,19 @@ class LedgerCheck(_Strict):
     tenant: str
     period: _Lax[Period] = Period.DAILY
     used: Match | None = None
+    agrees_with_billed: bool | None = None
+    """True: what the SUT charged (the ledger) equals what the upstream billed for the tenant's requests
+    in the period (input plus output tokens of the calls that answered), read from the upstream's
+    requests: runs on every target that can read them."""
     agrees_with_metrics: bool | None = None
-    """True: the ledger's usage equals the sum of successful requests' total tokens in the metrics."""
+    """True: the ledger's usage equals what the SUT's own usage records charged (needs ``metrics``)."""
 
 
 class UpstreamCallsCheck(_Strict):
     count: Match | None = None
     models: list[str] | None = None
     """The models the upstream was asked for, in order."""
-    statuses: list[int] | None = None
+    statuses: list[Annotated[int, Field(ge=100, le=599)]] | None = None
     gateway_id: Match | None = None
     """Every call's gateway."""
     metadata: dict[str, Match] | None = None
@@ -332,7 +354,8 @@ class Check(_Strict):
     id: Annotated[str, Field(pattern=_ID)]
     description: str = ""
     requires: list[str] = Field(default_factory=list)
-    """Extra capabilities this check needs; when the target lacks one, the check is skipped."""
+    """Extra capabilities this check needs beyond its kind's; when the target lacks one, the check alone is
+    skipped."""
     ledger: LedgerCheck | None = None
     upstream_calls: UpstreamCallsCheck | None = None
     logs: LogsCheck | None = None
@@ -384,16 +407,25 @@ class GatewayOptions(_Strict):
     durations are on the system's clock, which moves only with ``clock`` steps (not scaled).
     """
 
-    first_byte_timeout_s: Annotated[float, Field(gt=0)] | None = None
-    between_events_timeout_s: Annotated[float, Field(gt=0)] | None = None
-    total_timeout_s: Annotated[float, Field(gt=0)] | None = None
-    output_reservation: Annotated[int, Field(ge=0)] | None = None
+    first_byte_timeout_s: Annotated[float, Field(gt=0, le=_HOUR)] | None = None
+    between_events_timeout_s: Annotated[float, Field(gt=0, le=_HOUR)] | None = None
+    total_timeout_s: Annotated[float, Field(gt=0, le=_HOUR)] | None = None
+    output_reservation: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
     """Tokens the atomic ledger reserves for the answer at admission."""
-    kv_propagation_delay_s: Annotated[float, Field(ge=0)] | None = None
-    kv_write_interval_s: Annotated[float, Field(ge=0)] | None = None
+    kv_propagation_delay_s: Annotated[float, Field(ge=0, le=_CENTURY_S)] | None = None
+    kv_write_interval_s: Annotated[float, Field(ge=0, le=_CENTURY_S)] | None = None
     kv_settle_from_snapshot: bool | None = None
     """The platform's blind read-modify-write: add usage to the values read at admission."""
     trace_ids: Literal["platform", "always"] | None = None
+
+
+class Assumptions(_Strict):
+    """What a scenario assumes of the system under test beyond its ``tenants`` and ``environment`` (which
+    are assumptions too: the tenants exist as written, the variables have those values)."""
+
+    unset: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = Field(default_factory=list)
+    """Environment variables assumed not set (``MODEL_ID``, ``FALLBACK_MODEL_ID``): a target unsets them
+    where it can; where it cannot and the SUT sets them, the scenario is not applicable."""
 
 
 class Scenario(_Strict):
@@ -406,12 +438,15 @@ class Scenario(_Strict):
     questions: list[str] = Field(default_factory=list)
     """The questions from the milestone this scenario answers; quoted in the report and docs."""
     requires: list[str] = Field(default_factory=list)
-    """Capabilities the target must have (``upstream_control``, ``gateway_logs``, ``metrics``, ``ledger``,
-    ``clock``, ``tenant_config``); the scenario is skipped with the reason when one is missing."""
+    """Extra capabilities the target must have. Rarely needed: what a scenario needs is derived from its
+    setup, steps and checks (``harness.scenarios.kinds``); entries here are added to the setup's needs."""
     tenants: list[str | dict[str, Any]] = Field(default_factory=list)
     """Tenant configurations: a name from ``scenarios/tenants/`` or an inline tenant document."""
     environment: dict[str, str] = Field(default_factory=dict)
-    """The deployment's environment variables (``MODEL_ID``, ``FALLBACK_MODEL_ID``...)."""
+    """The deployment's environment variables (``MODEL_ID``, ``FALLBACK_MODEL_ID``...): assumed set to these
+    values, arranged by the target where it can."""
+    assumes: Assumptions = Field(default_factory=Assumptions)
+    """Further assumptions about the SUT; a target arranges them or the scenario is not applicable."""
     budget_store: _Lax[BudgetStore] = BudgetStore.ATOMIC
     gateway: GatewayOptions = Field(default_factory=GatewayOptions)
     absent_gateways: list[str] = Field(default_factory=list)
@@ -434,6 +469,8 @@ class Scenario(_Strict):
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("the clock needs a time zone, for example 2026-02-07T23:59:59Z")
+        if value is not None:
+            _in_range(value)
         return value
 
     @model_validator(mode="after")
@@ -441,6 +478,9 @@ class Scenario(_Strict):
         names = self.step_names()
         if len(set(names)) != len(names):
             raise ValueError(f"step names must be unique: {sorted(n for n in names if names.count(n) > 1)}")
+        both = sorted(set(self.assumes.unset) & set(self.environment))
+        if both:
+            raise ValueError(f"assumes.unset names variables the environment sets: {', '.join(both)}")
         check_ids = [c.id for c in self.checks]
         if len(set(check_ids)) != len(check_ids):
             raise ValueError("check ids must be unique")
@@ -452,8 +492,6 @@ class Scenario(_Strict):
                     f"finding {finding.id} names evidence that is not a step, check or measurement: "
                     f"{', '.join(unknown)}"
                 )
-        if self.upstream is not None and "upstream_control" not in self.requires:
-            raise ValueError("a scenario that sets upstream behaviour must list upstream_control in requires")
         return self
 
     def step_names(self) -> list[str]:

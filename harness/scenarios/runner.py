@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import random
 import time
 import uuid
@@ -33,6 +34,7 @@ from typing import Any
 import httpx
 
 from harness import __version__
+from harness.catalogue import tenants_dir as catalogue_tenants_dir
 from harness.errors import HarnessError
 from harness.report.results import (
     CheckResult,
@@ -48,18 +50,22 @@ from harness.report.results import (
     ScenarioStatus,
 )
 from harness.scenarios import checks as chk
+from harness.scenarios import kinds
+from harness.scenarios.assumptions import assumptions_of, unmet
+from harness.scenarios.check_kinds import CheckContext, billed_tokens
+from harness.scenarios.conformance import conformance, fault_not_exercised, group_under_root_causes
 from harness.scenarios.exchange import perform, prepare
 from harness.scenarios.loader import LoadedScenario, load_scenario, load_scenarios, resolve_tenants
-from harness.scenarios.measure import measurement, samples, scenario_measurements
-from harness.scenarios.model import Check, FindingWhen, Scenario, Step
+from harness.scenarios.measure import measurement, scenario_measurements
+from harness.scenarios.model import FindingWhen, Scenario, Step
 from harness.scenarios.targets import (
+    CAPABILITY_WORDS,
     Capability,
     ScenarioSetup,
     SystemUnderTest,
     Target,
     TargetOptions,
     UpstreamCall,
-    UsageRecord,
     load_target,
 )
 
@@ -72,15 +78,8 @@ __all__ = [
     "run_scenarios",
 ]
 
-CAPABILITY_WORDS = {
-    Capability.UPSTREAM_CONTROL: "scripting the upstream (its upstream is not our fake)",
-    Capability.GATEWAY_LOGS: "reading AI Gateway's logs",
-    Capability.METRICS: "reading the gateway's usage records",
-    Capability.LEDGER: "reading the budget ledger",
-    Capability.CLOCK: "moving the system's clock",
-    Capability.TENANT_CONFIG: "applying the scenario's tenants, environment and budget store",
-}
 _SCENARIO_TIMEOUT_S = 120.0
+log = logging.getLogger("aigw.runner")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +90,7 @@ class RunOptions:
     seed: int = 0
     time_scale: float = 0.05
     """Delays in behaviour documents and pauses are multiplied by this; results are reported unscaled."""
-    tenants_dir: Path = Path("scenarios/tenants")
+    tenants_dir: Path = field(default_factory=catalogue_tenants_dir)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def target_options(self) -> TargetOptions:
@@ -114,57 +113,8 @@ type Progress = Callable[[int, int, ScenarioResult | None, str], None]
 
 
 def needed_capabilities(scenario: Scenario) -> set[Capability]:
-    """Declared capabilities plus those the scenario's content implies."""
-    needed = {Capability(name) for name in scenario.requires}
-    if (
-        scenario.upstream is not None
-        or scenario.absent_gateways
-        or any(s.upstream is not None for s in scenario.steps)
-    ):
-        needed.add(Capability.UPSTREAM_CONTROL)
-    if scenario.clock is not None or any(s.clock is not None for s in scenario.steps):
-        needed.add(Capability.CLOCK)
-    # Named tenants are the standard files a deployment under test serves too; inline tenants, environment
-    # overrides and another budget store must be applied by the target.
-    inline = any(isinstance(t, dict) for t in scenario.tenants)
-    if (
-        inline
-        or scenario.environment
-        or scenario.budget_store.value != "atomic"
-        or scenario.gateway.model_fields_set
-    ):
-        needed.add(Capability.TENANT_CONFIG)
-    if any(s.measure_overshoot is not None for s in scenario.steps):
-        needed.add(Capability.LEDGER)
-    return needed
-
-
-def _check_needs(check: Check) -> set[Capability]:
-    needed = {Capability(name) for name in check.requires}
-    if check.ledger is not None:
-        needed.add(Capability.LEDGER)
-        if check.ledger.agrees_with_metrics:
-            needed.add(Capability.METRICS)
-    if check.upstream_calls is not None:
-        needed.add(Capability.UPSTREAM_CONTROL)
-    if check.logs is not None:
-        needed.add(Capability.GATEWAY_LOGS)
-    if check.metrics is not None:
-        needed.add(Capability.METRICS)
-    if check.agreement is not None:
-        words = {
-            "metrics": Capability.METRICS,
-            "logs": Capability.GATEWAY_LOGS,
-            "upstream": Capability.UPSTREAM_CONTROL,
-        }
-        needed.update(words[s] for s in check.agreement.sources if s in words)
-    return needed
-
-
-def _missing_reason(missing: set[Capability], target_name: str | None) -> str:
-    words = "; ".join(CAPABILITY_WORDS[c] for c in sorted(missing))
-    who = f"target {target_name!r}" if target_name else "the target"
-    return f"{who} cannot give {', '.join(sorted(missing))} ({words})"
+    """Everything the scenario can use (its setup's, steps' and checks' needs), derived by the kinds."""
+    return set(kinds.scenario_needs(scenario))
 
 
 def _now() -> str:
@@ -188,6 +138,9 @@ class _Play:
         self.session = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         self.trace_suffix = hashlib.sha256(f"{options.seed}:{scenario.id}".encode()).hexdigest()[:8]
         self.counter = 0
+        self._client: httpx.AsyncClient | None = None
+        self.step_behaviour: dict[str, Any] = {}
+        """Request step → the upstream behaviour document in force when it ran (``None``: the default)."""
 
     def _next_id(self) -> tuple[str, str]:
         self.counter += 1
@@ -201,31 +154,33 @@ class _Play:
                 await self.sut.upstream.load_behaviour(self.scenario.upstream)
         if self.scenario.clock is not None and self.sut.clock is not None:
             await self.sut.clock.set(self.scenario.clock)
-        for name, step in zip(self.scenario.step_names(), self.scenario.steps, strict=True):
-            await self._step(client, name, step)
+        self._client = client
+        active: Any = self.scenario.upstream
+        try:
+            for name, step in zip(self.scenario.step_names(), self.scenario.steps, strict=True):
+                if step.upstream is not None:
+                    active = step.upstream
+                elif step.request is not None:
+                    self.step_behaviour[name] = active
+                await kinds.step_kind(step).perform(self, name, step)
+        finally:
+            self._client = None
 
-    async def _step(self, client: httpx.AsyncClient, name: str, step: Step) -> None:
-        if step.pause_s is not None:
-            await asyncio.sleep(step.pause_s * self.options.time_scale)
-            return
-        if step.clock is not None:
-            clock = self._require_clock()
-            if step.clock.set is not None:
-                await clock.set(step.clock.set)
-            elif step.clock.advance_s is not None:
-                await clock.advance(step.clock.advance_s)
-            return
-        if step.upstream is not None:
-            if self.sut.upstream is None:
-                raise RuntimeError(
-                    "the scenario changes upstream behaviour but the target gave no upstream control"
-                )
-            await self.sut.upstream.load_behaviour(step.upstream)
-            return
-        if step.request is None:
-            raise RuntimeError(f"step {name} has no action")
+    @property
+    def time_scale(self) -> float:
+        return self.options.time_scale
+
+    async def send_requests(self, name: str, step: Step) -> None:
+        if step.request is None or self._client is None:
+            raise RuntimeError(f"step {name} is not a request step")
+        client = self._client
         before = await self._ledger_before(step)
         for _ in range(step.repeat):
+            sent_at = (
+                self.sut.clock.now().isoformat().replace("+00:00", "Z")
+                if self.sut.clock is not None
+                else None
+            )
             prepared = []
             for index in range(step.concurrency):
                 rid, trace = self._next_id()
@@ -253,14 +208,13 @@ class _Play:
                     )
                     for request in prepared
                 ]
-            self.exchanges.extend(task.result() for task in tasks)
+            for task in tasks:
+                exchange = task.result()
+                if sent_at is not None:
+                    exchange.sut_time = sent_at
+                self.exchanges.append(exchange)
         if step.measure_overshoot is not None and before is not None:
             await self._measure_overshoot(name, step, before)
-
-    def _require_clock(self) -> Any:
-        if self.sut.clock is None:
-            raise RuntimeError("the scenario moves the clock but the target gave no clock control")
-        return self.sut.clock
 
     def _clock_now(self) -> datetime:
         return self.sut.clock.now() if self.sut.clock is not None else datetime.now(UTC)
@@ -312,17 +266,17 @@ class _Play:
                 r for r in await self.sut.metrics.records() if r.trace_id in traces and r.status == "success"
             ]
             return sum(r.total_tokens or (r.tokens_in or 0) + (r.tokens_out or 0) for r in records)
-        if self.sut.upstream is not None:
-            calls = [
-                c for c in await self.sut.upstream.requests() if str(c.metadata.get("traceId")) in traces
-            ]
-            return sum((c.tokens_in or 0) + (c.tokens_out or 0) for c in calls if c.status < 400)
+        source = self.sut.call_source()
+        if source is not None:
+            calls = [c for c in await source.requests() if str(c.metadata.get("traceId")) in traces]
+            return sum(billed_tokens(c) for c in calls)
         return None
 
     async def observe(self) -> chk.Observations:
         observations = chk.Observations(exchanges=self.exchanges)
-        if self.sut.upstream is not None:
-            observations.upstream = await self.sut.upstream.requests()
+        source = self.sut.call_source()
+        if source is not None and Capability.UPSTREAM_CALLS in self.sut.capabilities:
+            observations.upstream = await source.requests()
         if self.sut.logs is not None:
             observations.logs = await self.sut.logs.list()
         if self.sut.metrics is not None:
@@ -345,11 +299,17 @@ class _Play:
             exchange.log_ids = [c.log_id for c in calls if c.log_id] or logs_by_trace.get(trace, [])
         return observations
 
-    async def scenario_checks(self, observations: chk.Observations) -> list[CheckResult]:
+    async def scenario_checks(self, observations: chk.Observations, plan: kinds.Plan) -> list[CheckResult]:
+        context = CheckContext(
+            observations=observations,
+            measurements={m.name: m for m in self.measurements() if m.step is None},
+            overshoot=self.overshoot,
+            ledger=self.sut.ledger,
+            clock_now=self._clock_now,
+        )
         results: list[CheckResult] = []
-        measurements = {m.name: m for m in self.measurements() if m.step is None}
         for check in self.scenario.checks:
-            missing = _check_needs(check) - self.sut.capabilities
+            missing = plan.skipped_checks.get(check.id)
             if missing:
                 results.append(
                     CheckResult(
@@ -358,75 +318,13 @@ class _Play:
                         description=check.description,
                         status=CheckStatus.SKIPPED,
                         expected="",
-                        reason=_missing_reason(missing, None),
+                        reason=f"needs {kinds.describe_missing(missing)}",
                     )
                 )
                 continue
-            results.append(await self._check(check, observations, measurements))
+            spec = getattr(check, check.kind)
+            results.append(await kinds.check_kind(check).evaluate(check, spec, context))
         return results
-
-    async def _check(
-        self, check: Check, observations: chk.Observations, measurements: Mapping[str, Measurement]
-    ) -> CheckResult:
-        if check.upstream_calls is not None:
-            return chk.upstream_calls_check(
-                check.id, check.description, check.upstream_calls, observations.upstream or []
-            )
-        if check.logs is not None:
-            return chk.logs_check(check.id, check.description, check.logs, observations.logs or [])
-        if check.metrics is not None:
-            return chk.metrics_check(check.id, check.description, check.metrics, observations.metrics or [])
-        if check.agreement is not None:
-            return chk.agreement_check(check.id, check.description, check.agreement, observations)
-        if check.measurement is not None:
-            spec = check.measurement
-            found = measurements.get(spec.name)
-            if spec.name == "overshoot_tokens":
-                found = measurement("overshoot_tokens", [float(p.overshoot_tokens) for p in self.overshoot])
-            elif spec.name == "data_events":
-                found = measurement("data_events", samples("data_events", self.exchanges))
-            return chk.measurement_check(check.id, check.description, spec.name, spec.stat, spec.value, found)
-        if check.ledger is not None:
-            return await self._ledger_check(check, observations)
-        raise RuntimeError(f"check {check.id} has no kind")
-
-    async def _ledger_check(self, check: Check, observations: chk.Observations) -> CheckResult:
-        spec = check.ledger
-        if spec is None or self.sut.ledger is None:
-            raise RuntimeError("ledger check without a ledger")
-        used = await self.sut.ledger.used(spec.tenant, spec.period.value, self._clock_now())
-        problems: list[str] = []
-        expected: list[str] = []
-        observed: dict[str, Any] = {"used": used}
-        concerned = [e.id for e in self.exchanges if e.tenant == spec.tenant]
-        if spec.used is not None:
-            expected.append(f"used {spec.used.describe()}")
-            if (why := chk.match(spec.used, used)) is not None:
-                problems.append(f"used: {why}")
-        if spec.agrees_with_metrics:
-            now = self._clock_now().strftime("%Y-%m-%d" if spec.period.value == "daily" else "%Y-%m")
-            records = [
-                r
-                for r in observations.metrics or []
-                if r.tenant_id == spec.tenant and (r.started_at is None or r.started_at.startswith(now))
-            ]
-            charged = sum(_charged(r) for r in records)
-            observed["metrics_total"] = charged
-            traces = {r.trace_id for r in records}
-            concerned = [e.id for e in self.exchanges if e.trace_id in traces]
-            expected.append(f"used == the tokens the usage records charged in {now}")
-            if charged != used:
-                problems.append(f"ledger says {used}, metrics say {charged}")
-        return CheckResult(
-            id=check.id,
-            kind="ledger",
-            description=check.description,
-            status=CheckStatus.FAILED if problems else CheckStatus.PASSED,
-            expected="; ".join(expected),
-            observed=observed,
-            reason="; ".join(problems),
-            exchanges=concerned,
-        )
 
     def measurements(self) -> list[Measurement]:
         names = list(self.scenario.measure)
@@ -436,13 +334,44 @@ class _Play:
         return found
 
 
-def _charged(record: UsageRecord) -> int:
-    """What a usage record charged: the gateway's own figure, else a success's total tokens."""
-    if record.charged is not None:
-        return record.charged
-    if record.status != "success":
-        return 0
-    return record.total_tokens or (record.tokens_in or 0) + (record.tokens_out or 0)
+def _not_exercised(
+    checks: list[CheckResult], why: Mapping[str, str], exchanges: Sequence[Exchange]
+) -> list[CheckResult]:
+    """Checks that would judge a fault that never happened become ``not exercised`` with the reason: the
+    checks of a step whose fault was not delivered, checks resting only on such steps' requests, and a
+    failed check resting on any of them (or on no request at all: counts and ledgers over the whole run)."""
+    if not why:
+        return checks
+    step_of = {e.id: e.step for e in exchanges}
+    first = next(iter(why.values()))
+    out: list[CheckResult] = []
+    for check in checks:
+        if check.kind == "conformance":
+            out.append(check)
+            continue
+        steps = {check.step} if check.step else {step_of.get(r) for r in check.exchanges}
+        reasons = [why[s] for s in steps if s is not None and s in why]
+        failed = check.status is CheckStatus.FAILED
+        if (steps and len(reasons) == len(steps)) or (failed and (reasons or not steps)):
+            reason = reasons[0] if reasons else first
+            check = check.model_copy(update={"status": CheckStatus.NOT_EXERCISED, "reason": reason})
+        out.append(check)
+    return out
+
+
+def _disconnects_not_exercised(scenario: Scenario, exchanges: Sequence[Exchange]) -> dict[str, str]:
+    """Steps whose client was to leave mid-stream but never did (the stream ended first)."""
+    out: dict[str, str] = {}
+    for name, step in zip(scenario.step_names(), scenario.steps, strict=True):
+        after = step.request.disconnect_after_events if step.request is not None else None
+        mine = [e for e in exchanges if e.step == name]
+        if after is not None and mine and not any(e.disconnected for e in mine):
+            events = max(len([ev for ev in e.events if ev.event == "message"]) for e in mine)
+            out[name] = (
+                f"fault not exercised: the client of step {name} was to leave after {after} data events, "
+                f"and the stream ended after {events}"
+            )
+    return out
 
 
 def _findings(scenario: Scenario, checks: Sequence[CheckResult], measurements: Sequence[Measurement],
@@ -492,7 +421,7 @@ def _findings(scenario: Scenario, checks: Sequence[CheckResult], measurements: S
                         observed=m.samples[:50] if m is not None else None,
                     )
                 )
-        ran = [s for s in statuses if s is not CheckStatus.SKIPPED]
+        ran = [s for s in statuses if s not in (CheckStatus.SKIPPED, CheckStatus.NOT_EXERCISED)]
         if finding.when is FindingWhen.FAILED:
             raised = any(s is CheckStatus.FAILED for s in ran)
         elif finding.when is FindingWhen.PASSED:
@@ -581,14 +510,10 @@ async def _run_loaded(loaded: LoadedScenario, target: Target, options: RunOption
     scenario = loaded.scenario
     started_at = _now()
     started = time.perf_counter()
-    missing = needed_capabilities(scenario) - target.capabilities
-    if missing:
+    plan = kinds.plan(scenario, target.capabilities)
+    if not plan.runnable:
         return _base_result(
-            loaded,
-            ScenarioStatus.SKIPPED,
-            started_at,
-            reason=_missing_reason(missing, target.name),
-            duration_s=0.0,
+            loaded, ScenarioStatus.SKIPPED, started_at, reason=plan.reason(target.name), duration_s=0.0
         )
     play: _Play | None = None
     try:
@@ -603,15 +528,16 @@ async def _run_loaded(loaded: LoadedScenario, target: Target, options: RunOption
             time_scale=options.time_scale,
             gateway=scenario.gateway.model_dump(exclude_none=True),
             absent_gateways=tuple(scenario.absent_gateways),
+            unset=tuple(scenario.assumes.unset),
         )
         async with asyncio.timeout(_SCENARIO_TIMEOUT_S), target.session(setup) as sut:
-            missing = needed_capabilities(scenario) - sut.capabilities
-            if missing:
+            plan = kinds.plan(scenario, sut.capabilities)
+            if not plan.runnable:
                 return _base_result(
                     loaded,
                     ScenarioStatus.SKIPPED,
                     started_at,
-                    reason=_missing_reason(missing, target.name),
+                    reason=plan.reason(target.name),
                     duration_s=round(time.perf_counter() - started, 3),
                 )
             play = _Play(scenario, sut, setup, options)
@@ -619,6 +545,18 @@ async def _run_loaded(loaded: LoadedScenario, target: Target, options: RunOption
             async with httpx.AsyncClient(
                 timeout=httpx.Timeout(60.0), limits=limits, trust_env=False
             ) as client:
+                problems = await unmet(assumptions_of(scenario, setup), sut, client)
+                if problems:
+                    log.warning(
+                        "%s is not applicable on %s: %s", scenario.id, target.name, "; ".join(problems)
+                    )
+                    return _base_result(
+                        loaded,
+                        ScenarioStatus.NOT_APPLICABLE,
+                        started_at,
+                        reason="not applicable: " + "; ".join(problems),
+                        duration_s=round(time.perf_counter() - started, 3),
+                    )
                 await play.play(client)
             observations = await play.observe()
             checks: list[CheckResult] = []
@@ -626,7 +564,15 @@ async def _run_loaded(loaded: LoadedScenario, target: Target, options: RunOption
                 if step.expect is not None:
                     mine = [e for e in play.exchanges if e.step == name]
                     checks.extend(chk.expectation_checks(name, step.expect, mine))
-            checks.extend(await play.scenario_checks(observations))
+            checks.extend(await play.scenario_checks(observations, plan))
+            causes = conformance(observations)
+            checks.extend(cause.check for cause in causes)
+            unscaled = sut.config is not None and not sut.config.scaled_timers and options.time_scale < 1
+            not_exercised = fault_not_exercised(
+                play.step_behaviour, observations, options.time_scale if unscaled else None
+            )
+            not_exercised.update(_disconnects_not_exercised(scenario, play.exchanges))
+            checks = _not_exercised(checks, not_exercised, play.exchanges)
             measurements = play.measurements()
     except TimeoutError:
         return _base_result(
@@ -649,16 +595,20 @@ async def _run_loaded(loaded: LoadedScenario, target: Target, options: RunOption
             exchanges=play.exchanges if play else [],
         )
     failed = any(c.status is CheckStatus.FAILED for c in checks)
+    findings = group_under_root_causes(
+        _findings(scenario, checks, measurements, play.exchanges), causes, play.exchanges
+    )
     return _base_result(
         loaded,
         ScenarioStatus.FAILED if failed else ScenarioStatus.PASSED,
         started_at,
+        reason="; ".join(dict.fromkeys(not_exercised.values())),
         duration_s=round(time.perf_counter() - started, 3),
         exchanges=play.exchanges,
         checks=checks,
         measurements=measurements,
         overshoot=play.overshoot,
-        findings=_findings(scenario, checks, measurements, play.exchanges),
+        findings=findings,
         upstream_calls=len(observations.upstream) if observations.upstream is not None else None,
         log_records=len(observations.logs) if observations.logs is not None else None,
     )
@@ -670,7 +620,7 @@ async def run_scenario(
     """Run one scenario (a file path, a loaded file, or a ``Scenario`` built in code); return its result."""
     options = options or RunOptions()
     if isinstance(scenario, (str, Path)):
-        loaded = load_scenario(Path(scenario))
+        loaded = load_scenario(Path(scenario), options.tenants_dir)
     elif isinstance(scenario, Scenario):
         loaded = LoadedScenario(Path(f"<{scenario.id}>"), scenario)
     else:
@@ -689,7 +639,7 @@ async def run_scenarios(
     loaded = (
         [p for p in paths if isinstance(p, LoadedScenario)]
         if paths and isinstance(paths[0], LoadedScenario)
-        else load_scenarios([Path(str(p)) for p in paths])
+        else load_scenarios([Path(str(p)) for p in paths], options.tenants_dir)
     )
     target = options.resolve_target()
     started_at = _now()

@@ -25,9 +25,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal, Protocol, cast
 
+from harness.catalogue import tenants_dir as catalogue_tenants_dir
 from harness.errors import ConfigError
 
 __all__ = [
+    "CAPABILITY_WORDS",
     "REGISTRY",
     "Capability",
     "ClockControl",
@@ -36,29 +38,57 @@ __all__ = [
     "LedgerView",
     "MetricsSource",
     "ScenarioSetup",
+    "SutConfig",
     "SystemUnderTest",
     "Target",
     "TargetOptions",
     "UpstreamCall",
+    "UpstreamCalls",
     "UpstreamControl",
     "UsageRecord",
+    "check_option_keys",
     "load_target",
 ]
 
 
 class Capability(StrEnum):
+    """A fact a target can give or an arrangement it can make. Steps, checks and measurements declare the
+    ones they need (``harness.scenarios.kinds``); what can run on a target is computed from them."""
+
+    UPSTREAM_CALLS = "upstream_calls"
+    """What the upstream was asked and billed can be read (the fake's request store, or real calls seen
+    through AI Gateway's logs): models, gateway, metadata, the stream flag, tokens, status, cut-offs."""
     UPSTREAM_CONTROL = "upstream_control"
-    """The upstream is our fake and its behaviour can be scripted."""
+    """The upstream's behaviour can be scripted (faults, token counts, delays): the upstream is our fake."""
     GATEWAY_LOGS = "gateway_logs"
     """Cloudflare's Logs API (fake or live) can be read."""
     METRICS = "metrics"
-    """The reference gateway's usage records can be read."""
+    """The SUT's own usage records can be read (the reference gateway's metrics hook)."""
     LEDGER = "ledger"
-    """The budget ledger can be read."""
+    """What the SUT charged to its budget ledger can be read (the reference ledger, a Worker's KV)."""
     CLOCK = "clock"
     """The SUT's clock can be moved (UTC day and month boundaries)."""
     TENANT_CONFIG = "tenant_config"
-    """The scenario's tenants, environment and budget store apply."""
+    """The scenario's tenants and environment can be applied to the SUT."""
+    SUT_CONFIG = "sut_config"
+    """The SUT's effective configuration can be read (vars, tenants), so that assumptions can be tested."""
+
+    def describe(self) -> str:
+        """What the capability is, in a few words, for skip reasons."""
+        return CAPABILITY_WORDS[self]
+
+
+CAPABILITY_WORDS: dict[Capability, str] = {
+    Capability.UPSTREAM_CALLS: "reading what the upstream was asked and billed",
+    Capability.UPSTREAM_CONTROL: "scripting the upstream's behaviour (its upstream is not our fake)",
+    Capability.GATEWAY_LOGS: "reading AI Gateway's logs",
+    Capability.METRICS: "reading the system's own usage records",
+    Capability.LEDGER: "reading what the system charged to its budget ledger",
+    Capability.CLOCK: "moving the system's clock",
+    Capability.TENANT_CONFIG: "applying the scenario's tenants and environment",
+    Capability.SUT_CONFIG: "reading the system's effective configuration",
+}
+"""Each capability in words (skip reasons say what is missing, not only its name)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +112,8 @@ class ScenarioSetup:
     gateway: Mapping[str, Any] = field(default_factory=dict)
     """Reference-gateway settings the scenario asks for (``harness.scenarios.model.GatewayOptions`` fields,
     durations in nominal seconds), for targets that run the reference gateway."""
+    unset: tuple[str, ...] = ()
+    """Environment variables the scenario assumes are not set; a target that can unsets them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +139,10 @@ class UpstreamCall:
     """The response was written to the end."""
     cut: bool = False
     """The response was cut off (a scripted fault or the client going away)."""
+    request: Mapping[str, Any] | None = None
+    """The request body as sent, when it was JSON (a binding call's ``{inputs, options}``)."""
+    request_headers: Mapping[str, str] = field(default_factory=dict)
+    """The request's headers as the upstream stored them (secrets redacted)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +193,12 @@ class UpstreamControl(Protocol):
     async def requests(self) -> list[UpstreamCall]: ...
 
 
+class UpstreamCalls(Protocol):
+    """What the upstream was asked and billed, without scripting it (a live target reads its logs)."""
+
+    async def requests(self) -> list[UpstreamCall]: ...
+
+
 class GatewayLogs(Protocol):
     async def list(self, gateway_id: str | None = None) -> list[GatewayLogRecord]:
         """Every log record of the gateway (all gateways when ``None``), oldest first."""
@@ -181,6 +223,24 @@ class ClockControl(Protocol):
     async def advance(self, seconds: float) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class SutConfig:
+    """The SUT's effective configuration, as its target knows it once the scenario's arrangements are made:
+    the runner tests the scenario's assumptions against it."""
+
+    vars: Mapping[str, Any]
+    """Environment variables (wrangler vars) as the SUT sees them."""
+    tenants: Mapping[str, Mapping[str, Any]] | None = None
+    """The tenants it serves, by id, in the platform's tenant format; ``None`` when the target cannot read
+    them (the runner then asks the SUT: ``GET /health`` with ``x-tenant-id``)."""
+    source: str = ""
+    """Where the configuration was read (``wrangler.jsonc env dev``), for reasons."""
+    reference_gateway: bool = False
+    """The SUT is the reference gateway, so the scenario's ``gateway`` settings apply to it."""
+    scaled_timers: bool = False
+    """The SUT's own timeouts follow the run's time scale (the reference gateway's do; a Worker's do not)."""
+
+
 @dataclass(slots=True)
 class SystemUnderTest:
     """What a running target hands the runner for one scenario."""
@@ -189,12 +249,21 @@ class SystemUnderTest:
     """Base URL serving ``/chat`` and ``/health``."""
     capabilities: frozenset[Capability]
     upstream: UpstreamControl | None = None
+    """Scripts the upstream (``UPSTREAM_CONTROL``); also reads its requests unless ``calls`` is given."""
+    calls: UpstreamCalls | None = None
+    """Reads the upstream's requests (``UPSTREAM_CALLS``) where it cannot be scripted."""
     logs: GatewayLogs | None = None
     metrics: MetricsSource | None = None
     ledger: LedgerView | None = None
     clock: ClockControl | None = None
+    config: SutConfig | None = None
+    """The SUT's effective configuration (``SUT_CONFIG``), when the target can report it."""
     description: str = ""
     """One line for the report: what was tested (``reference gateway 0.1 on the embedded fake``)."""
+
+    def call_source(self) -> UpstreamCalls | None:
+        """Where the upstream's requests are read: ``calls``, else the scripted upstream."""
+        return self.calls if self.calls is not None else self.upstream
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +271,7 @@ class TargetOptions:
     """Command-line options a target may use; each target reads what it needs and ignores the rest."""
 
     sut_url: str | None = None
-    tenants_dir: Path = Path("scenarios/tenants")
+    tenants_dir: Path = field(default_factory=catalogue_tenants_dir)
     seed: int = 0
     time_scale: float = 1.0
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -244,4 +313,21 @@ def load_target(name: str, options: TargetOptions) -> Target:
     factory = getattr(module, attr, None)
     if factory is None:
         raise ConfigError(f"target {name!r}: {module_name} has no {attr}")
+    check_option_keys(name, getattr(factory, "option_keys", None), options.extra)
     return cast(Callable[[TargetOptions], Target], factory)(options)
+
+
+def check_option_keys(name: str, accepted: frozenset[str] | None, given: Mapping[str, str]) -> None:
+    """A ``--target-option`` key the target does not read is a usage error (a typo would go unnoticed).
+
+    Each target declares the keys it reads as ``option_keys`` beside its code; a target from elsewhere that
+    declares none is given every key.
+    """
+    if accepted is None:
+        return
+    unknown = sorted(set(given) - accepted)
+    if unknown:
+        known = ", ".join(sorted(accepted)) or "none"
+        raise ConfigError(
+            f"target {name!r} has no option {', '.join(unknown)} (--target-option); it reads: {known}"
+        )

@@ -145,9 +145,12 @@ def runner_config(
     host: str,
     port: int,
     extra_vars: Mapping[str, Any] | None = None,
+    replace_modules: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The JSON document ``runner.mjs`` reads."""
-    variables = {**config.vars, **(extra_vars or {})}
+    """The JSON document ``runner.mjs`` reads. ``extra_vars`` override the Worker's vars; a ``None`` value
+    removes the var (the Worker sees it unset)."""
+    merged = {**config.vars, **(extra_vars or {})}
+    variables = {name: value for name, value in merged.items() if value is not None}
     return {
         "entry": str(config.main),
         "name": config.name,
@@ -165,6 +168,7 @@ def runner_config(
         "define": dict(config.define),
         "alias": dict(config.alias),
         "stubs": [{"binding": s.binding, "kind": s.kind} for s in config.stubs],
+        "replaceModules": {str(Path(k).resolve()): v for k, v in (replace_modules or {}).items()},
         "upstream": upstream.rstrip("/"),
         "host": host,
         "port": port,
@@ -354,8 +358,10 @@ class WorkerBridge:
         port: int = 0,
         extra_vars: Mapping[str, Any] | None = None,
         start_timeout: float = START_TIMEOUT_S,
+        replace_modules: Mapping[str, str] | None = None,
     ) -> AsyncIterator[WorkerBridge]:
-        """Bundle and start the Worker; stop it (and workerd) on leaving."""
+        """Bundle and start the Worker; stop it (and workerd) on leaving. ``replace_modules`` maps a source
+        file of the Worker to the JavaScript bundled in its place (tenants bundled at build time)."""
         node = find_node()
         modules = node_modules_dir(config.main.parent)
         version = await asyncio.create_subprocess_exec(node, "--version", stdout=asyncio.subprocess.PIPE)
@@ -366,7 +372,9 @@ class WorkerBridge:
 
         with tempfile.TemporaryDirectory(prefix="aigw-bridge-") as scratch:
             config_path = Path(scratch) / "runner.json"
-            document = runner_config(config, upstream, host=host, port=port, extra_vars=extra_vars)
+            document = runner_config(
+                config, upstream, host=host, port=port, extra_vars=extra_vars, replace_modules=replace_modules
+            )
             config_path.write_text(json.dumps(document), encoding="utf-8")
             process = await asyncio.create_subprocess_exec(
                 node,

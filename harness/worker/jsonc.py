@@ -9,7 +9,10 @@ trailing comma before ``}`` or ``]``, as in Wrangler's parser.
 
 from __future__ import annotations
 
+import bisect
 import json
+import math
+import re
 from typing import Any
 
 from fakes.datafiles import DataFileError, Problem
@@ -21,6 +24,7 @@ type Path = tuple[str | int, ...]
 _WHITESPACE = " \t\r\n\ufeff"
 _LITERALS = {"true": True, "false": False, "null": None}
 _NUMBER_CHARS = frozenset("0123456789+-.eE")
+_MAX_DEPTH = 100  # as fakes.datafiles: deeper nesting is a mistake, and this parser recurses
 
 
 class _Parser:
@@ -29,6 +33,7 @@ class _Parser:
         self.source = source
         self.pos = 0
         self.positions: dict[Path, int] = {}
+        self.newlines = [match.start() for match in re.finditer("\n", text)]
 
     def fail(self, message: str, at: int | None = None) -> DataFileError:
         at = self.pos if at is None else at
@@ -37,7 +42,7 @@ class _Parser:
         return DataFileError(self.source, [Problem("", message, line=line, column=column)])
 
     def line(self) -> int:
-        return self.text.count("\n", 0, self.pos) + 1
+        return bisect.bisect_left(self.newlines, self.pos) + 1
 
     def skip(self) -> None:
         """Skip whitespace and comments."""
@@ -73,6 +78,8 @@ class _Parser:
     def value(self, path: Path) -> Any:
         self.positions.setdefault(path, self.line())
         char = self.peek()
+        if char in "{[" and len(path) >= _MAX_DEPTH:
+            raise self.fail(f"nested more than {_MAX_DEPTH} levels deep")
         if char == "{":
             return self.object(path)
         if char == "[":
@@ -166,10 +173,10 @@ class _Parser:
         token = self.text[start:end]
         try:
             value = json.loads(token)
-        except json.JSONDecodeError:
-            raise self.fail(f"invalid number {token!r}", at=start) from None
-        if not isinstance(value, int | float):
-            raise self.fail(f"invalid number {token!r}", at=start)
+        except ValueError:  # malformed, or an integer beyond Python's digit limit
+            raise self.fail(f"invalid number {token[:40]!r}", at=start) from None
+        if not isinstance(value, int | float) or (isinstance(value, float) and not math.isfinite(value)):
+            raise self.fail(f"number out of range: {token[:40]!r}", at=start)
         self.pos = end
         return value
 

@@ -2,16 +2,21 @@
 
     aigw run --target worker --target-option config=path/to/wrangler.jsonc [--target-option env=dev] \\
         [--target-option tenants=var:TENANTS|worker] [--target-option ledger_kv=RATE_LIMITER] \\
+        [--target-option ledger_key={tenant}:token-usage:{period}:{date}] \\
         [--target-option gateways=gw-a,gw-b] scenarios/...
 
 Each scenario gets a fresh fake and a fresh Worker (fresh KV, Durable Objects and D1), so scenarios cannot
 leak state into each other. The scenario's environment overrides the Worker's vars (``MODEL_ID`` and the
-like). The upstream is our fake, so it can be scripted and its Logs API read. The Worker's clock is its
-``Date`` (moved by an offset the bundle's ``Date`` adds; timers keep the real clock). Its tenants are its
-own unless the ``tenants`` option says otherwise (below). With ``ledger_kv`` naming the KV namespace where
-the Worker keeps token usage under the platform's keys (``{tenant}:token-usage:daily:{YYYY-MM-DD}``),
-budget scenarios can read it. A Worker has no usage records the harness could read, so scenarios needing
-``metrics`` are skipped.
+like). The upstream is our fake, so it can be scripted and what it was asked and billed read (its request
+store), and its Logs API read. The Worker's clock is its ``Date`` (moved by an offset the bundle's ``Date``
+adds; timers keep the real clock). Its tenants are its own unless the ``tenants`` option says otherwise
+(below).
+
+What the Worker charged is read from its own KV namespaces: the key of a tenant's usage for a period
+follows ``ledger_key`` (default ``{tenant}:token-usage:{period}:{date}``, the platform's keys; see
+``harness.scenarios.state.ledger_key`` for the placeholders), looked up in ``ledger_kv`` or, without it,
+in every KV namespace the Worker declares. A Worker has no usage records the harness could read, so
+checks that need ``metrics`` are skipped alone (ledger checks compare with what the upstream billed).
 
 Catalogue scenarios name tenants and set environments, which the runner counts as ``tenant_config``.
 ``tenants=var:NAME`` hands the scenario's tenant documents (the platform's tenant config format, a JSON
@@ -26,17 +31,19 @@ Without either, gateways are created on first use.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 import httpx
 
 from harness.errors import ConfigError
-from harness.gateway.ledger import budget_keys
 from harness.scenarios.control import fake_sources
-from harness.scenarios.targets import Capability, ScenarioSetup, SystemUnderTest, TargetOptions
+from harness.scenarios.state import DEFAULT_LEDGER_KEY, check_pattern, ledger_key, parse_usage
+from harness.scenarios.targets import Capability, ScenarioSetup, SutConfig, SystemUnderTest, TargetOptions
 from harness.worker.bridge import WorkerBridge, find_node, node_modules_dir
 from harness.worker.wrangler import WorkerConfig, load_worker_config
 
@@ -44,19 +51,21 @@ __all__ = ["WorkerTarget"]
 
 
 class _KvLedger:
-    """Token usage the Worker keeps in a KV namespace under the platform's budget keys."""
+    """What the Worker charged, read from its own KV namespaces under a key pattern (the platform's by
+    default): the named namespace, or the first of the Worker's namespaces holding the key."""
 
-    def __init__(self, worker: WorkerBridge, binding: str) -> None:
+    def __init__(self, worker: WorkerBridge, bindings: tuple[str, ...], pattern: str) -> None:
         self._worker = worker
-        self._binding = binding
+        self._bindings = bindings
+        self._pattern = pattern
 
     async def used(self, tenant_id: str, period: Literal["daily", "monthly"], at: datetime) -> int:
-        daily, monthly = budget_keys(tenant_id, at.timestamp())
-        value = await self._worker.kv_get(self._binding, daily if period == "daily" else monthly)
-        try:
-            return int(float(value)) if value else 0
-        except ValueError:
-            return 0
+        key = ledger_key(self._pattern, tenant_id, period, at)
+        for binding in self._bindings:
+            value = await self._worker.kv_get(binding, key)
+            if value is not None:
+                return parse_usage(value)
+        return 0
 
 
 class _WorkerClock:
@@ -78,7 +87,28 @@ class _WorkerClock:
         await self._worker.set_clock_offset(self._offset)
 
 
+def _tenant_files(base: Path, pattern: str) -> dict[str, dict[str, Any]]:
+    """The tenant documents a Worker bundles at build time, by tenant id."""
+    documents: dict[str, dict[str, Any]] = {}
+    for path in sorted(base.glob(pattern)):
+        try:
+            document = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"tenants=files:{pattern}: {path} is not a JSON tenant document ({exc})"
+            ) from None
+        tenant_id = document.get("tenantId") if isinstance(document, dict) else None
+        if not isinstance(tenant_id, str):
+            raise ConfigError(f"tenants=files:{pattern}: {path} has no tenantId")
+        documents[tenant_id] = document
+    if not documents:
+        raise ConfigError(f"tenants=files:{pattern}: no file matches under {base}")
+    return documents
+
+
 class WorkerTarget:
+    option_keys = frozenset({"config", "env", "ledger_kv", "ledger_key", "gateways", "tenants", "unset"})
+    """The ``--target-option`` keys this target reads; any other is a usage error."""
     name = "worker"
 
     def __init__(self, options: TargetOptions) -> None:
@@ -104,22 +134,54 @@ class WorkerTarget:
             raise ConfigError(
                 f"ledger_kv={self.ledger_kv!r}: the Worker has no such KV namespace (it has {known})"
             )
+        # Without ledger_kv, every namespace the Worker declares is searched for the ledger's keys.
+        self.ledger_bindings = (self.ledger_kv,) if self.ledger_kv else tuple(self.config.kv_namespaces)
+        self.ledger_pattern = check_pattern(options.extra.get("ledger_key") or DEFAULT_LEDGER_KEY)
         gateways = options.extra.get("gateways", "")
         self.gateways = tuple(g.strip() for g in gateways.split(",") if g.strip())
-        capabilities = {Capability.UPSTREAM_CONTROL, Capability.GATEWAY_LOGS, Capability.CLOCK}
-        if self.ledger_kv:
+        capabilities = {
+            Capability.UPSTREAM_CALLS,
+            Capability.UPSTREAM_CONTROL,
+            Capability.GATEWAY_LOGS,
+            Capability.CLOCK,
+        }
+        if self.ledger_bindings:
             capabilities.add(Capability.LEDGER)
-        tenants = options.extra.get("tenants", "scenario")
+        tenants = options.extra.get("tenants", "worker")
         self.tenants_var: str | None = None
+        self.tenant_files: dict[str, dict[str, Any]] | None = None
+        self.tenants_module: Path | None = None
+        self.tenants_export = ""
         if tenants.startswith("var:") and tenants[4:]:
             self.tenants_var = tenants[4:]
+            capabilities.add(Capability.TENANT_CONFIG)
+        elif tenants.startswith("files:") and tenants[6:]:
+            self.tenant_files = _tenant_files(self.config.source.parent, tenants[6:])
+        elif tenants.startswith("bundle:") and "#" in tenants:
+            module, _, export = tenants[7:].partition("#")
+            self.tenants_module = (self.config.source.parent / module).resolve()
+            if not self.tenants_module.is_file() or not export.isidentifier():
+                raise ConfigError(
+                    f"tenants={tenants!r}: expected bundle:FILE#EXPORT, FILE the module (relative to "
+                    f"{self.config.source.name}) whose EXPORT lists the tenant documents"
+                )
+            self.tenants_export = export
+            capabilities.add(Capability.TENANT_CONFIG)
         elif tenants not in ("scenario", "worker"):
             raise ConfigError(
-                f"tenants={tenants!r}: expected 'scenario' (skip tenant scenarios), 'worker' (the "
-                "Worker's own tenants) or 'var:NAME' (the scenario's tenants in the Worker's var NAME)"
+                f"tenants={tenants!r}: expected 'worker' (the Worker's own tenants, asked through /health), "
+                "'files:GLOB' (the tenant files the Worker bundles, relative to its wrangler file), "
+                "'bundle:FILE#EXPORT' (the scenario's tenants bundled in place of the module FILE, which "
+                "exports them as EXPORT) or 'var:NAME' (the scenario's tenants in the Worker's var NAME)"
             )
-        if tenants != "scenario":
-            capabilities.add(Capability.TENANT_CONFIG)
+        capabilities.add(Capability.SUT_CONFIG)
+        # Vars every scenario runs with: var:KEY=VALUE overrides, unset=KEY[,KEY] removes.
+        self.var_overrides: dict[str, Any] = {
+            key[4:]: value for key, value in options.extra.items() if key.startswith("var:") and key[4:]
+        }
+        for name in options.extra.get("unset", "").split(","):
+            if name.strip():
+                self.var_overrides[name.strip()] = None
         self.capabilities = frozenset(capabilities)
         env_note = f" (env {environment})" if environment else ""
         self.description = f"the Worker {self.config.name}{env_note} in workerd, env.AI on the embedded fake"
@@ -135,7 +197,7 @@ class WorkerTarget:
         )
 
         gateways = set(self.gateways)
-        if self.tenants_var:
+        if self.tenants_var or self.tenants_module:
             gateways |= {str(t["aiGatewayId"]) for t in setup.tenants if t.get("aiGatewayId")}
         gateway_ids = sorted(gateways - set(setup.absent_gateways))
         account = AccountConfig(
@@ -151,10 +213,29 @@ class WorkerTarget:
         )
 
     def _vars(self, setup: ScenarioSetup) -> dict[str, Any]:
-        variables: dict[str, Any] = dict(setup.environment)
+        """The scenario's arrangements on top of the Worker's vars (``None`` unsets)."""
+        variables: dict[str, Any] = {**self.var_overrides, **setup.environment}
+        variables.update(dict.fromkeys(setup.unset))
         if self.tenants_var and setup.tenants:
             variables[self.tenants_var] = list(setup.tenants)
         return variables
+
+    def _replaced_modules(self, setup: ScenarioSetup) -> dict[str, str]:
+        """The tenants module rebuilt with the scenario's tenants (none when it names no tenants)."""
+        if self.tenants_module is None or not setup.tenants:
+            return {}
+        documents = json.dumps(list(setup.tenants))
+        if self.tenants_export == "default":
+            return {str(self.tenants_module): f"export default {documents};\n"}
+        return {str(self.tenants_module): f"export const {self.tenants_export} = {documents};\n"}
+
+    def sut_config(self, setup: ScenarioSetup) -> SutConfig:
+        """The Worker's effective configuration for this scenario (vars after the arrangements)."""
+        merged = {**self.config.vars, **self._vars(setup)}
+        variables = {k: v for k, v in merged.items() if v is not None and k != self.tenants_var}
+        tenants: dict[str, dict[str, Any]] | None = self.tenant_files
+        env_note = f" env {self.config.environment}" if self.config.environment else ""
+        return SutConfig(vars=variables, tenants=tenants, source=f"{self.config.source}{env_note}")
 
     @asynccontextmanager
     async def session(self, setup: ScenarioSetup) -> AsyncIterator[SystemUnderTest]:
@@ -162,7 +243,12 @@ class WorkerTarget:
 
         async with (
             FakeGateway.running(config=self._fake_config(setup)) as fake,
-            WorkerBridge.running(self.config, fake.base_url, extra_vars=self._vars(setup)) as worker,
+            WorkerBridge.running(
+                self.config,
+                fake.base_url,
+                extra_vars=self._vars(setup),
+                replace_modules=self._replaced_modules(setup),
+            ) as worker,
             httpx.AsyncClient(timeout=30.0, trust_env=False) as client,
         ):
             clock = _WorkerClock(worker)
@@ -176,7 +262,10 @@ class WorkerTarget:
                 capabilities=sources.capabilities,
                 upstream=sources.upstream,
                 logs=sources.logs,
-                ledger=_KvLedger(worker, self.ledger_kv) if self.ledger_kv else None,
+                ledger=_KvLedger(worker, self.ledger_bindings, self.ledger_pattern)
+                if self.ledger_bindings
+                else None,
                 clock=clock,
+                config=self.sut_config(setup),
                 description=self.description,
             )

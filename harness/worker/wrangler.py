@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fakes.datafiles import DataFileError, Problem, validate_data
+from fakes.datafiles import DataFileError, Problem, read_text, validate_data
 from harness.errors import ConfigError
 from harness.worker.jsonc import parse_jsonc
 
@@ -144,22 +144,53 @@ class WorkerConfig:
 
 
 def _read(path: Path) -> tuple[Any, dict[tuple[str | int, ...], int]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such Wrangler configuration file") from None
-    except OSError as exc:
-        raise DataFileError(
-            str(path), [Problem("", f"cannot read the file: {exc.strerror or exc}")]
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise DataFileError(str(path), [Problem("", f"not UTF-8 text ({exc.reason})")]) from None
+    if not path.exists():
+        raise ConfigError(f"{path}: no such Wrangler configuration file")
+    text = read_text(path)
     if path.suffix == ".toml":
         try:
-            return tomllib.loads(text), {}
+            return tomllib.loads(text), _toml_positions(text)
         except tomllib.TOMLDecodeError as exc:
-            raise DataFileError(str(path), [Problem("", f"invalid TOML: {exc}")]) from None
+            at = _TOML_AT.search(str(exc))
+            message = _TOML_AT.sub("", str(exc))
+            line, column = (int(at.group(1)), int(at.group(2))) if at else (None, None)
+            if "(at end of document)" in message:
+                message = message.replace(" (at end of document)", " at the end of the file")
+                line = text.count("\n") + (0 if text.endswith("\n") else 1)
+            raise DataFileError(str(path), [Problem("", f"invalid TOML: {message}", line, column)]) from None
+        except RecursionError:
+            raise DataFileError(str(path), [Problem("", "invalid TOML: nested too deeply")]) from None
     return parse_jsonc(text, str(path))
+
+
+_TOML_AT = re.compile(r" \(at line (\d+), column (\d+)\)")
+_TOML_TABLE = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+_TOML_KEY = re.compile(r"^\s*([A-Za-z0-9_.\-\"' ]+?)\s*=")
+
+
+def _toml_positions(text: str) -> dict[tuple[str | int, ...], int]:
+    """The line of each table and key, for error messages (dotted keys and array tables included)."""
+    positions: dict[tuple[str | int, ...], int] = {}
+    table: tuple[str | int, ...] = ()
+    arrays: dict[tuple[str | int, ...], int] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        header = _TOML_TABLE.match(raw)
+        if header is not None:
+            path: tuple[str | int, ...] = tuple(_toml_key_parts(header.group(2)))
+            if header.group(1) == "[[":
+                arrays[path] = arrays.get(path, -1) + 1
+                path = (*path, arrays[path])
+            table = path
+            positions.setdefault(table, number)
+            continue
+        key = _TOML_KEY.match(raw)
+        if key is not None:
+            positions.setdefault((*table, *_toml_key_parts(key.group(1))), number)
+    return positions
+
+
+def _toml_key_parts(key: str) -> list[str]:
+    return [part.strip().strip("\"'") for part in key.split(".")]
 
 
 def resolve_config_path(path: Path) -> Path:
@@ -187,7 +218,7 @@ _DOTENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*
 
 def _parse_dotenv(path: Path) -> dict[str, str]:
     values: dict[str, str] = {}
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, raw in enumerate(read_text(path).splitlines(), start=1):
         if not raw.strip() or raw.lstrip().startswith("#"):
             continue
         match = _DOTENV_LINE.match(raw)

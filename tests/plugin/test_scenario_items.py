@@ -72,14 +72,15 @@ steps:
 
 BROKEN_TENANT = """
 id: demo.broken
-title: Names a tenant that has no file
-area: identity
-description: The tenant file is missing, so the scenario cannot start.
-tenants: [nobody]
+title: Measures a budget the tenant does not have
+area: budget
+description: The tenant has no daily token budget, so the overshoot cannot be measured and the run stops.
+tenants: [example]
 steps:
   - name: stream
-    request: {tenant: nobody}
+    request: {tenant: example}
     expect: {status: 200}
+    measure_overshoot: {tenant: example}
 """
 
 NO_EXPECTATIONS = """
@@ -197,9 +198,8 @@ def test_outcomes_failure_output_junit_report_and_the_same_verdicts_as_aigw_run(
     result.stdout.fnmatch_lines(
         [
             "*_ ERROR at setup of demo.broken: stream.status (status == 200) _*",
-            "AIGW: scenario demo.broken (scenarios/broken.yaml) could not run: DataFileError: demo.broken: "
-            "1 problem",
-            "  demo.broken: tenants[[]0[]]: no tenant file for 'nobody' in */scenarios/tenants",
+            "AIGW: scenario demo.broken (scenarios/broken.yaml) could not run: RuntimeError: "
+            "tenant 'example' has no tokenBudget.daily in the scenario's tenants",
         ]
     )
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from fakes.datafiles import parse_model
+from fakes.server import FakeGateway
 from harness.errors import TargetUnavailable
 from harness.report.results import CheckStatus, ScenarioStatus
 from harness.scenarios.model import Scenario
@@ -119,23 +120,36 @@ async def test_missing_capability_skips_with_the_reason() -> None:
     result = await run_scenario(STREAM, RunOptions(target=target))
     assert result.status is ScenarioStatus.SKIPPED
     assert result.reason == (
-        "target 'url' cannot give upstream_control (scripting the upstream (its upstream is not our fake))"
+        "target 'url' cannot give upstream_control "
+        "(scripting the upstream's behaviour (its upstream is not our fake))"
     )
-    inline = STREAM.model_copy(update={"tenants": [{"extends": "example"}], "environment": {"MODEL_ID": "m"}})
-    result = await run_scenario(inline, RunOptions(target=target))
-    assert result.reason.startswith("target 'url' cannot give tenant_config, upstream_control (applying")
+    # Tenants and environment are assumptions: a deployment that cannot be read or asked makes the
+    # scenario not applicable, with the assumption named (never a finding).
+    inline = STREAM.model_copy(
+        update={
+            "upstream": None,
+            "requires": [],
+            "tenants": [{"extends": "example"}],
+            "environment": {"MODEL_ID": "m"},
+        }
+    )
+    # A deployment that answers (any HTTP answer: here the fake's), so that the session opens.
+    async with FakeGateway.running() as fake:
+        reachable = UrlTarget(TargetOptions(sut_url=fake.base_url))
+        result = await run_scenario(inline, RunOptions(target=reachable))
+    assert result.status is ScenarioStatus.NOT_APPLICABLE
+    assert result.reason.startswith("not applicable: MODEL_ID=m (the target does not report the SUT's")
+    assert not result.findings
 
 
-async def test_unreachable_system_is_reported_not_raised() -> None:
+async def test_unreachable_system_is_a_configuration_error_not_a_failed_scenario() -> None:
     plain = scenario(
         "id: t.plain\ntitle: t\narea: streaming\ndescription: d\n"
         "steps:\n  - {name: s, request: {tenant: example}, expect: {status: 200}}\n"
     )
     target = UrlTarget(TargetOptions(sut_url="http://127.0.0.1:9"))
-    result = await run_scenario(plain, RunOptions(target=target))
-    assert result.status is ScenarioStatus.FAILED
-    (check,) = result.checks
-    assert check.reason.startswith("1 of 1 responses: r0001 no complete response: ConnectError")
+    with pytest.raises(TargetUnavailable, match=r"^cannot reach --sut-url http://127\.0\.0\.1:9: "):
+        await run_scenario(plain, RunOptions(target=target))
 
 
 async def test_run_scenarios_collects_results_and_progress(tmp_path: Path) -> None:

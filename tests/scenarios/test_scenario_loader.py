@@ -102,10 +102,13 @@ def test_findings_must_point_at_existing_evidence(tmp_path: Path) -> None:
     assert ok.findings[0].when is FindingWhen.FAILED
 
 
-def test_scripting_the_upstream_must_be_declared(tmp_path: Path) -> None:
-    text = MINIMAL + "upstream: {default: {tokens: [a]}}\n"
-    with pytest.raises(DataFileError, match="must list upstream_control in requires"):
-        load_scenario(write(tmp_path, text))
+def test_scripting_the_upstream_is_a_derived_need_and_old_requires_still_load(tmp_path: Path) -> None:
+    from harness.scenarios.runner import needed_capabilities
+
+    scripted = load_scenario(write(tmp_path, MINIMAL + "upstream: {default: {tokens: 3}}\n")).scenario
+    assert "upstream_control" in needed_capabilities(scripted)
+    legacy = load_scenario(write(tmp_path, MINIMAL + "requires: [upstream_control, ledger]\n")).scenario
+    assert {"upstream_control", "ledger"} <= needed_capabilities(legacy)
 
 
 def test_match_accepts_scalars_and_rejects_empty_and_bad_regex() -> None:
@@ -139,11 +142,11 @@ def test_directory_discovery_skips_tenants_and_reports_all_files(tmp_path: Path)
 
 def test_tenants_resolve_from_files_and_inline(tmp_path: Path) -> None:
     (tmp_path / "alpha.yaml").write_text("tenantId: alpha\ntokenBudget: {daily: 10}\n")
-    text = MINIMAL + "tenants:\n  - alpha\n  - {tenantId: beta}\n"
+    text = MINIMAL + "tenants:\n  - alpha\n  - {extends: alpha, tenantId: beta}\n"
     scenario = load_scenario(write(tmp_path, text, "s.yml")).scenario
     assert resolve_tenants(scenario, tmp_path) == [
         {"tenantId": "alpha", "tokenBudget": {"daily": 10}},
-        {"tenantId": "beta"},
+        {"tenantId": "beta", "tokenBudget": {"daily": 10}},
     ]
     missing = Scenario.model_validate({**scenario.model_dump(by_alias=True), "tenants": ["gamma"]})
     with pytest.raises(DataFileError, match="no tenant file for 'gamma'"):

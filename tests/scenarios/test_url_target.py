@@ -65,3 +65,38 @@ async def test_without_the_fake_scripted_scenarios_are_skipped() -> None:
     result = await run_scenario(SCRIPTED, RunOptions(target="url", sut_url="http://127.0.0.1:9"))
     assert result.status is ScenarioStatus.SKIPPED
     assert "upstream_control" in result.reason
+
+
+async def test_a_state_probe_gives_the_ledger_of_a_deployment() -> None:
+    from datetime import UTC, datetime
+
+    import httpx
+    import pytest
+
+    from harness.errors import ConfigError
+    from harness.scenarios.targets import Capability, TargetOptions
+    from harness.scenarios.url_target import ProbeLedger, UrlTarget
+
+    seen: list[str] = []
+
+    def probe(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        if "gamma" in request.url.path:
+            return httpx.Response(404)
+        return httpx.Response(200, text='{"used": 42}' if "monthly" in request.url.path else "17")
+
+    pattern = "http://sut.invalid/__usage/{tenant}/{period}/{date}"
+    target = UrlTarget(TargetOptions(sut_url="http://127.0.0.1:9", extra={"ledger_url": pattern}))
+    assert target.capabilities == {Capability.LEDGER}
+    at = datetime(2026, 2, 7, 12, tzinfo=UTC)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(probe)) as client:
+        ledger = ProbeLedger(client, pattern)
+        got = [
+            await ledger.used("alpha", "daily", at),
+            await ledger.used("alpha", "monthly", at),
+            await ledger.used("gamma", "daily", at),
+        ]
+    assert got == [17, 42, 0]
+    assert seen[:2] == ["/__usage/alpha/daily/2026-02-07", "/__usage/alpha/monthly/2026-02"]
+    with pytest.raises(ConfigError, match="ledger_url="):
+        UrlTarget(TargetOptions(sut_url="http://127.0.0.1:9", extra={"ledger_url": "http://x/{who}"}))

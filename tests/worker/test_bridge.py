@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator
@@ -339,3 +340,46 @@ async def test_an_error_inside_the_context_is_the_callers_own() -> None:
     with pytest.raises(TimeoutError, match="the caller's own timeout"):
         async with WorkerBridge.running(load_worker_config(CHAT_WORKER, "dev"), UNUSED_UPSTREAM):
             raise TimeoutError("the caller's own timeout")
+
+
+WAIT_UNTIL_WORKER = Path(__file__).parent / "fixtures" / "wait-until" / "wrangler.jsonc"
+
+
+@needs_node
+async def test_wait_until_work_outlives_a_client_disconnect() -> None:
+    """Cloudflare keeps a request's ctx.waitUntil work running for up to 30 s after the client
+    disconnects; the bridge must not cut it short, or usage written after a disconnect is never seen."""
+    config = load_worker_config(WAIT_UNTIL_WORKER)
+    async with WorkerBridge.running(config, "http://127.0.0.1:9") as worker:
+        async with (
+            httpx.AsyncClient(timeout=10) as client,
+            client.stream("POST", f"{worker.url}/", content=b"{}") as response,
+        ):
+            async for _ in response.aiter_bytes():
+                break  # one chunk, then the client goes away
+        for _ in range(100):
+            if await worker.kv_get("STATE", "finished") is not None:
+                break
+            await asyncio.sleep(0.05)
+        sent = await worker.kv_get("STATE", "sent")
+        assert await worker.kv_get("STATE", "finished") == "yes"
+        # The Worker's writes failed when the client left (the stream was cut); its waitUntil work was not.
+        assert sent is not None
+        assert int(sent) < 50
+
+
+@needs_node
+async def test_a_package_the_worker_imports_but_nobody_installed_is_named(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "index.js").write_text(
+        'import pad from "aigw-absent-package";\nexport default { fetch: () => new Response(pad("x")) };\n'
+    )
+    (tmp_path / "wrangler.jsonc").write_text(
+        '{"name": "w", "main": "src/index.js", "compatibility_date": "2026-02-01", "ai": {"binding": "AI"}}'
+    )
+    with pytest.raises(WorkerStartError) as info:
+        async with WorkerBridge.running(load_worker_config(tmp_path), "http://127.0.0.1:9"):
+            pass
+    message = str(info.value)
+    assert 'Could not resolve "aigw-absent-package"' in message
+    assert "the Worker's own packages are not installed (aigw-absent-package): run 'npm install'" in message

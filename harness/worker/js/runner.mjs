@@ -30,6 +30,11 @@ const STUB_WORKER = "aigw-stub";
 const CLOCK_SHIM = path.join(HERE, "clock-shim.mjs");
 const CLOCK_HEADER = "x-aigw-clock-offset-ms";
 const CLOCK_TOKEN_HEADER = "x-aigw-clock-token";
+// The request lifecycle: the front names each request it forwards, and tells the Worker's wrapper when the
+// client has gone (so that the Worker's writes fail) and waits for its ctx.waitUntil work to settle.
+const REQUEST_ID_HEADER = "x-aigw-request-id";
+const CONTROL_HEADER = "x-aigw-control";
+const WAIT_UNTIL_GRACE_MS = 30_000; // Cloudflare lets waitUntil work run this long after a disconnect
 
 function emit(event) {
   process.stdout.write(`${JSON.stringify(event)}\n`);
@@ -70,50 +75,77 @@ async function report(env, kind, request, error) {
 function classify(error) {
   return /had hung and would never generate a response/.test(String(error?.message ?? error)) ? "hung" : "exception";
 }
-async function pump(env, request, source, writable) {
+function control(env, id, op) {
+  return env.USER.fetch("http://aigw.control/", {
+    headers: { ${JSON.stringify(CLOCK_TOKEN_HEADER)}: env.AIGW_TOKEN, ${JSON.stringify(CONTROL_HEADER)}: op,
+      ${JSON.stringify(REQUEST_ID_HEADER)}: id },
+  });
+}
+// Copies the Worker's answer to the client. When the client goes away (request.signal), the Worker's
+// wrapper is told, so that the Worker's own writes fail as on Cloudflare, and its answer is read to its
+// (now early) end, so that its invocation, and the ctx.waitUntil work it registered, is not cancelled.
+async function pump(env, request, id, source, writable) {
   const reader = source.getReader();
   const writer = writable.getWriter();
+  let gone = false;
+  const leave = () => {
+    if (gone) return;
+    gone = true;
+    writer.abort(new Error("the client disconnected")).catch(() => {});
+    control(env, id, "disconnect").catch(() => {});
+  };
+  request.signal?.addEventListener("abort", leave);
   for (;;) {
     let chunk;
     try {
       chunk = await reader.read();
     } catch (error) {
-      await report(env, classify(error) === "hung" ? "hung" : "stream-error", request, error);
-      await writer.abort(error).catch(() => {});
+      if (!gone) {
+        await report(env, classify(error) === "hung" ? "hung" : "stream-error", request, error);
+        await writer.abort(error).catch(() => {});
+      }
       return;
     }
     if (chunk.done) {
-      await writer.close().catch(() => {});
+      if (!gone) await writer.close().catch(() => {});
       return;
     }
+    if (gone) continue;
     try {
       await writer.write(chunk.value);
-    } catch (error) {
-      // The client went away: stop reading, as the runtime would.
-      await reader.cancel(error).catch(() => {});
-      return;
+    } catch {
+      leave(); // a write failed before the runtime signalled the disconnect
     }
   }
 }
+async function settle(env, id) {
+  let timer;
+  const grace = new Promise((resolve) => { timer = setTimeout(resolve, ${WAIT_UNTIL_GRACE_MS}); });
+  await Promise.race([control(env, id, "settle").then((r) => r.arrayBuffer()), grace]).catch(() => {});
+  clearTimeout(timer);
+}
 export default {
   async fetch(request, env, ctx) {
+    const id = crypto.randomUUID();
     let response;
     try {
       // Read the request body to its end first, as Cloudflare's edge does for the client: a Worker that
       // answers without reading the body must not break the client's kept-alive connection.
-      let forwarded = request.body ? new Request(request, { body: await request.arrayBuffer() }) : request;
-      if (forwarded.headers.has(${JSON.stringify(CLOCK_TOKEN_HEADER)})) {
-        forwarded = new Request(forwarded);
-        forwarded.headers.delete(${JSON.stringify(CLOCK_TOKEN_HEADER)});
-      }
+      const forwarded = new Request(request, request.body ? { body: await request.arrayBuffer() } : {});
+      forwarded.headers.delete(${JSON.stringify(CLOCK_TOKEN_HEADER)});
+      forwarded.headers.delete(${JSON.stringify(CONTROL_HEADER)});
+      forwarded.headers.set(${JSON.stringify(REQUEST_ID_HEADER)}, id);
       response = await env.USER.fetch(forwarded);
     } catch (error) {
       await report(env, classify(error), request, error);
       return new Response(String(error?.stack ?? error), { status: 500 });
     }
-    if (!response.body || response.webSocket || response.status === 101) return response;
+    if (!response.body || response.webSocket || response.status === 101) {
+      ctx.waitUntil(settle(env, id));
+      return response;
+    }
     const { readable, writable } = new TransformStream();
-    ctx.waitUntil(pump(env, request, response.body, writable));
+    ctx.waitUntil(pump(env, request, id, response.body, writable).then(() => settle(env, id)));
     return new Response(readable, response);
   },
 };
@@ -145,15 +177,71 @@ import * as user from ${user};
 import { __aigwSetClockOffset } from ${JSON.stringify(CLOCK_SHIM)};
 export * from ${user};
 const handler = user.default;
+// Requests in flight, by the front's id: how to make the Worker's writes fail, and its waitUntil work.
+const live = new Map();
+function tracked(ctx, pending) {
+  return new Proxy(ctx, {
+    get(target, property) {
+      if (property === "waitUntil") return (promise) => { pending.push(promise); target.waitUntil(promise); };
+      const value = Reflect.get(target, property);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+async function settled(pending) {
+  for (let seen = -1; seen !== pending.length; ) {
+    seen = pending.length;
+    await Promise.allSettled(pending);
+  }
+}
 function wrap(inner) {
   if (!inner || typeof inner !== "object" || typeof inner.fetch !== "function") return inner;
   const outer = Object.create(inner);
-  outer.fetch = function (request, env, ctx) {
+  outer.fetch = async function (request, env, ctx) {
+    const id = request.headers.get(${JSON.stringify(REQUEST_ID_HEADER)});
     if (request.headers.get(${JSON.stringify(CLOCK_TOKEN_HEADER)}) === ${JSON.stringify(clockToken)}) {
-      __aigwSetClockOffset(request.headers.get(${JSON.stringify(CLOCK_HEADER)}));
+      const op = request.headers.get(${JSON.stringify(CONTROL_HEADER)});
+      if (op === "disconnect") live.get(id)?.leave();
+      else if (op === "settle") {
+        await live.get(id)?.settled();
+        live.delete(id);
+      } else __aigwSetClockOffset(request.headers.get(${JSON.stringify(CLOCK_HEADER)}));
       return new Response(null, { status: 204 });
     }
-    return inner.fetch.call(inner, request, env, ctx);
+    if (!id) return inner.fetch.call(inner, request, env, ctx);
+    const forwarded = new Request(request);
+    forwarded.headers.delete(${JSON.stringify(REQUEST_ID_HEADER)});
+    const pending = [];
+    const response = await inner.fetch.call(inner, forwarded, env, tracked(ctx, pending));
+    // Registered once the handler has answered (a handler that never answers is left for workerd to
+    // cancel as hung); the front's "settle" waits for it and removes it.
+    const entry = { leave: () => {}, settled: () => settled(pending) };
+    live.set(id, entry);
+    if (!(response instanceof Response) || !response.body || response.webSocket) return response;
+    // The Worker's body is read here, in its own invocation: when the client goes away, reading stops (its
+    // writes then fail, as on Cloudflare) and the answer ends early instead of the invocation being cancelled.
+    const reader = response.body.getReader();
+    const { readable, writable } = new TransformStream();
+    const writer = writable.getWriter();
+    let left = false;
+    entry.leave = () => {
+      left = true;
+      reader.cancel(new Error("the client disconnected")).catch(() => {});
+    };
+    pending.push((async () => {
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          await writer.write(value);
+        }
+        await writer.close();
+      } catch (error) {
+        if (left) await writer.close().catch(() => {});
+        else await writer.abort(error).catch(() => {});
+      }
+    })());
+    return new Response(readable, response);
   };
   return outer;
 }
@@ -167,7 +255,19 @@ async function bundle(esbuild, config, outDir, clockToken) {
   const external = ["cloudflare:*", "node:*", ...(nodeCompat ? builtinModules : [])];
   const outfile = path.join(outDir, "worker.mjs");
   try {
+    // Modules replaced at build time (tenants bundled from files, handed the scenario's instead).
+    const replaced = config.replaceModules ?? {};
+    const replacePlugin = {
+      name: "aigw-replace-modules",
+      setup(build) {
+        if (!Object.keys(replaced).length) return;
+        build.onLoad({ filter: /\.(m?[jt]sx?|json)$/ }, (args) =>
+          args.path in replaced ? { contents: replaced[args.path], loader: "js" } : undefined,
+        );
+      },
+    };
     await esbuild.build({
+      plugins: [replacePlugin],
       stdin: {
         contents: entryWrapper(config.entry, clockToken),
         resolveDir: path.dirname(config.entry),
@@ -196,7 +296,15 @@ async function bundle(esbuild, config, outDir, clockToken) {
       const where = m.location ? `${path.resolve(path.dirname(config.entry), m.location.file)}:${m.location.line}:${m.location.column + 1}: ` : "";
       return `${where}${m.text}`;
     });
-    throw new Error(`bundling ${config.entry} failed:\n  ${messages.length ? messages.join("\n  ") : String(error)}`);
+    // A package the Worker imports but nobody installed: its own dependencies, not the harness's.
+    const missing = [...new Set((error.errors ?? [])
+      .map((m) => /^Could not resolve "([^".][^"]*)"/.exec(m.text)?.[1])
+      .filter(Boolean))];
+    const hint = missing.length
+      ? `\n  the Worker's own packages are not installed (${missing.join(", ")}): run 'npm install' (or its ` +
+        "package manager's install) in the Worker's project, where its package.json is"
+      : "";
+    throw new Error(`bundling ${config.entry} failed:\n  ${messages.length ? messages.join("\n  ") : String(error)}${hint}`);
   }
   return outfile;
 }
@@ -341,6 +449,8 @@ async function main() {
         modules: [{ type: "ESModule", path: path.join(HERE, FRONT_MODULE), contents: FRONT_SCRIPT }],
         modulesRoot: HERE,
         compatibilityDate,
+        bindings: { AIGW_TOKEN: clockToken },
+        compatibilityFlags: ["enable_request_signal"],
         serviceBindings: { USER: workerName, AIGW_REPORT: onReport },
       },
       {

@@ -1,0 +1,85 @@
+"""The catalogue against the platform-style Worker (benchmarks/mutation/worker): its correct version raises
+no finding the reference does not, and the variant with `stream` in the binding's options instead of the
+inputs gets one root cause that says so, and no findings about faults it never received."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness.report.results import ScenarioResult
+from harness.scenarios.runner import RunOptions, run_scenario
+
+from .conftest import needs_node
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKER = ROOT / "benchmarks" / "mutation" / "worker"
+STREAM_IN_OPTIONS = ROOT / "benchmarks" / "mutation" / "mutants" / "09-stream-in-options.patch"
+SCENARIOS = ROOT / "scenarios"
+
+pytestmark = [
+    needs_node,
+    pytest.mark.skipif(not WORKER.is_dir(), reason="the platform-style Worker is not in this checkout"),
+]
+
+
+def options(worker: Path) -> RunOptions:
+    return RunOptions(
+        target="worker",
+        extra={
+            "config": str(worker / "apps" / "worker-api" / "wrangler.jsonc"),
+            "env": "dev",
+            # Its tenants are bundled at build time: the scenario's are bundled in their place.
+            "tenants": "bundle:../../tenants/index.ts#tenantDocuments",
+        },
+    )
+
+
+def raised(result: ScenarioResult) -> list[str]:
+    return [f.id for f in result.findings if f.raised]
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        # MODEL_ID and FALLBACK_MODEL_ID are set in the Worker's every environment: unset as assumed.
+        "precedence-tenant-default.yaml",
+        # A tenant with a 200-token budget, bundled for the scenario; the ledger read from the Worker's KV.
+        "budget-boundaries.yaml",
+        "streaming-contract.yaml",
+    ],
+)
+async def test_the_correct_worker_meets_the_catalogue(scenario: str) -> None:
+    result = await run_scenario(SCENARIOS / scenario, options(WORKER))
+    failed = [c.id for c in result.checks if c.status == "failed"]
+    assert (result.status, failed) == ("passed", []), result.reason
+    assert not [f for f in result.findings if f.raised and f.root_cause]
+
+
+@pytest.fixture
+def variant(tmp_path: Path) -> Path:
+    """A copy of the Worker with the stream-in-options mutant applied."""
+    copy = tmp_path / "worker"
+    shutil.copytree(WORKER, copy, ignore=shutil.ignore_patterns("node_modules"))
+    subprocess.run(["git", "apply", str(STREAM_IN_OPTIONS)], cwd=copy, check=True)
+    return copy
+
+
+async def test_a_worker_that_puts_stream_in_the_options_gets_one_root_cause(variant: Path) -> None:
+
+    faults = await run_scenario(SCENARIOS / "fallback-after-first-token.yaml", options(variant))
+    (cause,) = [f for f in faults.findings if f.raised and f.root_cause]
+    assert cause.id == "UPSTREAM-NOT-STREAMED"
+    says = "`stream: true` was passed in the options argument of env.AI.run, not in the inputs"
+    assert says in cause.detail
+    # The mid-stream faults were never delivered (the calls were not streamed): no finding about them.
+    assert raised(faults) == ["UPSTREAM-NOT-STREAMED"]
+    assert faults.reason.startswith("fault not exercised: stream.error_frame")
+    assert {c.status for c in faults.checks if c.step == "error-frame"} == {"not_exercised"}
+
+    streaming = await run_scenario(SCENARIOS / "streaming-contract.yaml", options(variant))
+    assert [f.id for f in streaming.findings if f.raised and f.root_cause] == ["UPSTREAM-NOT-STREAMED"]
+    assert [c.id for c in streaming.checks if c.status == "failed"] == ["conformance.stream"]
