@@ -60,3 +60,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
 fi
 echo "setup: done"
+
+# Benchmarks only: wrk is the load generator of benchmarks/gateway_overhead.py. Optional: without root or
+# apt the benchmarks say what is missing.
+if ! command -v wrk >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null 2>&1 \
+        || echo "setup: could not install wrk (optional, for benchmarks)" >&2
+fi

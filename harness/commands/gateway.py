@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.errors import ConfigError
@@ -69,7 +70,7 @@ def _serve(args: argparse.Namespace) -> int:
     import pydantic
     import uvicorn
 
-    from harness.gateway.server import create_app
+    from harness.gateway.server import create_app, server_config
     from harness.gateway.settings import GatewaySettings, UpstreamSettings
 
     if not args.upstream.startswith(("http://", "https://")):
@@ -106,10 +107,22 @@ def _serve(args: argparse.Namespace) -> int:
         port = sock.getsockname()[1]
         host = f"[{args.host}]" if ":" in args.host else args.host
         print(f"aigw gateway: serving on http://{host}:{port} -> {settings.upstream.base_url}", flush=True)
-        config = uvicorn.Config(app, host=args.host, port=port, lifespan="on", log_level="warning")
-        asyncio.run(uvicorn.Server(config).serve(sockets=[sock]))
+        config = server_config(app, args.host, port, lifespan="on", log_level="warning")
+        with asyncio.Runner(loop_factory=_fast_loop()) as runner:
+            runner.run(uvicorn.Server(config).serve(sockets=[sock]))
     return 0
 
 
 def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def _fast_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when it is installed (the ``speed`` extra): its socket writes, a large cost of
+    relaying a stream, are in C."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory

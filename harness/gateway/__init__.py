@@ -3,7 +3,9 @@
 Parts: ``tenants`` (configs, environment, resolution), ``selection`` (model precedence and allow-list),
 ``upstream`` (the AI Gateway call, errors, timeouts), ``tokens`` (frames, usage, estimates), ``ledger``
 (budgets in an atomic or KV store), ``ratelimit`` and ``sessions`` (as the platform's Durable Objects),
-``metrics`` (usage records), ``chat`` (the ASGI app), ``server`` (``ReferenceGateway.running``).
+``metrics`` (usage records), ``chat`` (the ASGI app) with a turn's three units ``admission``, ``attempts``
+(answered through ``responders``) and ``settlement``, ``envelope`` (envelopes and error codes),
+``server`` (``ReferenceGateway.running``).
 
 It reaches the upstream (the fake or Cloudflare) only over HTTP and never imports the scenario runner,
 the report or the command line.

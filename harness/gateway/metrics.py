@@ -55,6 +55,8 @@ class AttemptRecord:
     log_id: str | None = None
     duration_ms: float | None = None
     fell_back: bool = False  # this failure made the gateway try the next candidate
+    retried_after_s: float | None = None  # this failure's Retry-After was waited out, then the model retried
+    skipped_frames: int = 0  # malformed frames skipped (malformed_frames="skip")
 
 
 @dataclass

@@ -11,18 +11,40 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 
+from fakes.hardened_http import Limits, uvicorn_settings
 from harness.gateway.chat import ChatApp
 from harness.gateway.clock import Clock
+from harness.gateway.envelope import http_refusal
 from harness.gateway.ledger import BudgetLedger, create_ledger
 from harness.gateway.metrics import InMemoryMetrics, JsonLinesMetrics, MetricsObserver
 from harness.gateway.settings import GatewaySettings
 from harness.gateway.tenants import EnvOverrides, TenantRegistry, load_tenants
 from harness.gateway.upstream import UpstreamClient
 
-__all__ = ["GatewaySettings", "ReferenceGateway", "create_app"]
+__all__ = ["GatewaySettings", "ReferenceGateway", "create_app", "server_config"]
+
+
+def server_config(app: ChatApp, host: str, port: int, **options: Any) -> uvicorn.Config:
+    """uvicorn's settings for the gateway: request heads bounded in size and time, idle connections
+    closed, and what the HTTP parser refuses answered in the platform's envelope (``fakes.hardened_http``,
+    the shared leaf the fake serves with too)."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        access_log=False,
+        **uvicorn_settings(app.limits, http_refusal),
+        **options,
+    )
+
+
+MAX_BODY_BYTES = 1024 * 1024
+"""A request body the gateway reads at most (chunked bodies too: the platform's own 413 needs a
+``content-length``); a /chat message of 10,000 UTF-16 units is at most 40 kB of JSON."""
 
 
 def create_app(settings: GatewaySettings) -> ChatApp:
@@ -50,9 +72,8 @@ def create_app(settings: GatewaySettings) -> ChatApp:
             account_id=upstream.account_id,
             api_token=upstream.api_token.get_secret_value() if upstream.api_token else None,
             gateway_token=upstream.gateway_token.get_secret_value() if upstream.gateway_token else None,
-            first_byte_timeout=settings.timeouts.first_byte,
-            between_events_timeout=settings.timeouts.between_events,
-            total_timeout=settings.timeouts.total,
+            connect_timeout=settings.timeouts.first_byte,
+            malformed=settings.malformed_frames,
             transport=settings.transport,
         ),
         ledger=ledger,
@@ -60,8 +81,14 @@ def create_app(settings: GatewaySettings) -> ChatApp:
         observers=observers,
         clock=settings.clock,
         fallback=settings.fallback,
+        timeouts=settings.timeouts,
         trace_ids=settings.trace_ids,
         quirks=settings.quirks,
+        limits=Limits(
+            max_body_bytes=MAX_BODY_BYTES,
+            head_timeout_s=settings.timeouts.request_head,
+            body_timeout_s=settings.timeouts.request_body or 86_400,
+        ),
     )
 
 
@@ -91,9 +118,7 @@ class ReferenceGateway:
         cls, settings: GatewaySettings, *, host: str = "127.0.0.1", port: int = 0
     ) -> AsyncIterator[ReferenceGateway]:
         app = create_app(settings)
-        config = uvicorn.Config(
-            app, host=host, port=port, lifespan="off", log_level="warning", access_log=False
-        )
+        config = server_config(app, host, port, lifespan="off", log_level="warning")
         config.load()
         server = uvicorn.Server(config)
         server.lifespan = config.lifespan_class(config)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from harness.gateway.clock import Clock, SystemClock
 from harness.gateway.metrics import MetricsObserver
 from harness.gateway.tenants import ENV_KEYS, TenantConfig
-from harness.gateway.upstream import DEFAULT_FALLBACK_CLASSES, ErrorClass
+from harness.gateway.upstream import DEFAULT_FALLBACK_CLASSES, ErrorClass, MalformedFrames
 
 __all__ = ["FallbackPolicy", "GatewaySettings", "KVOptions", "PlatformQuirks", "Timeouts", "UpstreamSettings"]
 
@@ -46,15 +46,58 @@ class UpstreamSettings(_Settings):
 
 
 class Timeouts(_Settings):
-    first_byte: float | None = Field(default=30.0, gt=0, description="seconds to the upstream response head")
-    between_events: float | None = Field(default=30.0, gt=0, description="seconds between stream events")
-    total: float | None = Field(default=300.0, gt=0, description="seconds for all attempts of one request")
+    """Limits of each attempt, all within ``total``, the deadline of the whole request (every attempt and
+    every wait for a ``Retry-After``). ``None`` means no limit of that kind."""
+
+    first_byte: float | None = Field(
+        default=30.0, gt=0, allow_inf_nan=False, description="seconds to the response head"
+    )
+    first_token: float | None = Field(
+        default=60.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="seconds from an attempt's start to its first token",
+    )
+    between_events: float | None = Field(
+        default=30.0, gt=0, allow_inf_nan=False, description="seconds between stream events"
+    )
+    attempt: float | None = Field(
+        default=120.0, gt=0, allow_inf_nan=False, description="seconds for one attempt, head to end"
+    )
+    total: float | None = Field(
+        default=300.0, gt=0, allow_inf_nan=False, description="seconds for all attempts of one request"
+    )
+    request_head: float = Field(
+        default=10.0,
+        gt=0,
+        le=86_400,
+        allow_inf_nan=False,
+        description="seconds for a client to send a request head",
+    )
+    request_body: float | None = Field(
+        default=30.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="seconds for a client to send its /chat request body",
+    )
 
 
 class FallbackPolicy(_Settings):
-    """Which failures before the first token move on to the fallback model; after it, none do."""
+    """What a failed attempt leads to, by error class, before the first token reached the client (after it,
+    nothing is retried).
+
+    - ``on``: the classes that move on to the next candidate model.
+    - ``retry_after``: an answer with ``Retry-After`` (429 or 5xx) is never retried sooner than it says.
+      ``fallback_first`` moves on to the next candidate at once and waits only when none is left;
+      ``wait`` waits and retries the same model first; ``ignore`` treats it like any other failure.
+      A wait happens only when it is at most ``max_retry_wait`` seconds and ends before the deadline.
+    - ``max_retries``: retries of one model after a ``Retry-After``.
+    """
 
     on: frozenset[ErrorClass] = DEFAULT_FALLBACK_CLASSES
+    retry_after: Literal["fallback_first", "wait", "ignore"] = "fallback_first"
+    max_retry_wait: float = Field(default=10.0, ge=0, allow_inf_nan=False)
+    max_retries: int = Field(default=1, ge=0, le=10)
 
     def allows(self, error_class: ErrorClass) -> bool:
         return error_class in self.on
@@ -87,6 +130,10 @@ class PlatformQuirks(_Settings):
     append_before_budget_check: bool = False
     """The user's message enters the session history before the budget check, so a refused turn stays in
     the history (and is sent and charged with every later turn)."""
+    generic_error_code: bool = False
+    """Every failed answer is ``ai_error`` "AI provider unavailable" (502 on JSON), whatever its cause:
+    a content filter, a conversation too long for the model or an unknown requested model look like an
+    outage."""
 
 
 class GatewaySettings(_Settings):
@@ -101,6 +148,9 @@ class GatewaySettings(_Settings):
     )
     timeouts: Timeouts = Field(default_factory=Timeouts)
     fallback: FallbackPolicy = Field(default_factory=FallbackPolicy)
+    malformed_frames: MalformedFrames = Field(
+        default="skip", description="skip: a frame that is not JSON is skipped and counted; fail: it fails"
+    )
     trace_ids: Literal["platform", "always"] = Field(
         default="platform",
         description="platform: cf-ray, else x-request-id, else none; always: x-trace-id, else a new UUID",

@@ -32,12 +32,26 @@ __all__ = [
     "interpret_event",
     "usage_from_mapping",
     "utf16_len",
+    "valid_unicode",
 ]
 
 
 def utf16_len(text: str) -> int:
     """``String.prototype.length``: UTF-16 code units (an astral character counts 2)."""
+    if text.isascii():  # most tokens: one unit per character, without encoding
+        return len(text)
     return len(text.encode("utf-16-le", errors="surrogatepass")) // 2
+
+
+def valid_unicode(text: str) -> str:
+    """``text`` with each lone UTF-16 surrogate replaced by U+FFFD, so that it can be encoded, stored and
+    forwarded. JSON may spell a lone surrogate (``"\\ud800"``) and JavaScript keeps it; UTF-8 cannot carry
+    it. The replacement is one UTF-16 unit, like the surrogate, so lengths and estimates do not change."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", errors="surrogatepass").decode("utf-16-le", errors="replace")
+    return text
 
 
 def estimate_tokens_from_length(length: int) -> int:
@@ -122,6 +136,7 @@ class Frame:
     done: bool = False  # the [DONE] terminator
     error: str | None = None  # an error reported inside the stream
     error_code: int | None = None
+    malformed: bool = False  # the frame is not a JSON object: ``error`` says what it was
 
 
 def _stream_error(payload: Mapping[str, Any]) -> tuple[str, int | None] | None:
@@ -138,12 +153,13 @@ def _stream_error(payload: Mapping[str, Any]) -> tuple[str, int | None] | None:
 def interpret_event(event: ServerSentEvent) -> Frame:
     if event.is_done_marker():
         return Frame(done=True)
+    data = event.data
     try:
-        payload = json.loads(event.data)
+        payload = json.loads(data)
     except ValueError:
-        return Frame(error=f"malformed frame: {event.data[:80]!r}")
+        return Frame(error=f"malformed frame: {data[:80]!r}", malformed=True)
     if not isinstance(payload, Mapping):
-        return Frame(error=f"unexpected frame: {event.data[:80]!r}")
+        return Frame(error=f"unexpected frame: {data[:80]!r}", malformed=True)
     if "response" not in payload and "choices" not in payload:
         error = _stream_error(payload)
         if error is not None:
@@ -161,10 +177,15 @@ def interpret_event(event: ServerSentEvent) -> Frame:
             elif isinstance(choice.get("text"), str):
                 token = choice["text"]
             finished = choice.get("finish_reason") is not None
-        return Frame(token=token, usage=usage, cumulative=False, finished=finished)
+        return Frame(token=_valid(token, data), usage=usage, cumulative=False, finished=finished)
     response = payload.get("response")
     token = response if isinstance(response, str) else ""
-    return Frame(token=token, usage=usage, cumulative=True)
+    return Frame(token=_valid(token, data), usage=usage, cumulative=True)
+
+
+def _valid(token: str, data: str) -> str:
+    # Only a \u escape can spell a lone surrogate, so most frames skip the check.
+    return valid_unicode(token) if token and "\\u" in data else token
 
 
 @dataclass

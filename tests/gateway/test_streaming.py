@@ -188,8 +188,10 @@ async def test_input_errors_do_not_fall_back(start_gateway: GatewayFactory, fake
         response = await client.post("/chat", headers=EXAMPLE, json=CHAT)
     assert [r.model for r in fake.store.records()] == [LLAMA_FAST]
     assert "x-model-id" not in response.headers
+    # The model refused the request itself: the code says so rather than reporting an outage.
     assert response.content == (
-        b'event: error\ndata: {"code":"ai_error","message":"AI provider unavailable"}\n\n'
+        b'event: error\ndata: {"code":"ai_request_refused",'
+        b'"message":"The model refused the request as invalid"}\n\n'
         b'event: done\ndata: {"done":true}\n\n'
     )
     assert gw.metrics.last.attempts[0].error_class == "input"
@@ -258,11 +260,26 @@ async def test_error_frame_mid_stream(start_gateway: GatewayFactory, fake: FakeG
     assert gw.metrics.last.attempts[0].cf_code == 3040
 
 
-async def test_malformed_frame_mid_stream(start_gateway: GatewayFactory, fake: FakeGateway) -> None:
+async def test_malformed_frame_is_skipped_and_counted(
+    start_gateway: GatewayFactory, fake: FakeGateway
+) -> None:
     fake.behaviour.load({"default": {"text": "a b c", "stream": {"malformed_frame": {"after_events": 1}}}})
-    async with start_gateway() as (_, client):
+    async with start_gateway() as (gw, client):
+        response = await client.post("/chat", headers=EXAMPLE, json=CHAT)
+    assert kinds(response) == ["message", "message", "message", "done"]
+    assert text(response) == "a b c"
+    assert gw.metrics.last.status == "success"
+    assert gw.metrics.last.attempts[0].skipped_frames == 1
+
+
+async def test_malformed_frame_fails_when_configured(
+    start_gateway: GatewayFactory, fake: FakeGateway
+) -> None:
+    fake.behaviour.load({"default": {"text": "a b c", "stream": {"malformed_frame": {"after_events": 1}}}})
+    async with start_gateway(malformed_frames="fail") as (gw, client):
         response = await client.post("/chat", headers=EXAMPLE, json=CHAT)
     assert kinds(response) == ["message", "error", "done"]
+    assert gw.metrics.last.attempts[0].error_class == "stream"
 
 
 async def test_truncated_stream_is_an_error_not_a_success(

@@ -10,16 +10,30 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from harness.gateway.tokens import Frame
 from harness.gateway.upstream import (
     METADATA_LIMIT,
+    AttemptLimits,
     ChatMessage,
     ErrorClass,
     UpstreamClient,
     UpstreamError,
+    UpstreamRequest,
+    classify_error,
     gateway_metadata,
+    retry_after_seconds,
 )
 
 MESSAGES = [ChatMessage("user", "hi")]
+
+
+def upstream_call(*, stream: bool = False, metadata: dict[str, str] | None = None) -> UpstreamRequest:
+    return UpstreamRequest("ignored", "gw", "@cf/m/x", MESSAGES, metadata or {}, "e1", stream)
+
+
+async def read_all(upstream: UpstreamClient, call: UpstreamRequest) -> list[Frame]:
+    async with upstream.open(call, AttemptLimits()) as answer:
+        return [frame async for batch in answer.batches() for frame in batch]
 
 
 def client_for(handler: httpx.MockTransport, **kwargs: object) -> UpstreamClient:
@@ -67,15 +81,10 @@ async def test_stream_request_shape_and_json_answer() -> None:
         gateway_token="gtok",
         transport=httpx.MockTransport(handler),
     )
-    async with upstream.stream(
-        account_id="ignored",
-        gateway_id="gw",
-        model="@cf/m/x",
-        messages=MESSAGES,
-        metadata={"tenantId": "t"},
-        event_id="e1",
-    ) as stream:
-        frames = [frame async for frame in stream.frames()]
+    async with upstream.open(
+        upstream_call(stream=True, metadata={"tenantId": "t"}), AttemptLimits()
+    ) as answer:
+        frames = [frame async for batch in answer.batches() for frame in batch]
     await upstream.aclose()
     (request,) = seen
     assert str(request.url) == "https://gw.example/v1/acct/gw/workers-ai/@cf/m/x"
@@ -86,7 +95,7 @@ async def test_stream_request_shape_and_json_answer() -> None:
     assert request.headers["cf-aig-metadata"] == '{"tenantId":"t"}'
     assert [f.token for f in frames] == ["whole", ""]
     assert frames[-1].done
-    assert stream.log_id == "LOG1"
+    assert answer.log_id == "LOG1"
     assert "tok" not in repr(upstream)
 
 
@@ -151,9 +160,7 @@ async def test_error_bodies_become_typed_errors(
 
     upstream = client_for(httpx.MockTransport(handler))
     with pytest.raises(UpstreamError) as raised:
-        await upstream.complete(
-            account_id="a", gateway_id="g", model="@cf/m", messages=MESSAGES, metadata={}, event_id="e"
-        )
+        await read_all(upstream, upstream_call())
     await upstream.aclose()
     error = raised.value
     assert (error.error_class, error.status, error.code, error.message) == (
@@ -171,9 +178,55 @@ async def test_connection_failure_is_a_connection_error() -> None:
 
     upstream = client_for(httpx.MockTransport(handler))
     with pytest.raises(UpstreamError) as raised:
-        await upstream.complete(
-            account_id="a", gateway_id="g", model="@cf/m", messages=MESSAGES, metadata={}, event_id="e"
-        )
+        await read_all(upstream, upstream_call())
     await upstream.aclose()
     assert raised.value.error_class is ErrorClass.CONNECTION
     assert "gw.example" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "message", "expected"),
+    [
+        (400, 8007, "AiError: AiError: Input prompt contains NSFW content (x)", ErrorClass.CONTENT_FILTER),
+        (400, None, "content_filter: the output was flagged", ErrorClass.CONTENT_FILTER),
+        (400, None, "This model's maximum context length is 8192 tokens", ErrorClass.CONTEXT_LENGTH),
+        (413, 3006, "Request is too large", ErrorClass.INPUT),
+        (400, 5007, "No such model @cf/x or task", ErrorClass.MODEL),
+        (503, None, "flagged upstream outage", ErrorClass.SERVER),
+    ],
+)
+def test_refusals_are_classified_by_cause(
+    status: int, code: int | None, message: str, expected: ErrorClass
+) -> None:
+    assert classify_error(status, code, message) is expected
+
+
+def test_retry_after_in_seconds_or_as_a_date() -> None:
+    assert retry_after_seconds("3", 0.0) == 3.0
+    assert retry_after_seconds("Thu, 01 Jan 1970 00:00:10 GMT", 4.0) == 6.0
+    assert retry_after_seconds("Thu, 01 Jan 1970 00:00:10 GMT", 40.0) == 0.0
+    for invalid in (None, "", "soon", "nan", "inf", "Thu, 01 Jan 1970 00:00:10"):
+        assert retry_after_seconds(invalid, 0.0) is None
+
+
+async def test_retry_after_reaches_the_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            429, json={"errors": [{"code": 3040, "message": "busy"}]}, headers={"retry-after": "2"}
+        )
+
+    upstream = client_for(httpx.MockTransport(handler))
+    with pytest.raises(UpstreamError) as raised:
+        await read_all(upstream, upstream_call())
+    await upstream.aclose()
+    assert (raised.value.error_class, raised.value.retry_after) == (ErrorClass.RATE_LIMITED, 2.0)
+
+
+def test_a_model_id_cannot_change_where_the_call_goes() -> None:
+    upstream = UpstreamClient("https://gw.example", account_id=None, api_token=None)
+    assert upstream.url("a", "g", "@cf/x?y=1#z") == "https://gw.example/v1/a/g/workers-ai/@cf/x%3Fy%3D1%23z"
+    assert upstream.url("a", "g", "@cf/é\r\n") == "https://gw.example/v1/a/g/workers-ai/@cf/%C3%A9%0D%0A"
+    for bad in ("../../admin", "@cf/./x", "@cf//x", ""):
+        with pytest.raises(UpstreamError) as raised:
+            upstream.url("a", "g", bad)
+        assert raised.value.error_class is ErrorClass.MODEL

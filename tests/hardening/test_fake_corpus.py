@@ -37,7 +37,7 @@ ACCOUNT = "0123456789abcdef0123456789abcdef"
 TOKEN = "corpus-token"
 GATEWAY = "gw-corpus"  # the gateway the corpus names
 KEEP = "gw-keep"  # a gateway the corpus never names: its request and log must survive unchanged
-NATIVE = "@cf/meta/llama-3.1-8b-instruct-fp8-fast"
+NATIVE = "@cf/meta/llama-3.1-8b-instruct-fp8-fast"  # llama-3.1-8b-instruct is retired in the catalogue
 CASE_SECONDS = 20.0  # a case that takes longer has hung
 RSS_GROWTH_LIMIT_KB = 400 * 1024
 
