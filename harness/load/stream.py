@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from harness.sse import ServerSentEvent, SSEDecoder
-from harness.testing.stream_contract import check_contract
+from harness.stream_contract import StreamRecord, check_contract
 
 __all__ = ["Answer", "AnswerRecorder", "outcome_class"]
 
@@ -66,19 +66,6 @@ def outcome_class(answer: Answer) -> str | None:
     return None
 
 
-class _Recorded:
-    """The recorded stream as the contract module reads it."""
-
-    def __init__(
-        self, status: int, headers: Mapping[str, str], raw: bytes, events: Sequence[ServerSentEvent]
-    ) -> None:
-        self.status_code = status
-        self.headers = headers
-        self.raw = raw
-        self.truncated = False
-        self.sse_events = events
-
-
 class AnswerRecorder:
     """Feed it one response as it arrives; ``finish`` gives the ``Answer``."""
 
@@ -90,6 +77,7 @@ class AnswerRecorder:
         self._decoder = SSEDecoder()
         self._events: list[ServerSentEvent] = []
         self._raw = bytearray()
+        self._raw_cut = False
         self._body = bytearray()
         self._token_times: list[float] = []
         self._last_at = sent_at
@@ -103,6 +91,8 @@ class AnswerRecorder:
         if not self._is_sse():
             self._body += data
             return
+        if len(self._raw) + len(data) > _RAW_LIMIT:
+            self._raw_cut = True
         if len(self._raw) < _RAW_LIMIT:
             self._raw += data[: _RAW_LIMIT - len(self._raw)]
         for event in self._decoder.feed(data):
@@ -144,7 +134,13 @@ class AnswerRecorder:
                 answer.error_code = _code(event.data) or "unreadable error event"
                 break
         if answer.transport_error is None:
-            recorded = _Recorded(self._status, self._headers, bytes(self._raw), self._events)
+            recorded = StreamRecord(
+                status_code=self._status,
+                headers=self._headers,
+                raw=bytes(self._raw),
+                events=self._events,
+                raw_complete=not self._raw_cut,  # a kept prefix is not judged on how the body ends
+            )
             answer.violations = [str(v) for v in check_contract(recorded)]
 
     def _judge_json(self, answer: Answer) -> None:

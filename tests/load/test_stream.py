@@ -124,3 +124,11 @@ def test_a_transport_error_is_its_own_class() -> None:
     answer = recorder.finish(0.5, transport_error="ConnectionError")
     assert outcome_class(answer) == "transport: ConnectionError"
     assert answer.violations == []
+
+
+def test_an_answer_longer_than_the_kept_prefix_is_not_a_framing_violation() -> None:
+    body = b"".join(_token("x" * 1000) for _ in range(400)) + _done()  # about 460 KiB
+    answer = _record(body, list(range(0, len(body), 7000)))
+    assert answer.tokens == 400
+    assert answer.terminal == "done"
+    assert answer.violations == []
