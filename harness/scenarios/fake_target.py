@@ -11,6 +11,7 @@ delays of behaviour documents itself (its ``time_scale`` setting).
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -34,22 +35,43 @@ from harness.scenarios.targets import (
     UsageRecord,
 )
 
-__all__ = ["ClockView", "FakeTarget", "GatewayView", "usage_record"]
+__all__ = ["ClockView", "FakeTarget", "GatewayView", "ShiftedClock", "usage_record"]
+
+
+class ShiftedClock:
+    """The fake's clock in a scenario: real time moved to the scenario's instant, running on as real time
+    does (rate windows, log delays and spend days keep flowing), and moved again by the scenario's clock
+    steps. So the fake judges what depends on the date (which models exist, which day a spend counts in)
+    by the scenario's time, as Cloudflare would have then."""
+
+    def __init__(self, start: datetime | None) -> None:
+        self._offset = start.timestamp() - time.time() if start is not None else 0.0
+
+    def time(self) -> float:
+        return time.time() + self._offset
+
+    def shift(self, seconds: float) -> None:
+        self._offset += seconds
 
 
 class ClockView:
-    """``ClockControl`` over the reference gateway's manual clock."""
+    """``ClockControl`` over the reference gateway's manual clock (and the fake's, moved along with it)."""
 
-    def __init__(self, clock: ManualClock) -> None:
+    def __init__(self, clock: ManualClock, upstream: ShiftedClock | None = None) -> None:
         self._clock = clock
+        self._upstream = upstream
 
     def now(self) -> datetime:
         return self._clock.utcnow()
 
     async def set(self, instant: datetime) -> None:
+        if self._upstream is not None:
+            self._upstream.shift((instant - self._clock.utcnow()).total_seconds())
         self._clock.set(instant)
 
     async def advance(self, seconds: float) -> None:
+        if self._upstream is not None:
+            self._upstream.shift(seconds)
         self._clock.advance(seconds)
 
 
@@ -147,10 +169,11 @@ class FakeTarget:
         from fakes.server import FakeGateway  # the fake loads only when this target is chosen
 
         clock = ManualClock(setup.clock_start or datetime.now(UTC))
+        upstream_clock = ShiftedClock(setup.clock_start)
         tenants = [TenantConfig.model_validate(doc) for doc in setup.tenants]
         if not tenants:
             tenants = load_tenants(self.options.tenants_dir)
-        async with FakeGateway.running(config=_fake_config(setup, tenants)) as fake:
+        async with FakeGateway.running(config=_fake_config(setup, tenants, upstream_clock)) as fake:
             settings = gateway_settings(setup, fake.base_url, fake.account_id, fake.api_token, clock, tenants)
             async with (
                 ReferenceGateway.running(settings) as gateway,
@@ -166,7 +189,7 @@ class FakeTarget:
                     logs=sources.logs,
                     metrics=GatewayView(gateway),
                     ledger=GatewayView(gateway),
-                    clock=ClockView(clock),
+                    clock=ClockView(clock, upstream_clock),
                     config=SutConfig(
                         vars=dict(setup.environment),
                         source="the scenario (applied)",
@@ -177,7 +200,7 @@ class FakeTarget:
                 )
 
 
-def _fake_config(setup: ScenarioSetup, tenants: list[TenantConfig]) -> Any:
+def _fake_config(setup: ScenarioSetup, tenants: list[TenantConfig], clock: ShiftedClock) -> Any:
     """The fake's configuration for this scenario: seeded, time-compressed, and with the gateways the
     tenants name (an unknown gateway is Cloudflare's error 2001, as a mistyped slug would be)."""
     from fakes.config import DEFAULT_ACCOUNT_ID, DEFAULT_API_TOKEN, AccountConfig, FakeConfig, GatewayConfig
@@ -188,4 +211,4 @@ def _fake_config(setup: ScenarioSetup, tenants: list[TenantConfig]) -> Any:
         api_tokens=[DEFAULT_API_TOKEN],
         gateways=[GatewayConfig(id=g) for g in gateway_ids],
     )
-    return FakeConfig(accounts=[account], seed=setup.seed, time_scale=setup.time_scale)
+    return FakeConfig(accounts=[account], seed=setup.seed, time_scale=setup.time_scale, clock=clock)

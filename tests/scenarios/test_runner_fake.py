@@ -191,3 +191,32 @@ async def test_a_scenario_that_breaks_is_reported_as_an_error() -> None:
     result = await run_scenario(STREAM, RunOptions(target=_BrokenTarget(RuntimeError("port in use"))))
     assert result.status is ScenarioStatus.ERROR
     assert result.reason == "RuntimeError: port in use"
+
+
+_TIME_TRAVEL = """
+id: t.time-travel
+title: a model retired today still serves at the scenario's instant
+area: precedence
+description: d
+tenants: [example]
+environment: {MODEL_ID: "@cf/meta/llama-3.1-8b-instruct", FALLBACK_MODEL_ID: "@cf/meta/llama-3.1-8b-instruct"}
+clock: CLOCK
+upstream: {default: {tokens: 3}}
+steps:
+  - name: s
+    request: {tenant: example, stream: false}
+    expect: {status: 200}
+  - clock: {advance_s: 17280000}
+  - name: later
+    request: {tenant: example, stream: false}
+    expect: {status: 502}
+"""
+
+
+async def test_the_fake_judges_model_retirement_by_the_scenario_clock() -> None:
+    # llama-3.1-8b-instruct was retired on 2026-05-30: in February it served, and 200 days later it is gone.
+    result = await run_scenario(
+        scenario(_TIME_TRAVEL.replace("CLOCK", "2026-02-07T12:00:00Z")), RunOptions(target="fake")
+    )
+    statuses = {c.id: c.status for c in result.checks if c.step in ("s", "later")}
+    assert statuses == {"s.status": CheckStatus.PASSED, "later.status": CheckStatus.PASSED}
