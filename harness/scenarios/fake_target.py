@@ -164,6 +164,11 @@ class FakeTarget:
     def __init__(self, options: TargetOptions) -> None:
         self.options = options
 
+    def adjust(self, settings: GatewaySettings) -> GatewaySettings:
+        """The reference gateway's settings for a scenario, as a variant of this target wants them (the
+        mutation analysis switches one of the platform's departures on); unchanged here."""
+        return settings
+
     @asynccontextmanager
     async def session(self, setup: ScenarioSetup) -> AsyncIterator[SystemUnderTest]:
         from fakes.server import FakeGateway  # the fake loads only when this target is chosen
@@ -174,7 +179,9 @@ class FakeTarget:
         if not tenants:
             tenants = load_tenants(self.options.tenants_dir)
         async with FakeGateway.running(config=_fake_config(setup, tenants, upstream_clock)) as fake:
-            settings = gateway_settings(setup, fake.base_url, fake.account_id, fake.api_token, clock, tenants)
+            settings = self.adjust(
+                gateway_settings(setup, fake.base_url, fake.account_id, fake.api_token, clock, tenants)
+            )
             async with (
                 ReferenceGateway.running(settings) as gateway,
                 httpx.AsyncClient(timeout=30.0, trust_env=False) as client,
