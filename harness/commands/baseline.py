@@ -60,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="record a run's verdicts as the baseline 'aigw run --baseline' compares with",
         description="Baselines for the CI gate.",
     )
-    actions = parser.add_subparsers(title="actions", metavar="ACTION", required=True)
+    actions = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     update = actions.add_parser(
         "update",
         help="run the scenarios (or read a results.json) and write the baseline",

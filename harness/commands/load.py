@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness.commands.run import add_run_options, options_from
+from harness.commands.run import add_run_options, options_from, positive_float
 from harness.errors import ConfigError
 from harness.load.analysis import analyse
 from harness.load.run import LoadOptions, default_profile_path, run_load, run_worker
@@ -58,16 +58,6 @@ def _count(low: int, high: int) -> type[int]:
         return value
 
     return parse  # type: ignore[return-value]  # argparse only calls it
-
-
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value <= 100_000:
-        raise argparse.ArgumentTypeError(f"must be above 0 and at most 100000, got {text}")
-    return value
 
 
 def _handle(args: argparse.Namespace) -> int:
@@ -134,7 +124,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--profile", type=Path, metavar="FILE", help="load profile YAML (default: built in)")
     parser.add_argument("--users", type=_count(1, 1_000_000), default=10, metavar="N", help="default: 10")
     parser.add_argument(
-        "--spawn-rate", type=_rate, metavar="R", help="users started per second (default: all at once)"
+        "--spawn-rate",
+        type=positive_float(100_000),
+        metavar="R",
+        help="users started per second (default: all at once)",
     )
     parser.add_argument(
         "--duration", type=_duration, default=10.0, metavar="TIME", help="30s, 5m, 1h (default: 10s)"

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -18,7 +19,7 @@ from harness.scenarios.loader import DEFAULT_DIR, load_scenarios
 from harness.scenarios.runner import RunOptions, run_scenarios
 from harness.scenarios.targets import REGISTRY
 
-__all__ = ["ProgressPrinter", "add_run_options", "catalogue_of", "options_from", "register"]
+__all__ = ["ProgressPrinter", "add_run_options", "catalogue_of", "options_from", "positive_float", "register"]
 
 _EPILOG = """\
 targets:
@@ -44,14 +45,19 @@ examples:
 """
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value <= 10:
-        raise argparse.ArgumentTypeError(f"must be above 0 and at most 10, got {text}")
-    return value
+def positive_float(high: float) -> Callable[[str], float]:
+    """An argparse type: a number above 0 and at most ``high``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not 0 < value <= high:
+            raise argparse.ArgumentTypeError(f"must be above 0 and at most {high:g}, got {text}")
+        return value
+
+    return parse
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -82,7 +88,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--time-scale",
-        type=_positive_float,
+        type=positive_float(10),
         default=0.05,
         metavar="X",
         help="multiply scripted delays, timeouts and pauses by X (default: 0.05, twenty times faster); "

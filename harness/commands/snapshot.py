@@ -94,7 +94,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="record the shape of a system's responses, or find drift from a recorded one",
         description="Contract snapshots: the shape of the /chat responses, not their text.",
     )
-    actions = parser.add_subparsers(title="actions", metavar="ACTION", required=True)
+    actions = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     record = actions.add_parser(
         "record",
         help="run scenarios (or read a results.json) and write the snapshot",
