@@ -13,7 +13,13 @@ Load generators that are not the bottleneck (each figure names its generator):
   for both paths and their ratio (goal: at least 0.5), and server CPU per stream;
 - latency: a raw-socket asyncio client (no HTTP library: it writes the request bytes and looks for the
   first ``data:`` line), 50 streams open at all times, the fake pacing tokens; time to first token at the
-  median (and 90th percentile) for both paths, and the difference (goal: at most 1 ms added).
+  median (and 90th percentile) for both paths, and the difference (goal: at most 1 ms added); also the
+  difference per round against the direct round just before it, whose median other load on a shared
+  machine moves less than it moves the pooled one.
+
+``--before DIR`` adds a second gateway run from another source tree (a checkout of an earlier commit, e.g.
+``git worktree add --detach /tmp/before COMMIT``), in front of the same fake and in the same rounds, so
+that a change is shown before and after in one run.
 
 Run: ``.venv/bin/python benchmarks/gateway_overhead.py`` (about 60 s). Loopback only. On a shared
 machine run it a few times: other load moves the figures.
@@ -206,20 +212,25 @@ async def raw_stream(
             return first if ok else None
 
 
-async def steady_ttft(host: str, port: int, build: object, concurrency: int, seconds: float) -> list[float]:
-    """Closed loop: ``concurrency`` connections each sending its next stream when one ends."""
-    results: list[float] = []
+async def steady_ttft(
+    host: str, port: int, build: object, concurrency: int, seconds: float
+) -> list[tuple[float, bool]]:
+    """Closed loop: ``concurrency`` connections each sending its next stream when one ends. Each time to
+    first token comes with whether it was its connection's first stream (all of those start at once)."""
+    results: list[tuple[float, bool]] = []
     stop = asyncio.get_running_loop().time() + seconds
     counter = iter(range(10**9))
 
     async def worker() -> None:
         reader, writer = await asyncio.open_connection(host, port)
+        first = True
         try:
             while asyncio.get_running_loop().time() < stop:
                 request = build(f"{host}:{port}", next(counter))  # type: ignore[operator]
                 value = await raw_stream(reader, writer, request)
                 if value is not None:
-                    results.append(value)
+                    results.append((value, first))
+                first = False
         finally:
             writer.close()
 
@@ -286,14 +297,17 @@ async def run(args: argparse.Namespace) -> None:
         builders = {"direct": (host_port(fake), direct_request)}
         builders |= {name: (host_port(url), chat_request) for name, url in servers.gateways.items()}
         ttft: dict[str, list[float]] = {name: [] for name in builders}
+        steady: dict[str, list[float]] = {name: [] for name in builders}  # without connections' first
         round_medians: dict[str, list[float]] = {name: [] for name in builders}
         for (host, port), build in builders.values():
             await steady_ttft(host, port, build, args.concurrency, 1.5)  # warm-up
         latency_rounds = args.latency_rounds or args.rounds
         for _ in range(latency_rounds):
             for name, ((host, port), build) in builders.items():
-                values = await steady_ttft(host, port, build, args.concurrency, args.latency_seconds)
+                measured = await steady_ttft(host, port, build, args.concurrency, args.latency_seconds)
+                values = [value for value, _ in measured]
                 ttft[name] += values
+                steady[name] += [value for value, first in measured if not first]
                 round_medians[name].append(statistics.median(values) * 1000)
 
     gateways = list(servers.gateways)
@@ -301,6 +315,7 @@ async def run(args: argparse.Namespace) -> None:
     mean_rate = {k: statistics.mean(v) for k, v in rates.items()}
     median = {k: statistics.median(v) * 1000 for k, v in ttft.items()}
     p90 = {k: percentile(v, 0.9) * 1000 for k, v in ttft.items()}
+    steady_median = {k: statistics.median(v) * 1000 for k, v in steady.items()}
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end of the run")
     print(
         f"throughput (load generator: wrk, 2 threads, {args.concurrency} connections, "
@@ -339,6 +354,16 @@ async def run(args: argparse.Namespace) -> None:
             f"(goal <= 1 ms: {'met' if added <= 1 else 'NOT met'}); "
             f"per round against the direct round before it: median {statistics.median(pairs):.2f} ms, "
             f"rounds {' '.join(f'{p:.2f}' for p in pairs)}"
+        )
+    print(
+        "  without each connection's first stream (those start together at the start of a round, and "
+        "through the gateway on a new upstream connection):"
+    )
+    for name in gateways:
+        added = steady_median[name] - steady_median["direct"]
+        print(
+            f"    {label[name]}: median {steady_median[name]:.2f} ms against {steady_median['direct']:.2f} "
+            f"ms direct, added {added:.2f} ms ({len(steady[name])} and {len(steady['direct'])} streams)"
         )
 
 

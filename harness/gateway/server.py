@@ -21,7 +21,6 @@ from harness.gateway.clock import Clock
 from harness.gateway.envelope import http_refusal
 from harness.gateway.ledger import BudgetLedger, create_ledger
 from harness.gateway.metrics import InMemoryMetrics, JsonLinesMetrics, MetricsObserver
-from harness.gateway.protocol import coalescing_protocol
 from harness.gateway.settings import GatewaySettings
 from harness.gateway.tenants import EnvOverrides, TenantRegistry, load_tenants
 from harness.gateway.upstream import UpstreamClient
@@ -32,11 +31,15 @@ __all__ = ["GatewaySettings", "ReferenceGateway", "create_app", "server_config"]
 def server_config(app: ChatApp, host: str, port: int, **options: Any) -> uvicorn.Config:
     """uvicorn's settings for the gateway: request heads bounded in size and time, idle connections
     closed, and what the HTTP parser refuses answered in the platform's envelope (``fakes.hardened_http``,
-    the shared leaf the fake serves with too); a response's head goes out with its first body write
-    (``harness.gateway.protocol``)."""
-    settings = uvicorn_settings(app.limits, http_refusal)
-    settings["http"] = coalescing_protocol(settings["http"])
-    return uvicorn.Config(app, host=host, port=port, access_log=False, **settings, **options)
+    the shared leaf the fake serves with too)."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        access_log=False,
+        **uvicorn_settings(app.limits, http_refusal),
+        **options,
+    )
 
 
 MAX_BODY_BYTES = 1024 * 1024
