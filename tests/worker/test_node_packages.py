@@ -270,3 +270,50 @@ async def test_a_worker_project_imports_the_adapter_by_its_name(tmp_path: Path) 
     assert status == 0, out
     assert "# pass 1" in out
     assert "# fail 0" in out
+
+
+@pytest.mark.skipif(shutil.which("npm") is None or NODE_MISSING is not None, reason="needs Node.js and npm")
+async def test_setup_for_real_then_a_worker_runs_from_the_cache(
+    no_checkout: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """npm ci from the shipped lock file, offline (from npm's own cache, which installing this checkout's
+    packages filled), then a Worker without node_modules of its own runs with what it installed."""
+    monkeypatch.delenv("AIGW_NPM", raising=False)
+    monkeypatch.setenv("npm_config_offline", "true")
+    try:
+        await _setup_and_run(no_checkout)
+    finally:
+        shutil.rmtree(no_checkout / "cache", ignore_errors=True)  # workerd and esbuild: about 185 MB
+
+
+async def _setup_and_run(folder: Path) -> None:
+    import httpx
+
+    from fakes.config import FakeConfig, FidelityOptions
+    from fakes.server import FakeGateway
+    from harness.worker.bridge import WorkerBridge
+    from harness.worker.wrangler import load_worker_config
+
+    try:
+        installed = await asyncio.to_thread(node_packages.install)
+    except TargetUnavailable as exc:
+        if "ENOTCACHED" in str(exc):
+            pytest.skip("npm's cache does not hold the pinned packages (run npm ci in this checkout once)")
+        raise
+    assert installed.versions == PINS
+    project = folder / "my-worker"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "passthrough", project)
+    config = load_worker_config(project / "wrangler.jsonc")
+    assert find_node_packages([project]).node_modules == cache_dir() / "node_modules"
+    fake_config = FakeConfig(fidelity=FidelityOptions(auto_create_gateways=True))
+    body = {"model": "@cf/meta/llama-3.1-8b-instruct-fast", "messages": [{"role": "user", "content": "hi"}]}
+    async with (
+        FakeGateway.running(config=fake_config) as fake,
+        WorkerBridge.running(config, fake.base_url) as worker,
+        httpx.AsyncClient(trust_env=False, timeout=30) as client,
+    ):
+        answer = await client.post(worker.url, json=body)
+        assert answer.status_code == 200
+        assert answer.headers["content-type"] == "text/event-stream"
+        assert answer.text.count("data:") > 1
+        assert await worker.settle() == []
