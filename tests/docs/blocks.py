@@ -23,7 +23,7 @@ from markdown_it import MarkdownIt
 
 ROOT = Path(__file__).resolve().parents[2]
 
-ATTRIBUTES = frozenset({"skip", "name", "tested-by", "document", "excerpt", "output"})
+ATTRIBUTES = frozenset({"skip", "name", "tested-by", "document", "excerpt"})
 
 
 class InfoStringError(ValueError):

@@ -194,13 +194,54 @@ def run_shell(block: Block, workspace: Path) -> None:
                 fail(block, f"{shlex.join(server.words)} stopped early:\n{server.output()}")
 
 
+def output_pattern(expected: list[str]) -> re.Pattern[str]:
+    """The documented output as a pattern: a line ``...`` stands for any lines, ``...`` within a line for any
+    text, and trailing spaces are not compared."""
+    parts: list[str] = []
+    for line in expected:
+        if line.strip() == "...":
+            parts.append(r"(?:[^\n]*\n)*?")
+        else:
+            parts.append(".*?".join(re.escape(piece) for piece in line.rstrip().split("...")) + r"[ \t]*\n")
+    return re.compile("".join(parts))
+
+
+def console_commands(text: str) -> list[tuple[str, list[str]]]:
+    """``$ command`` lines, each with the output lines shown after it."""
+    commands: list[tuple[str, list[str]]] = []
+    for line in text.splitlines():
+        if line.startswith("$ "):
+            commands.append((line[2:], []))
+        elif commands:
+            commands[-1][1].append(line)
+    return commands
+
+
 @runs("console")
 def run_console(block: Block, workspace: Path) -> None:
-    """``$ command`` lines are run; the other lines are their output, which is not compared."""
-    commands = [line[2:] for line in block.text.splitlines() if line.startswith("$ ")]
+    """Each ``$ command`` is run; the lines after it are its output (stdout and stderr), compared with
+    ``...`` as a wildcard."""
+    commands = console_commands(block.text)
     if not commands:
         fail(block, "a console block has no '$ ' command line")
-    run_shell(Block(block.doc, block.line, "bash", block.attrs, "\n".join(commands) + "\n"), workspace)
+    for command, expected in commands:
+        done = subprocess.run(
+            ["bash", "-o", "pipefail", "-c", command],
+            cwd=workspace,
+            env=environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=TIMEOUT_S,
+            check=False,
+        )
+        output = "\n".join(line.rstrip() for line in done.stdout.splitlines()) + "\n"
+        if done.returncode != 0 or not output_pattern(expected).fullmatch(output):
+            shown = "\n".join(expected)
+            fail(
+                block,
+                f"$ {command}\nexit {done.returncode}, printed:\n{done.stdout}\nthe docs show:\n{shown}",
+            )
 
 
 # --- python --------------------------------------------------------------------------------------------
