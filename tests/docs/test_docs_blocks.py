@@ -7,7 +7,10 @@ that names it. A new block without any of these fails.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import re
+import shlex
 import shutil
 import sys
 import tokenize
@@ -16,8 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.cli import build_parser
+
 from .blocks import ROOT, Block, all_blocks, blocks, documents, parse_info
-from .runners import RUNNERS, run_document, runnable
+from .runners import RUNNERS, logical_lines, run_document, runnable
 
 # The scratch project's scenarios: the catalogue's tenants and two short scenarios, so that a documented
 # catalogue run takes a second.
@@ -79,6 +84,55 @@ def test_the_check_catches_unmarked_blocks_and_empty_reasons() -> None:
     assert "an indented code block" in problems(Block(Path("x.md"), 3, "", {}, fenced=False))[0]
     orphan = Block(Path("x.md"), 3, "python", {"tested-by": "tests/docs/blocks.py", "name": "nowhere"})
     assert "does not find this block" in problems(orphan)[0]
+
+
+OPERATORS = {"&&", "||", ";", "|", "&"}
+
+
+def aigw_commands(block: Block) -> list[list[str]]:
+    """The argument lists of the ``aigw`` commands in a shell block."""
+    found: list[list[str]] = []
+    for line in logical_lines(block.text):
+        segment: list[str] = []
+        for word in [*shlex.split(line, comments=True), ";"]:
+            if word not in OPERATORS:
+                segment.append(word)
+                continue
+            command = [w for w in segment if not re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", w)]
+            if command and Path(command[0]).name == "aigw":
+                found.append(command[1:])
+            segment = []
+    return found
+
+
+def parse_error(argv: list[str]) -> str | None:
+    """argparse's complaint about an ``aigw`` command line, or None when it parses."""
+    stderr = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(stderr):
+            build_parser().parse_args(argv)
+    except SystemExit:
+        return stderr.getvalue().strip().splitlines()[-1]
+    return None
+
+
+def test_aigw_commands_in_blocks_that_are_not_run_still_parse() -> None:
+    """Blocks that need an account or a Worker are not run, but their options and commands must exist."""
+    shells = [b for b in all_blocks() if b.lang in ("bash", "sh", "shell") and not runnable(b)]
+    checked = [(block, argv) for block in shells for argv in aigw_commands(block)]
+    assert len(checked) >= 10
+    errors = [
+        f"{block.where}: aigw {shlex.join(argv)}: {e}" for block, argv in checked if (e := parse_error(argv))
+    ]
+    assert not errors, "\n".join(errors)
+
+
+def test_a_renamed_option_is_caught() -> None:
+    block = Block(
+        Path("x.md"), 1, "bash", {"skip": "demo"}, "FOO=1 aigw run --colour red scenarios && echo\n"
+    )
+    assert aigw_commands(block) == [["run", "--colour", "red", "scenarios"]]
+    assert "unrecognized arguments: --colour" in (parse_error(aigw_commands(block)[0]) or "")
 
 
 @pytest.mark.parametrize("doc", documents(), ids=str)
