@@ -36,7 +36,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ROOT / "scenarios" / "spike-streaming.yaml",
     ]
     done = subprocess.run(
-        [sys.executable, "-m", "harness", "run", "--out", str(out), "-q", *map(str, scenarios)],
+        [sys.executable, "-m", "aigw_harness", "run", "--out", str(out), "-q", *map(str, scenarios)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode in (0, 1), done.stderr
