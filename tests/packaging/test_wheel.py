@@ -126,35 +126,7 @@ print(answer.choices[0].message.content)
         server.wait(timeout=10)
 
 
-def test_a_consumer_project_uses_the_plugin(installed: Path, tmp_path: Path) -> None:
-    project = _outside(tmp_path)
-    (project / "test_mine.py").write_text(
-        """
-import uuid
-
-import pytest
-
-pytestmark = pytest.mark.asyncio
-
-
-async def test_my_gateway_streams(aigw_chat_url, aigw_sse_client):
-    body = {"sessionId": str(uuid.uuid4()), "message": "hello"}
-    headers = {"x-tenant-id": "example"}
-    async with aigw_sse_client.stream(f"{aigw_chat_url}/chat", json=body, headers=headers) as stream:
-        await stream.read()
-    stream.assert_contract()
-""",
-        encoding="utf-8",
-    )
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    ran = _run(
-        installed / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", project, cwd=project, env=env
-    )
-    assert ran.returncode == 0, ran.stdout + ran.stderr
-    assert "1 passed" in ran.stdout
-
-
-def test_a_consumer_with_its_own_harness_and_fakes_modules(installed: Path, tmp_path: Path) -> None:
+def test_a_consumer_with_own_harness_and_fakes_uses_the_plugin(installed: Path, tmp_path: Path) -> None:
     """The import names are aigw_harness and aigw_fakes: a project's own ``harness`` and ``fakes`` (common
     names for test helpers) stay its own, first on the path, while the plugin and its fixtures work."""
     project = _outside(tmp_path)
