@@ -14,10 +14,10 @@ import math
 import sys
 from pathlib import Path
 
-from fakes.behaviour import BehaviourDocument
-from fakes.config import FakeConfig
-from fakes.datafiles import load_model
-from harness.errors import ConfigError
+from aigw_fakes.behaviour import BehaviourDocument
+from aigw_fakes.config import FakeConfig
+from aigw_fakes.datafiles import load_model
+from aigw_harness.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from fakes.server import serve_forever
+    from aigw_fakes.server import serve_forever
 
     config = load_model(args.config, FakeConfig) if args.config else FakeConfig()
     updates: dict[str, object] = {}

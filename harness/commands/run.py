@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from harness.ci import gate as ci_gate
-from harness.errors import ConfigError
-from harness.report.render import write_report
-from harness.report.results import Results, ScenarioResult, ScenarioStatus
-from harness.scenarios.loader import DEFAULT_DIR, load_scenarios
-from harness.scenarios.runner import RunOptions, run_scenarios
-from harness.scenarios.targets import REGISTRY
+from aigw_harness.ci import gate as ci_gate
+from aigw_harness.errors import ConfigError
+from aigw_harness.report.render import write_report
+from aigw_harness.report.results import Results, ScenarioResult, ScenarioStatus
+from aigw_harness.scenarios.loader import DEFAULT_DIR, load_scenarios
+from aigw_harness.scenarios.runner import RunOptions, run_scenarios
+from aigw_harness.scenarios.targets import REGISTRY
 
 __all__ = ["ProgressPrinter", "add_run_options", "catalogue_of", "options_from", "positive_float", "register"]
 

@@ -337,7 +337,7 @@ def _scenario(path: Path, workspace: Path) -> None:
 
 def _model(dotted: str) -> Callable[[Path, Path], None]:
     def validate(path: Path, workspace: Path) -> None:
-        from fakes.datafiles import load_model
+        from aigw_fakes.datafiles import load_model
 
         module, _, name = dotted.rpartition(".")
         load_model(path, getattr(importlib.import_module(module), name))
@@ -346,7 +346,7 @@ def _model(dotted: str) -> Callable[[Path, Path], None]:
 
 
 def _load_profile(path: Path, workspace: Path) -> None:
-    from harness.load.profile import load_profile
+    from aigw_harness.load.profile import load_profile
 
     load_profile(path)
 
@@ -354,9 +354,9 @@ def _load_profile(path: Path, workspace: Path) -> None:
 # The project's own loaders, by the kind of document a block says it is.
 DOCUMENTS: dict[str, Callable[[Path, Path], None]] = {
     "scenario": _scenario,
-    "behaviour": _model("fakes.behaviour.BehaviourDocument"),
-    "fake-config": _model("fakes.config.FakeConfig"),
-    "baseline": _model("harness.ci.baseline.Baseline"),
+    "behaviour": _model("aigw_fakes.behaviour.BehaviourDocument"),
+    "fake-config": _model("aigw_fakes.config.FakeConfig"),
+    "baseline": _model("aigw_harness.ci.baseline.Baseline"),
     "load-profile": _load_profile,
 }
 
@@ -379,7 +379,7 @@ def _document(block: Block, workspace: Path, suffix: str) -> bool:
 @runs("yaml", "yml")
 def run_yaml(block: Block, workspace: Path) -> None:
     if not _document(block, workspace, ".yaml"):
-        from fakes.datafiles import parse_data
+        from aigw_fakes.datafiles import parse_data
 
         parse_data(block.text, block.where)
 
@@ -397,7 +397,7 @@ def run_toml(block: Block, workspace: Path) -> None:
 
 @runs("jsonc")
 def run_jsonc(block: Block, workspace: Path) -> None:
-    from harness.worker.jsonc import parse_jsonc
+    from aigw_harness.worker.jsonc import parse_jsonc
 
     parse_jsonc(block.text, block.where)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import build_parser
+from aigw_harness.cli import build_parser
 
 from .blocks import ROOT, Block, all_blocks, blocks, documents, parse_info
 from .runners import RUNNERS, logical_lines, run_document, runnable

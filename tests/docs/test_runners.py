@@ -56,13 +56,13 @@ def test_python_blocks_may_await_and_fail_at_the_document_s_line(tmp_path: Path)
 
 def test_an_excerpt_must_match_the_module_it_quotes(tmp_path: Path) -> None:
     excerpt = 'class Capability(StrEnum):\n    CLOCK = "clock"\n'
-    RUNNERS["python"](block("python", excerpt, excerpt="harness.scenarios.targets"), tmp_path)
+    RUNNERS["python"](block("python", excerpt, excerpt="aigw_harness.scenarios.targets"), tmp_path)
     wrong_value = excerpt.replace('"clock"', '"time"')
     with pytest.raises(AssertionError, match=r"Capability\.CLOCK is 'clock', the docs say 'time'"):
-        RUNNERS["python"](block("python", wrong_value, excerpt="harness.scenarios.targets"), tmp_path)
+        RUNNERS["python"](block("python", wrong_value, excerpt="aigw_harness.scenarios.targets"), tmp_path)
     missing = "class Target(Protocol):\n    colour: str\n"
     with pytest.raises(AssertionError, match="has no member colour"):
-        RUNNERS["python"](block("python", missing, excerpt="harness.scenarios.targets"), tmp_path)
+        RUNNERS["python"](block("python", missing, excerpt="aigw_harness.scenarios.targets"), tmp_path)
 
 
 def test_documents_go_through_the_project_s_loaders(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.gateway.server import ReferenceGateway
+from aigw_harness.gateway.server import ReferenceGateway
 from tests.docs.blocks import named
 
 DOC = "docs/pytest-plugin.md"
@@ -49,8 +49,8 @@ async def test_the_example_runs_against_a_deployment_given_by_url(
 
 
 def _node_missing() -> str | None:
-    from harness.errors import TargetUnavailable
-    from harness.worker.bridge import find_node, node_modules_dir
+    from aigw_harness.errors import TargetUnavailable
+    from aigw_harness.worker.bridge import find_node, node_modules_dir
 
     try:
         find_node()

@@ -6,8 +6,8 @@ import io
 
 import pytest
 
-from harness.commands.run import ProgressPrinter
-from harness.report.results import ScenarioResult, ScenarioStatus
+from aigw_harness.commands.run import ProgressPrinter
+from aigw_harness.report.results import ScenarioResult, ScenarioStatus
 
 
 @pytest.mark.parametrize("status", list(ScenarioStatus))
