@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -30,3 +35,34 @@ def test_a_client_may_connect_as_soon_as_the_address_is_announced() -> None:
     with pytest.raises(Announced):
         serve_forever(FakeConfig(), "127.0.0.1", 0, "warning", announce)
     assert len(connected) == 1
+
+
+def test_the_announcement_names_the_account_token_and_gateways(tmp_path: Path) -> None:
+    log = tmp_path / "serve.log"
+    config = tmp_path / "fake.yaml"
+    config.write_text("accounts: [{id: acc1, api_tokens: [tok1], gateways: [{id: my-gw}]}]\n")
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "aigw"),
+                "fake",
+                "serve",
+                "--port",
+                "0",
+                "--config",
+                str(config),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while "gateways:" not in log.read_text() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(10)
+    text = log.read_text()
+    assert "  account id: acc1\n" in text
+    assert "  API token:  tok1 " in text
+    assert "  gateways:   my-gw, default (created on first use, authentication on)\n" in text
