@@ -161,7 +161,7 @@ def servers() -> Iterator[list[Server]]:
 
 def run_script(block: Block, script: str, workspace: Path) -> None:
     done = subprocess.run(
-        ["bash", "-e", "-o", "pipefail", "-c", script],
+        ["bash", "-e", "-u", "-o", "pipefail", "-c", script],  # -u: a variable the docs never set fails
         cwd=workspace,
         env=environment(),
         capture_output=True,
@@ -226,7 +226,7 @@ def run_console(block: Block, workspace: Path) -> None:
         fail(block, "a console block has no '$ ' command line")
     for command, expected in commands:
         done = subprocess.run(
-            ["bash", "-o", "pipefail", "-c", command],
+            ["bash", "-u", "-o", "pipefail", "-c", command],
             cwd=workspace,
             env=environment(),
             stdout=subprocess.PIPE,

@@ -23,6 +23,12 @@ def test_a_failing_shell_block_is_named_with_its_output(tmp_path: Path) -> None:
         RUNNERS["bash"](block("bash", "echo boom\nexit 3\n"), tmp_path)
 
 
+def test_a_variable_the_block_never_sets_fails_it(tmp_path: Path) -> None:
+    with pytest.raises(AssertionError, match="ACCOUNT: unbound variable"):
+        RUNNERS["bash"](block("bash", "curl -sS localhost:1/v1/$ACCOUNT/gw\n"), tmp_path)
+    RUNNERS["bash"](block("bash", "ACCOUNT=acc\necho /v1/$ACCOUNT/gw\n"), tmp_path)
+
+
 def test_a_server_a_block_starts_is_reached_on_its_own_port_and_stopped(tmp_path: Path) -> None:
     text = (
         "aigw fake serve --port 8787 &   # the fake\n"
@@ -92,6 +98,16 @@ def test_output_patterns() -> None:
 words = st.text(
     st.characters(codec="utf-8", exclude_categories=("Cc", "Cs"), exclude_characters='"\\'), max_size=20
 )
+
+
+@given(
+    st.lists(st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cs")), max_size=30), max_size=5)
+)
+def test_output_without_ellipses_matches_itself_exactly(lines: list[str]) -> None:
+    lines = [line for line in lines if "..." not in line]
+    printed = "".join(line.rstrip() + "\n" for line in lines)
+    assert output_pattern(lines).fullmatch(printed)
+    assert not output_pattern([*lines, "x"]).fullmatch(printed)
 
 
 @given(st.dictionaries(st.sampled_from(sorted(ATTRIBUTES)), words, max_size=4))
