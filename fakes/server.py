@@ -202,6 +202,9 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        # Listening from here on: a client that connects as soon as the address is announced waits in the
+        # backlog until the server accepts, instead of being refused.
+        sock.listen(2048)
     except OSError:
         sock.close()
         raise

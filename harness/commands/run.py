@@ -134,6 +134,7 @@ _MARK = {
     ScenarioStatus.FAILED: "FAIL",
     ScenarioStatus.ERROR: "ERROR",
     ScenarioStatus.SKIPPED: "skip",
+    ScenarioStatus.NOT_APPLICABLE: "n/a",
 }
 
 
@@ -154,8 +155,9 @@ class ProgressPrinter:
                 self.stream.write(f"\r\x1b[K{prefix} {scenario_id} ...")
                 self.stream.flush()
             return
-        line = f"{prefix} {_MARK[result.status]:<5} {scenario_id} ({result.duration_s:.2f} s)"
-        if result.status is ScenarioStatus.SKIPPED or result.status is ScenarioStatus.ERROR:
+        mark = _MARK.get(result.status, str(result.status))
+        line = f"{prefix} {mark:<5} {scenario_id} ({result.duration_s:.2f} s)"
+        if result.status in (ScenarioStatus.SKIPPED, ScenarioStatus.ERROR, ScenarioStatus.NOT_APPLICABLE):
             line += f": {result.reason}"
         elif result.status is ScenarioStatus.FAILED:
             failed = [c.id for c in result.checks if c.status == "failed"]
