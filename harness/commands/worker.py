@@ -18,10 +18,10 @@ import signal
 import sys
 from pathlib import Path
 
-from harness.errors import ConfigError
-from harness.worker import node_packages
-from harness.worker.bridge import JS_DIR, WorkerBridge, WorkerEvent
-from harness.worker.wrangler import WorkerConfig, load_worker_config
+from aigw_harness.errors import ConfigError
+from aigw_harness.worker import node_packages
+from aigw_harness.worker.bridge import JS_DIR, WorkerBridge, WorkerEvent
+from aigw_harness.worker.wrangler import WorkerConfig, load_worker_config
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

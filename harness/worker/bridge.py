@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError, TargetUnavailable
-from harness.worker.node_packages import find_node_packages
-from harness.worker.wrangler import WorkerConfig
+from aigw_harness.errors import HarnessError, TargetUnavailable
+from aigw_harness.worker.node_packages import find_node_packages
+from aigw_harness.worker.wrangler import WorkerConfig
 
 __all__ = [
     "WorkerBridge",
@@ -120,7 +120,7 @@ def _check_node_version(version_text: str) -> None:
 
 def node_modules_dir(project_dir: Path | None = None, configured: str | Path | None = None) -> Path:
     """The ``node_modules`` folder holding supported ``miniflare`` and ``esbuild`` (see
-    ``harness.worker.node_packages`` for where they are looked for)."""
+    ``aigw_harness.worker.node_packages`` for where they are looked for)."""
     return find_node_packages((project_dir,) if project_dir else (), configured).node_modules
 
 

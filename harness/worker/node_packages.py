@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import ConfigError, TargetUnavailable
+from aigw_harness.errors import ConfigError, TargetUnavailable
 
 __all__ = [
     "RUNTIME_DIR",

@@ -64,7 +64,8 @@ def _outside(tmp_path: Path) -> Path:
 
 def test_imports_come_from_the_wheel(installed: Path, tmp_path: Path) -> None:
     where = _run(
-        installed / "python", "-c", "import harness, fakes; print(harness.__file__); print(fakes.__file__)",
+        installed / "python", "-c",
+        "import aigw_harness, aigw_fakes; print(aigw_harness.__file__); print(aigw_fakes.__file__)",
         cwd=_outside(tmp_path),
     )  # fmt: skip
     assert where.returncode == 0, where.stderr
@@ -107,7 +108,7 @@ def test_fake_serve_answers_the_official_sdk(installed: Path, tmp_path: Path) ->
     try:
         script = f"""
 import time, openai
-from fakes.config import DEFAULT_ACCOUNT_ID, DEFAULT_API_TOKEN
+from aigw_fakes.config import DEFAULT_ACCOUNT_ID, DEFAULT_API_TOKEN
 base = "http://127.0.0.1:{port}/client/v4/accounts/" + DEFAULT_ACCOUNT_ID + "/ai/v1"
 client = openai.OpenAI(base_url=base, api_key=DEFAULT_API_TOKEN, max_retries=0)
 for _ in range(100):
@@ -127,18 +128,30 @@ print(answer.choices[0].message.content)
         server.wait(timeout=10)
 
 
-def test_a_consumer_project_uses_the_plugin(installed: Path, tmp_path: Path) -> None:
+def test_a_consumer_with_own_harness_and_fakes_uses_the_plugin(installed: Path, tmp_path: Path) -> None:
+    """The import names are aigw_harness and aigw_fakes: a project's own ``harness`` and ``fakes`` (common
+    names for test helpers) stay its own, first on the path, while the plugin and its fixtures work."""
     project = _outside(tmp_path)
+    (project / "harness.py").write_text('OWNER = "consumer harness"\n', encoding="utf-8")
+    (project / "fakes").mkdir()
+    (project / "fakes" / "__init__.py").write_text('OWNER = "consumer fakes"\n', encoding="utf-8")
+    (project / "conftest.py").write_text("import fakes\nimport harness\n", encoding="utf-8")
     (project / "test_mine.py").write_text(
         """
 import uuid
 
+import fakes
+import harness
 import pytest
 
-pytestmark = pytest.mark.asyncio
+
+def test_my_modules_are_mine():
+    assert harness.OWNER == "consumer harness"
+    assert fakes.OWNER == "consumer fakes"
 
 
-async def test_my_gateway_streams(aigw_chat_url, aigw_sse_client):
+@pytest.mark.asyncio
+async def test_the_plugin_still_serves(aigw_chat_url, aigw_sse_client):
     body = {"sessionId": str(uuid.uuid4()), "message": "hello"}
     headers = {"x-tenant-id": "example"}
     async with aigw_sse_client.stream(f"{aigw_chat_url}/chat", json=body, headers=headers) as stream:
@@ -149,10 +162,11 @@ async def test_my_gateway_streams(aigw_chat_url, aigw_sse_client):
     )
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     ran = _run(
-        installed / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", project, cwd=project, env=env
-    )
+        installed / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", project, project,
+        cwd=project, env=env,
+    )  # fmt: skip
     assert ran.returncode == 0, ran.stdout + ran.stderr
-    assert "1 passed" in ran.stdout
+    assert "2 passed" in ran.stdout
 
 
 def _js_path(installed: Path, folder: Path) -> Path:
@@ -186,11 +200,11 @@ def _worker_project(folder: Path) -> Path:
 _SERVE_ONE = """
 import asyncio, sys
 import httpx
-from fakes.config import FakeConfig, FidelityOptions
-from fakes.server import FakeGateway
-from harness.worker.bridge import WorkerBridge
-from harness.worker.node_packages import find_node_packages
-from harness.worker.wrangler import load_worker_config
+from aigw_fakes.config import FakeConfig, FidelityOptions
+from aigw_fakes.server import FakeGateway
+from aigw_harness.worker.bridge import WorkerBridge
+from aigw_harness.worker.node_packages import find_node_packages
+from aigw_harness.worker.wrangler import load_worker_config
 
 async def main():
     config = load_worker_config(sys.argv[1])
@@ -240,20 +254,36 @@ def test_a_pip_users_worker_runs_with_its_own_node_modules(installed: Path, tmp_
 
 @pytest.mark.skipif(shutil.which("npm") is None or shutil.which("node") is None, reason="needs Node.js")
 async def test_the_adapter_from_the_wheel_imports_by_name(installed: Path, tmp_path: Path) -> None:
-    from fakes.config import FakeConfig, FidelityOptions
-    from fakes.server import FakeGateway
-    from tests.worker.test_node_packages import make_consumer_project
+    """docs/worker-bridge.md's install command, run in a Worker project's test folder with the wheel's
+    ``aigw`` first on PATH (npm offline: the package has no dependencies), then its import by name."""
+    from aigw_fakes.config import FakeConfig, FidelityOptions
+    from aigw_fakes.server import FakeGateway
+    from tests.docs.blocks import named
+    from tests.worker.test_node_packages import CONSUMER_TEST
 
-    folder = _outside(tmp_path)
-    project = make_consumer_project(folder / "tests-of-mine", _js_path(installed, folder))
-    npm = str(shutil.which("npm"))
-    done = _run(npm, "install", "--offline", "--no-audit", "--no-fund", "--install-links", cwd=project)
+    project = _outside(tmp_path)
+    (project / "package.json").write_text('{"name": "my-worker", "private": true, "type": "module"}\n')
+    (project / "ai.test.mjs").write_text(CONSUMER_TEST)
+    command = named("docs/worker-bridge.md", "install-adapter").text
+    env = {
+        **os.environ,
+        "PATH": f"{installed}{os.pathsep}{os.environ['PATH']}",
+        "npm_config_offline": "true",
+        "npm_config_audit": "false",
+        "npm_config_fund": "false",
+        "npm_config_update_notifier": "false",
+    }
+    done = _run("bash", "-e", "-u", "-c", command, cwd=project, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     copied = project / "node_modules" / "@aigw-harness" / "worker-bridge"
     assert not copied.is_symlink()  # --install-links: a copy, independent of the environment
-    async with FakeGateway.running(
-        config=FakeConfig(fidelity=FidelityOptions(auto_create_gateways=True))
-    ) as fake:
+    assert (copied / "ai-binding.mjs").read_bytes() == (
+        _js_path(installed, project) / "ai-binding.mjs"
+    ).read_bytes()
+    manifest = json.loads((project / "package.json").read_text())
+    assert manifest["devDependencies"]["@aigw-harness/worker-bridge"].startswith("file:")
+    config = FakeConfig(fidelity=FidelityOptions(auto_create_gateways=True))
+    async with FakeGateway.running(config=config) as fake:
         process = await asyncio.create_subprocess_exec(
             str(shutil.which("node")), "--test", "ai.test.mjs", cwd=project,
             env={**os.environ, "AIGW_FAKE_URL": fake.base_url},

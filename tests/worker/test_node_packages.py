@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
-from harness.errors import TargetUnavailable
-from harness.worker import node_packages
-from harness.worker.bridge import JS_DIR, find_node
-from harness.worker.node_packages import cache_dir, find_node_packages, pinned_versions
+from aigw_harness.cli import main
+from aigw_harness.errors import TargetUnavailable
+from aigw_harness.worker import node_packages
+from aigw_harness.worker.bridge import JS_DIR, find_node
+from aigw_harness.worker.node_packages import cache_dir, find_node_packages, pinned_versions
 
 from .conftest import NODE_MISSING
 
@@ -199,7 +199,7 @@ def test_js_path_is_the_npm_package_of_the_adapter(capsys: pytest.CaptureFixture
     assert folder == JS_DIR
     manifest = json.loads((folder / "package.json").read_text())
     assert manifest["name"] == "@aigw-harness/worker-bridge"
-    assert "version" not in manifest  # one version source: harness.__version__
+    assert "version" not in manifest  # one version source: aigw_harness.__version__
     assert manifest["exports"]["."] == "./ai-binding.mjs"
     assert "dependencies" not in manifest  # installing it never reaches a registry
 
@@ -251,8 +251,8 @@ async def _run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> tupl
 
 @pytest.mark.skipif(shutil.which("npm") is None or NODE_MISSING is not None, reason="needs Node.js and npm")
 async def test_a_worker_project_imports_the_adapter_by_its_name(tmp_path: Path) -> None:
-    from fakes.config import FakeConfig, FidelityOptions
-    from fakes.server import FakeGateway
+    from aigw_fakes.config import FakeConfig, FidelityOptions
+    from aigw_fakes.server import FakeGateway
 
     project = make_consumer_project(tmp_path / "my-worker", JS_DIR)
     npm = shutil.which("npm")
@@ -288,10 +288,10 @@ async def test_setup_for_real_then_a_worker_runs_from_the_cache(
 async def _setup_and_run(folder: Path) -> None:
     import httpx
 
-    from fakes.config import FakeConfig, FidelityOptions
-    from fakes.server import FakeGateway
-    from harness.worker.bridge import WorkerBridge
-    from harness.worker.wrangler import load_worker_config
+    from aigw_fakes.config import FakeConfig, FidelityOptions
+    from aigw_fakes.server import FakeGateway
+    from aigw_harness.worker.bridge import WorkerBridge
+    from aigw_harness.worker.wrangler import load_worker_config
 
     try:
         installed = await asyncio.to_thread(node_packages.install)
