@@ -316,3 +316,18 @@ async def _setup_and_run(folder: Path) -> None:
         assert answer.headers["content-type"] == "text/event-stream"
         assert answer.text.count("data:") > 1
         assert await worker.settle() == []
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="the target checks for Node.js first")
+def test_the_worker_targets_node_modules_option_is_used_and_checked(no_checkout: Path) -> None:
+    from aigw_harness.scenarios.targets import TargetOptions, load_target
+
+    from .conftest import CHAT_WORKER
+
+    chosen = _install(no_checkout / "mine" / "node_modules", miniflare="4.20250705.0", esbuild="0.25.0")
+    extra = {"config": str(CHAT_WORKER), "env": "dev", "node_modules": str(chosen)}
+    target = load_target("worker", TargetOptions(extra=extra))
+    assert getattr(target, "node_modules", None) == chosen
+    _install(chosen, miniflare="5.1.0")
+    with pytest.raises(TargetUnavailable, match=r"node_modules=.*miniflare 5\.1\.0 is newer than supported"):
+        load_target("worker", TargetOptions(extra=extra))
