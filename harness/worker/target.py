@@ -3,7 +3,7 @@
     aigw run --target worker --target-option config=path/to/wrangler.jsonc [--target-option env=dev] \\
         [--target-option tenants=var:TENANTS|worker] [--target-option ledger_kv=RATE_LIMITER] \\
         [--target-option ledger_key={tenant}:token-usage:{period}:{date}] \\
-        [--target-option gateways=gw-a,gw-b] scenarios/...
+        [--target-option gateways=gw-a,gw-b] [--target-option node_modules=DIR] scenarios/...
 
 Each scenario gets a fresh fake and a fresh Worker (fresh KV, Durable Objects and D1), so scenarios cannot
 leak state into each other. The scenario's environment overrides the Worker's vars (``MODEL_ID`` and the
@@ -50,7 +50,8 @@ from aigw_harness.scenarios.targets import (
     SystemUnderTest,
     TargetOptions,
 )
-from aigw_harness.worker.bridge import WorkerBridge, find_node, node_modules_dir
+from aigw_harness.worker.bridge import WorkerBridge, find_node
+from aigw_harness.worker.node_packages import find_node_packages
 from aigw_harness.worker.wrangler import WorkerConfig, load_worker_config
 
 __all__ = ["WorkerTarget"]
@@ -113,7 +114,9 @@ def _tenant_files(base: Path, pattern: str) -> dict[str, dict[str, Any]]:
 
 
 class WorkerTarget:
-    option_keys = frozenset({"config", "env", "ledger_kv", "ledger_key", "gateways", "tenants", "unset"})
+    option_keys = frozenset(
+        {"config", "env", "ledger_kv", "ledger_key", "gateways", "tenants", "unset", "node_modules"}
+    )
     """The ``--target-option`` keys this target reads; any other is a usage error."""
     name = "worker"
 
@@ -133,7 +136,9 @@ class WorkerTarget:
             )
         # Fail now, not in the first scenario, when Node.js or the npm packages are missing.
         find_node()
-        node_modules_dir(self.config.main.parent)
+        self.node_modules = find_node_packages(
+            (self.config.source.parent, self.config.main.parent), options.extra.get("node_modules") or None
+        ).node_modules
         self.ledger_kv = options.extra.get("ledger_kv") or None
         if self.ledger_kv and self.ledger_kv not in self.config.kv_namespaces:
             known = ", ".join(self.config.kv_namespaces) or "none"
@@ -254,6 +259,7 @@ class WorkerTarget:
                 fake.base_url,
                 extra_vars=self._vars(setup),
                 replace_modules=self._replaced_modules(setup),
+                node_modules=self.node_modules,
             ) as worker,
             httpx.AsyncClient(timeout=30.0, trust_env=False) as client,
         ):
