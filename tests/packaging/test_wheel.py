@@ -18,9 +18,12 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 import pytest
+
+from tests.packaging.source import source_copy
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,12 +38,14 @@ def _run(*args: str | Path, cwd: Path, timeout: float = 300, env: dict[str, str]
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh environment with the wheel installed; returns its ``bin`` folder."""
     work = tmp_path_factory.mktemp("wheel")
+    source = source_copy(work / "source")
     built = _run(
         sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-        "-w", work / "dist", ROOT, cwd=work,
+        "-w", work / "dist", source, cwd=work,
     )  # fmt: skip
     assert built.returncode == 0, built.stderr
     [wheel] = (work / "dist").glob("aigw_harness-*.whl")
+    (work / "wheel-files.txt").write_text("\n".join(zipfile.ZipFile(wheel).namelist()), encoding="utf-8")
     venv = work / "venv"
     made = _run(sys.executable, "-m", "venv", venv, cwd=work)
     assert made.returncode == 0, made.stderr
@@ -60,6 +65,20 @@ def _outside(tmp_path: Path) -> Path:
     folder = tmp_path / "elsewhere"
     folder.mkdir()
     return folder
+
+
+def test_the_wheel_has_every_file_of_the_packages(installed: Path) -> None:
+    """Built from a clean copy of the source: every file under harness/ and fakes/ (modules, templates,
+    profiles, the Worker bridge's JS) is in the wheel under its import name."""
+    in_wheel = set((installed.parents[1] / "wheel-files.txt").read_text(encoding="utf-8").splitlines())
+    names = {"harness": "aigw_harness", "fakes": "aigw_fakes"}
+    missing = [
+        f"{names[folder]}/{path.relative_to(ROOT / folder).as_posix()}"
+        for folder in names
+        for path in (ROOT / folder).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    ]
+    assert [name for name in missing if name not in in_wheel] == []
 
 
 def test_imports_come_from_the_wheel(installed: Path, tmp_path: Path) -> None:
