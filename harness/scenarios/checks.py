@@ -403,7 +403,13 @@ def upstream_calls_check(
         if (why := match(spec.count, len(calls))) is not None:
             problems.append(f"count: {why}")
     if spec.models is not None:
-        wanted = [m if isinstance(m, str) else m.describe().removeprefix("== ") for m in spec.models]
+        wanted = (
+            "["
+            + ", ".join(
+                repr(m) if isinstance(m, str) else m.describe().removeprefix("== ") for m in spec.models
+            )
+            + "]"
+        )
         expected.append(f"models {wanted}")
         if len(models) != len(spec.models) or any(
             (model != m) if isinstance(m, str) else match(m, model) is not None
