@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fakes.datafiles import DataFileError, parse_model
 from harness.report.results import CheckResult, CheckStatus, Evidence, Exchange, FindingResult, ScenarioStatus
@@ -101,6 +103,32 @@ def test_the_platform_precedence() -> None:
     dropped = choose_models({"FALLBACK_MODEL_ID": SMALL}, listed)
     assert (dropped.primary, dropped.fallback) == (CHAT, None)
     assert "outside the tenant's allowedModels" in dropped.why
+
+
+_MODELS = st.sampled_from([CHAT, FAST, SMALL, ""])
+
+
+@given(
+    model_id=st.none() | _MODELS,
+    fallback_id=st.none() | _MODELS,
+    chat=st.sampled_from([CHAT, FAST]),
+    allow=st.none() | st.lists(st.sampled_from([CHAT, FAST, SMALL]), unique=True),
+)
+def test_the_precedence_invariants(
+    model_id: str | None, fallback_id: str | None, chat: str, allow: list[str] | None
+) -> None:
+    variables = {
+        k: v for k, v in (("MODEL_ID", model_id), ("FALLBACK_MODEL_ID", fallback_id)) if v is not None
+    }
+    tenant: dict[str, object] = {"aiModels": {"chat": chat}}
+    if allow is not None:
+        tenant.update(featureFlags={"modelAllowList": True}, allowedModels=allow)
+    choice = choose_models(variables, tenant)
+    assert choice.primary == (model_id or chat)
+    assert choice.fallback != choice.primary
+    assert choice.fallback in (None, fallback_id or chat)
+    if allow is not None and choice.fallback is not None:
+        assert choice.fallback in allow
 
 
 def test_a_reference_to_a_tenant_the_scenario_lacks_names_file_line_and_field(tmp_path: Path) -> None:
