@@ -370,6 +370,7 @@ def fault_not_exercised(
     by_exchange = _calls_by_exchange(observations)
     mapped = any(by_exchange.values())
     out: dict[str, str] = {}
+    undelivered: dict[int, str] = {}  # behaviour document (by identity) → the step whose fault it missed
     for step, document in step_behaviour.items():
         faults = _stream_faults(document)
         if not faults:
@@ -380,9 +381,17 @@ def fault_not_exercised(
         else:
             calls = list(observations.upstream or [])
         if calls and not any(c.stream for c in calls):
+            undelivered.setdefault(id(document), step)
             out[step] = (
                 f"fault not exercised: {', '.join(faults)} applies to streamed upstream calls, and the SUT's "
                 f"{len(calls)} call(s) for step {step} were not streamed ({_why_not_streamed(calls[0])})"
+            )
+        elif not calls and mapped and id(document) in undelivered:
+            # A step that calls nothing upstream (reading a session's history) sees what the fault of an
+            # earlier step under the same behaviour caused: nothing, when that fault was not delivered.
+            out[step] = (
+                f"fault not exercised: step {step} reads the outcome of step {undelivered[id(document)]}, "
+                f"whose {', '.join(faults)} was not delivered (its upstream calls were not streamed)"
             )
         elif compressed_against is not None and "stream.stall" in faults:
             out[step] = (

@@ -94,6 +94,13 @@ async def test_a_worker_that_puts_stream_in_the_options_gets_one_root_cause(vari
     assert estimated.masked_by is None
     assert next(f for f in usage.findings if f.root_cause and f.raised).masks == []
 
+    # A later step that reads what the undelivered fault would have caused (the failed turn's history) is
+    # not judged either.
+    sessions = await run_scenario(SCENARIOS / "taxonomy-sessions.yaml", options(variant))
+    assert raised(sessions) == ["UPSTREAM-NOT-STREAMED"]
+    assert {c.status for c in sessions.checks if c.step == "failed-history"} == {"not_exercised"}
+    assert "step failed-history reads the outcome of step failed-turn" in sessions.reason
+
     streaming = await run_scenario(SCENARIOS / "streaming-contract.yaml", options(variant))
     assert [f.id for f in streaming.findings if f.raised and f.root_cause] == ["UPSTREAM-NOT-STREAMED"]
     assert [c.id for c in streaming.checks if c.status == "failed"] == ["conformance.stream"]
