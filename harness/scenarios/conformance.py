@@ -83,6 +83,16 @@ def _sent_metadata(call: UpstreamCall) -> dict[str, Any] | None:
     return dict(metadata) if isinstance(metadata, Mapping) else None
 
 
+def _unstreamed(call: UpstreamCall) -> bool:
+    """The call did not ask to stream: read from its inputs where the request body is known (whatever the
+    call's outcome: a call the SUT gave up on was still made unstreamed), else from an answer that was not
+    streamed although it succeeded."""
+    inputs = (call.request or {}).get("inputs")
+    if isinstance(inputs, Mapping):
+        return inputs.get("stream") is not True
+    return call.stream is False and call.status < 400
+
+
 def _why_not_streamed(call: UpstreamCall) -> str:
     request = call.request or {}
     inputs, options = request.get("inputs"), request.get("options")
@@ -201,7 +211,7 @@ def conformance(observations: Observations) -> list[RootCause]:
         else:
             pairs = []
         for exchange, call in pairs:
-            if call.stream is False and call.status < 400:
+            if _unstreamed(call):
                 failing.append(exchange.id)
                 if len(problems) < 1:
                     problems.append(
@@ -217,7 +227,7 @@ def conformance(observations: Observations) -> list[RootCause]:
                     problems,
                     failing + [e.id for e, _ in pairs],
                     [c.log_id for _, c in pairs if c.log_id and not c.stream],
-                    {"calls": len(pairs), "not_streamed": sum(1 for _, c in pairs if c.stream is False)},
+                    {"calls": len(pairs), "not_streamed": sum(1 for _, c in pairs if _unstreamed(c))},
                 )
             )
 

@@ -101,6 +101,11 @@ async def test_a_worker_that_puts_stream_in_the_options_gets_one_root_cause(vari
     assert {c.status for c in sessions.checks if c.step == "failed-history"} == {"not_exercised"}
     assert "step failed-history reads the outcome of step failed-turn" in sessions.reason
 
+    # Whatever became of the call (answered, or given up on by the Worker's own timeout), it was made
+    # without `stream` in the inputs: the buffering the client saw is its symptom.
+    buffering = await run_scenario(SCENARIOS / "taxonomy-stream-buffering.yaml", options(variant))
+    assert [f.id for f in buffering.findings if f.raised and not f.masked_by] == ["UPSTREAM-NOT-STREAMED"]
+
     streaming = await run_scenario(SCENARIOS / "streaming-contract.yaml", options(variant))
     assert [f.id for f in streaming.findings if f.raised and f.root_cause] == ["UPSTREAM-NOT-STREAMED"]
     assert [c.id for c in streaming.checks if c.status == "failed"] == ["conformance.stream"]
