@@ -9,7 +9,7 @@ the SUT itself (``GET /health`` with ``x-tenant-id``, the platform's contract). 
 not hold makes the scenario *not applicable*, with the assumption named: never a finding.
 
 Expected models that depend on configuration are written as references (``primary:TENANT``,
-``fallback:TENANT``; ``harness.scenarios.model.MODEL_REFERENCE``) and resolved here by the platform's
+``fallback:TENANT``; ``aigw_harness.scenarios.model.MODEL_REFERENCE``) and resolved here by the platform's
 precedence over the SUT's effective configuration (``choose_models``), or over what ``/health`` reports when
 the target cannot read it. A reference to a fallback the SUT does not have makes the scenario not
 applicable.
@@ -28,8 +28,8 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
-from harness.scenarios.model import MODEL_REFERENCE, Match, Scenario
-from harness.scenarios.targets import Capability, ScenarioSetup, SutConfig, SystemUnderTest
+from aigw_harness.scenarios.model import MODEL_REFERENCE, Match, Scenario
+from aigw_harness.scenarios.targets import Capability, ScenarioSetup, SutConfig, SystemUnderTest
 
 __all__ = [
     "Assumption",

@@ -2,7 +2,7 @@
 ``measurement``, each declaring the facts it reads and evaluating itself from a ``CheckContext``.
 
 Evaluation helpers that compare values (``match``, the per-kind comparisons) stay in
-``harness.scenarios.checks``; this module adds what each kind needs and where its facts come from.
+``aigw_harness.scenarios.checks``; this module adds what each kind needs and where its facts come from.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from harness.report.results import CheckResult, CheckStatus, Exchange, Measurement, OvershootPoint
-from harness.scenarios import checks as chk
-from harness.scenarios.kinds import CheckKind, Symptom, measurement_kind
-from harness.scenarios.model import (
+from aigw_harness.report.results import CheckResult, CheckStatus, Exchange, Measurement, OvershootPoint
+from aigw_harness.scenarios import checks as chk
+from aigw_harness.scenarios.kinds import CheckKind, Symptom, measurement_kind
+from aigw_harness.scenarios.model import (
     AgreementCheck,
     Check,
     LedgerCheck,
@@ -24,7 +24,7 @@ from harness.scenarios.model import (
     MetricsCheck,
     UpstreamCallsCheck,
 )
-from harness.scenarios.targets import Capability, LedgerView, UpstreamCall, UsageRecord
+from aigw_harness.scenarios.targets import Capability, LedgerView, UpstreamCall, UsageRecord
 
 __all__ = ["CheckContext", "billed_tokens", "charged_tokens"]
 

@@ -14,7 +14,7 @@ adds; timers keep the real clock). Its tenants are its own unless the ``tenants`
 
 What the Worker charged is read from its own KV namespaces: the key of a tenant's usage for a period
 follows ``ledger_key`` (default ``{tenant}:token-usage:{period}:{date}``, the platform's keys; see
-``harness.scenarios.state.ledger_key`` for the placeholders), looked up in ``ledger_kv`` or, without it,
+``aigw_harness.scenarios.state.ledger_key`` for the placeholders), looked up in ``ledger_kv`` or, without it,
 in every KV namespace the Worker declares. A Worker has no usage records the harness could read, so
 checks that need ``metrics`` are skipped alone (ledger checks compare with what the upstream billed).
 
@@ -40,12 +40,18 @@ from typing import Any, Literal
 
 import httpx
 
-from harness.errors import ConfigError
-from harness.scenarios.control import fake_sources
-from harness.scenarios.state import DEFAULT_LEDGER_KEY, check_pattern, ledger_key, parse_usage
-from harness.scenarios.targets import Capability, ScenarioSetup, SutConfig, SystemUnderTest, TargetOptions
-from harness.worker.bridge import WorkerBridge, find_node, node_modules_dir
-from harness.worker.wrangler import WorkerConfig, load_worker_config
+from aigw_harness.errors import ConfigError
+from aigw_harness.scenarios.control import fake_sources
+from aigw_harness.scenarios.state import DEFAULT_LEDGER_KEY, check_pattern, ledger_key, parse_usage
+from aigw_harness.scenarios.targets import (
+    Capability,
+    ScenarioSetup,
+    SutConfig,
+    SystemUnderTest,
+    TargetOptions,
+)
+from aigw_harness.worker.bridge import WorkerBridge, find_node, node_modules_dir
+from aigw_harness.worker.wrangler import WorkerConfig, load_worker_config
 
 __all__ = ["WorkerTarget"]
 
@@ -187,7 +193,7 @@ class WorkerTarget:
         self.description = f"the Worker {self.config.name}{env_note} in workerd, env.AI on the embedded fake"
 
     def _fake_config(self, setup: ScenarioSetup) -> Any:
-        from fakes.config import (
+        from aigw_fakes.config import (
             DEFAULT_ACCOUNT_ID,
             DEFAULT_API_TOKEN,
             AccountConfig,
@@ -243,7 +249,7 @@ class WorkerTarget:
 
     @asynccontextmanager
     async def session(self, setup: ScenarioSetup) -> AsyncIterator[SystemUnderTest]:
-        from fakes.server import FakeGateway  # the fake loads only when a scenario runs
+        from aigw_fakes.server import FakeGateway  # the fake loads only when a scenario runs
 
         async with (
             FakeGateway.running(config=self._fake_config(setup)) as fake,

@@ -23,7 +23,7 @@ steps:
 
 def aigw(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "harness", *args],
+        [sys.executable, "-m", "aigw_harness", *args],
         cwd=cwd,
         capture_output=True,
         text=True,

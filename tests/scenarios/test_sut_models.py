@@ -9,14 +9,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fakes.datafiles import DataFileError, parse_model
-from harness.report.results import CheckResult, CheckStatus, Evidence, Exchange, FindingResult, ScenarioStatus
-from harness.scenarios.assumptions import choose_models
-from harness.scenarios.conformance import RootCause, group_under_root_causes
-from harness.scenarios.kinds import Symptom
-from harness.scenarios.loader import load_scenario
-from harness.scenarios.model import Scenario
-from harness.scenarios.runner import RunOptions, run_scenario
+from aigw_fakes.datafiles import DataFileError, parse_model
+from aigw_harness.report.results import (
+    CheckResult,
+    CheckStatus,
+    Evidence,
+    Exchange,
+    FindingResult,
+    ScenarioStatus,
+)
+from aigw_harness.scenarios.assumptions import choose_models
+from aigw_harness.scenarios.conformance import RootCause, group_under_root_causes
+from aigw_harness.scenarios.kinds import Symptom
+from aigw_harness.scenarios.loader import load_scenario
+from aigw_harness.scenarios.model import Scenario
+from aigw_harness.scenarios.runner import RunOptions, run_scenario
 
 TENANTS = Path(__file__).parents[2] / "scenarios" / "tenants"
 OPTIONS = RunOptions(time_scale=0.02, tenants_dir=TENANTS)
