@@ -171,7 +171,9 @@ def summary_lines(results: Results) -> list[str]:
     raised = ", ".join(f"{n} {sev}" for sev, n in s.findings_raised.items()) or "none"
     return [
         f"{s.total} scenarios in {results.run.duration_s:.1f} s: {s.passed} passed, {s.failed} failed, "
-        f"{s.error} errors, {s.skipped} skipped; findings raised: {raised}",
+        f"{s.error} errors, {s.skipped} skipped"
+        + (f", {s.not_applicable} not applicable" if s.not_applicable else "")
+        + f"; findings raised: {raised}",
     ]
 
 
