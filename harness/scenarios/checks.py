@@ -616,7 +616,11 @@ def _source_values(source: str, exchange: Exchange, observations: Observations) 
         logs = [r for r in observations.logs or [] if str(r.metadata.get("traceId", "")) == trace]
         if not logs:
             return None
-        log = logs[-1]
+        # The log of the attempt that served the request: its successful attempt (a failed attempt and its
+        # fallback can be logged in the same millisecond, where the Logs API's order between them is not
+        # defined), else the last attempt.
+        served = [r for r in logs if r.success or (r.status_code or 0) < 400]
+        log = (served or logs)[-1]
         return {
             "model": _strip_provider(log.model),
             "tokens_in": log.tokens_in,
