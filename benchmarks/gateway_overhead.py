@@ -109,7 +109,7 @@ def processes(workdir: Path, before: Path | None = None) -> Iterator[Servers]:
     config = {"accounts": [{"id": ACCOUNT, "api_tokens": [TOKEN], "gateways": [{"id": GATEWAY}]}]}
     (workdir / "fake.json").write_text(json.dumps(config))
     env = {**os.environ, "AIGW_API_TOKEN": TOKEN, "AIGW_ACCOUNT_ID": ACCOUNT}
-    python = [sys.executable, "-m", "harness"]
+    python = [sys.executable, "-m", "aigw_harness"]
     started: dict[str, subprocess.Popen[bytes]] = {}
     gateways: dict[str, str] = {}
     trees = {"gateway": ROOT} | ({"before": before.resolve()} if before is not None else {})
@@ -122,10 +122,11 @@ def processes(workdir: Path, before: Path | None = None) -> Iterator[Servers]:
         )  # fmt: skip
         for name, tree in trees.items():
             port = free_port()
-            # ``python -m harness`` from the tree's root imports that tree's package.
-            tree_env = env | {"PYTHONPATH": str(tree)} if tree != ROOT else env
+            command, tree_env = python, env
+            if tree != ROOT:
+                command, tree_env = _tree_python(tree, workdir / name, env)
             started[name] = subprocess.Popen(
-                [*python, "gateway", "serve", "--port", str(port), "--upstream",
+                [*command, "gateway", "serve", "--port", str(port), "--upstream",
                  f"http://127.0.0.1:{fake_port}", "--tenants", str(ROOT / "scenarios" / "tenants")],
                 cwd=tree,
                 env=tree_env,
@@ -141,6 +142,19 @@ def processes(workdir: Path, before: Path | None = None) -> Iterator[Servers]:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def _tree_python(tree: Path, shim: Path, env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """How to run another source tree's ``aigw``: its ``harness/`` and ``fakes/`` folders under both import
+    names (``aigw_harness``, ``aigw_fakes``, and ``harness``, ``fakes`` as trees before the rename call
+    them) in a folder put first on ``PYTHONPATH``, so that none of this tree's code is imported."""
+    shim.mkdir()
+    for folder, names in (("harness", ("harness", "aigw_harness")), ("fakes", ("fakes", "aigw_fakes"))):
+        for link in names:
+            (shim / link).symlink_to(tree / folder, target_is_directory=True)
+    main = (tree / "harness" / "__main__.py").read_text(encoding="utf-8")
+    module = "aigw_harness" if "aigw_harness" in main else "harness"
+    return [sys.executable, "-m", module], env | {"PYTHONPATH": str(shim)}
 
 
 async def wait_ready(client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> None:

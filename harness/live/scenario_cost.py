@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.live.cost import CostGuard, Estimate, PlannedRequest
-from harness.live.guarded import LIVE_OUTPUT_TOKENS
-from harness.scenarios.kinds import plan as plan_on
-from harness.scenarios.loader import LoadedScenario, resolve_tenants
-from harness.scenarios.model import Scenario
-from harness.scenarios.targets import Capability
+from aigw_harness.live.cost import CostGuard, Estimate, PlannedRequest
+from aigw_harness.live.guarded import LIVE_OUTPUT_TOKENS
+from aigw_harness.scenarios.kinds import plan as plan_on
+from aigw_harness.scenarios.loader import LoadedScenario, resolve_tenants
+from aigw_harness.scenarios.model import Scenario
+from aigw_harness.scenarios.targets import Capability
 
 __all__ = ["MAX_HISTORY", "ScenarioPlan", "plan_scenarios"]
 
@@ -53,8 +53,9 @@ class ScenarioPlan:
 def _models(scenario: Scenario, tenants: Sequence[Mapping[str, Any]], tenant: str | None) -> list[str]:
     chosen = next((t for t in tenants if t.get("tenantId") == tenant), tenants[0] if tenants else {})
     chat = str((chosen.get("aiModels") or {}).get("chat", "@cf/meta/llama-3.1-8b-instruct-fp8-fast"))
-    primary = scenario.environment.get("MODEL_ID", chat)
-    fallback = scenario.environment.get("FALLBACK_MODEL_ID", chat)
+    environment = {**scenario.environment_defaults, **scenario.environment}
+    primary = environment.get("MODEL_ID", chat)
+    fallback = environment.get("FALLBACK_MODEL_ID", chat)
     return [primary, fallback]
 
 

@@ -2,7 +2,7 @@
 ``measurement``, each declaring the facts it reads and evaluating itself from a ``CheckContext``.
 
 Evaluation helpers that compare values (``match``, the per-kind comparisons) stay in
-``harness.scenarios.checks``; this module adds what each kind needs and where its facts come from.
+``aigw_harness.scenarios.checks``; this module adds what each kind needs and where its facts come from.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from harness.report.results import CheckResult, CheckStatus, Exchange, Measurement, OvershootPoint
-from harness.scenarios import checks as chk
-from harness.scenarios.kinds import CheckKind, measurement_kind
-from harness.scenarios.model import (
+from aigw_harness.report.results import CheckResult, CheckStatus, Exchange, Measurement, OvershootPoint
+from aigw_harness.scenarios import checks as chk
+from aigw_harness.scenarios.kinds import CheckKind, Symptom, measurement_kind
+from aigw_harness.scenarios.model import (
     AgreementCheck,
     Check,
     LedgerCheck,
@@ -24,7 +24,7 @@ from harness.scenarios.model import (
     MetricsCheck,
     UpstreamCallsCheck,
 )
-from harness.scenarios.targets import Capability, LedgerView, UpstreamCall, UsageRecord
+from aigw_harness.scenarios.targets import Capability, LedgerView, UpstreamCall, UsageRecord
 
 __all__ = ["CheckContext", "billed_tokens", "charged_tokens"]
 
@@ -51,6 +51,14 @@ class UpstreamCallsKind(CheckKind):
     def needs(self, spec: UpstreamCallsCheck) -> frozenset[Capability]:
         return frozenset({Capability.UPSTREAM_CALLS})
 
+    def symptoms(self, spec: UpstreamCallsCheck) -> frozenset[Symptom]:
+        shown: set[Symptom] = set()
+        if any(x is not None for x in (spec.count, spec.models, spec.statuses, spec.cut)):
+            shown.add(Symptom.ROUTING)
+        if any(x is not None for x in (spec.gateway_id, spec.metadata, spec.metadata_entries)):
+            shown.add(Symptom.ATTRIBUTION)
+        return frozenset(shown)
+
     async def evaluate(self, check: Check, spec: UpstreamCallsCheck, context: CheckContext) -> CheckResult:
         return chk.upstream_calls_check(
             check.id, check.description, spec, context.observations.upstream or []
@@ -63,6 +71,9 @@ class LogsKind(CheckKind):
     def needs(self, spec: LogsCheck) -> frozenset[Capability]:
         return frozenset({Capability.GATEWAY_LOGS})
 
+    def symptoms(self, spec: LogsCheck) -> frozenset[Symptom]:
+        return frozenset({Symptom.ATTRIBUTION})
+
     async def evaluate(self, check: Check, spec: LogsCheck, context: CheckContext) -> CheckResult:
         return chk.logs_check(check.id, check.description, spec, context.observations.logs or [])
 
@@ -73,6 +84,9 @@ class MetricsKind(CheckKind):
     def needs(self, spec: MetricsCheck) -> frozenset[Capability]:
         return frozenset({Capability.METRICS})
 
+    def symptoms(self, spec: MetricsCheck) -> frozenset[Symptom]:
+        return frozenset({Symptom.USAGE})
+
     async def evaluate(self, check: Check, spec: MetricsCheck, context: CheckContext) -> CheckResult:
         return chk.metrics_check(check.id, check.description, spec, context.observations.metrics or [])
 
@@ -82,6 +96,13 @@ _AGREEMENT_SOURCES = {
     "logs": Capability.GATEWAY_LOGS,
     "upstream": Capability.UPSTREAM_CALLS,
 }
+_AGREEMENT_FIELDS = {
+    "model": Symptom.ROUTING,
+    "tokens_in": Symptom.USAGE,
+    "tokens_out": Symptom.USAGE,
+    "cost": Symptom.USAGE,
+    "status": Symptom.ENVELOPE,
+}
 
 
 class AgreementKind(CheckKind):
@@ -89,6 +110,12 @@ class AgreementKind(CheckKind):
 
     def needs(self, spec: AgreementCheck) -> frozenset[Capability]:
         return frozenset(_AGREEMENT_SOURCES[s] for s in spec.sources if s in _AGREEMENT_SOURCES)
+
+    def symptoms(self, spec: AgreementCheck) -> frozenset[Symptom]:
+        shown = {_AGREEMENT_FIELDS[f] for f in spec.fields}
+        if "logs" in spec.sources:
+            shown.add(Symptom.ATTRIBUTION)  # a call outside AI Gateway leaves no record to agree with
+        return frozenset(shown)
 
     async def evaluate(self, check: Check, spec: AgreementCheck, context: CheckContext) -> CheckResult:
         return chk.agreement_check(check.id, check.description, spec, context.observations)
@@ -99,6 +126,9 @@ class MeasurementKindCheck(CheckKind):
 
     def needs(self, spec: MeasurementCheck) -> frozenset[Capability]:
         return measurement_kind(spec.name).needs()
+
+    def symptoms(self, spec: MeasurementCheck) -> frozenset[Symptom]:
+        return measurement_kind(spec.name).symptoms
 
     async def evaluate(self, check: Check, spec: MeasurementCheck, context: CheckContext) -> CheckResult:
         found = context.measurements.get(spec.name)
@@ -143,6 +173,9 @@ class LedgerKind(CheckKind):
         if spec.agrees_with_billed:
             needed.add(Capability.UPSTREAM_CALLS)
         return frozenset(needed)
+
+    def symptoms(self, spec: LedgerCheck) -> frozenset[Symptom]:
+        return frozenset({Symptom.USAGE})
 
     async def evaluate(self, check: Check, spec: LedgerCheck, context: CheckContext) -> CheckResult:
         if context.ledger is None:

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness import stream_contract
-from harness.report.results import CheckResult, CheckStatus, Exchange, Measurement
-from harness.scenarios.model import (
+from aigw_harness import stream_contract
+from aigw_harness.report.results import CheckResult, CheckStatus, Exchange, Measurement
+from aigw_harness.scenarios.model import (
     AgreementCheck,
     Expect,
     LogsCheck,
@@ -25,7 +25,7 @@ from harness.scenarios.model import (
     SseExpect,
     UpstreamCallsCheck,
 )
-from harness.scenarios.targets import GatewayLogRecord, UpstreamCall, UsageRecord
+from aigw_harness.scenarios.targets import GatewayLogRecord, UpstreamCall, UsageRecord
 
 __all__ = [
     "Observations",
@@ -195,7 +195,7 @@ def _sse_observers(sse: SseExpect) -> list[tuple[str, str, Observer]]:
 
 
 def _contract(key: str, description: str, rule: str, wanted: bool = True) -> tuple[str, str, Observer]:
-    """An expectation that is one rule of the stream contract (``harness.stream_contract``); ``wanted``
+    """An expectation that is one rule of the stream contract (``aigw_harness.stream_contract``); ``wanted``
     False expects the rule to be broken."""
     check = stream_contract.RULES[rule]
 
@@ -403,9 +403,19 @@ def upstream_calls_check(
         if (why := match(spec.count, len(calls))) is not None:
             problems.append(f"count: {why}")
     if spec.models is not None:
-        expected.append(f"models {spec.models}")
-        if models != spec.models:
-            problems.append(f"models: expected {spec.models}, got {models}")
+        wanted = (
+            "["
+            + ", ".join(
+                repr(m) if isinstance(m, str) else m.describe().removeprefix("== ") for m in spec.models
+            )
+            + "]"
+        )
+        expected.append(f"models {wanted}")
+        if len(models) != len(spec.models) or any(
+            (model != m) if isinstance(m, str) else match(m, model) is not None
+            for model, m in zip(models, spec.models, strict=False)
+        ):
+            problems.append(f"models: expected {wanted}, got {models}")
     if spec.statuses is not None:
         expected.append(f"statuses {spec.statuses}")
         if statuses != spec.statuses:
@@ -606,7 +616,11 @@ def _source_values(source: str, exchange: Exchange, observations: Observations) 
         logs = [r for r in observations.logs or [] if str(r.metadata.get("traceId", "")) == trace]
         if not logs:
             return None
-        log = logs[-1]
+        # The log of the attempt that served the request: its successful attempt (a failed attempt and its
+        # fallback can be logged in the same millisecond, where the Logs API's order between them is not
+        # defined), else the last attempt.
+        served = [r for r in logs if r.success or (r.status_code or 0) < 400]
+        log = (served or logs)[-1]
         return {
             "model": _strip_provider(log.model),
             "tokens_in": log.tokens_in,

@@ -3,11 +3,16 @@
 A kind is a small class with a ``key`` (the scenario file's key for it: ``request``, ``ledger``,
 ``upstream_calls``, ``overshoot_tokens``...) that registers itself when defined, declares the facts it needs
 (``Capability`` values) and carries its own behaviour. The runner asks the registries; it never lists kinds.
-Adding a check kind is one class (plus its spec in ``harness.scenarios.model``).
+Adding a check kind is one class (plus its spec in ``aigw_harness.scenarios.model``).
 
 From the kinds, ``plan`` computes what can run on a target: a scenario whose *steps or setup* need a fact
 the target lacks cannot be played and is skipped with the missing facts named; a *check* that needs one is
 skipped alone, with the missing fact named, and the rest of the scenario runs.
+
+Each kind also declares the *symptoms* its failure shows (``Symptom``: how the answer streamed, which models
+were called, usage and charges, attribution, the envelope), and so does each expectation key: a root cause
+(``aigw_harness.scenarios.conformance``) masks a finding only when every failing check it rests on shows a
+symptom that cause can produce.
 
 The concrete kinds live in ``step_kinds``, ``check_kinds`` and ``measure``; this module holds the bases,
 the registries and the planning, and imports them only when a registry is first read.
@@ -19,25 +24,29 @@ import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from harness.scenarios.model import Check, Scenario, Step
-from harness.scenarios.targets import CAPABILITY_WORDS, Capability
+from aigw_harness.scenarios.model import Check, Scenario, Step
+from aigw_harness.scenarios.targets import CAPABILITY_WORDS, Capability
 
 if TYPE_CHECKING:
-    from harness.report.results import CheckResult, Exchange, Measurement
-    from harness.scenarios.check_kinds import CheckContext
-    from harness.scenarios.step_kinds import Player
+    from aigw_harness.report.results import CheckResult, Exchange, Measurement
+    from aigw_harness.scenarios.check_kinds import CheckContext
+    from aigw_harness.scenarios.step_kinds import Player
 
 __all__ = [
     "CheckKind",
     "MeasurementKind",
     "Plan",
     "StepKind",
+    "Symptom",
     "capability",
     "check_kind",
     "check_needs",
+    "check_symptoms",
     "describe_missing",
+    "expectation_symptoms",
     "measurement_kind",
     "plan",
     "scenario_needs",
@@ -45,7 +54,11 @@ __all__ = [
     "step_kind",
 ]
 
-_CONCRETE = ("harness.scenarios.step_kinds", "harness.scenarios.check_kinds", "harness.scenarios.measure")
+_CONCRETE = (
+    "aigw_harness.scenarios.step_kinds",
+    "aigw_harness.scenarios.check_kinds",
+    "aigw_harness.scenarios.measure",
+)
 
 # Capability names scenario files used before needs were derived; ``requires:`` entries keep working.
 _LEGACY_NAMES = {"upstream": Capability.UPSTREAM_CONTROL}
@@ -60,6 +73,21 @@ def capability(name: str) -> Capability:
     except ValueError:
         known = ", ".join(c.value for c in Capability)
         raise ValueError(f"unknown capability {name!r}: choose from {known}") from None
+
+
+class Symptom(StrEnum):
+    """What a failed check shows about the SUT's behaviour; root causes declare which they can produce."""
+
+    STREAM = "stream"
+    """How the answer was streamed: its events, their timing and shape, the content type."""
+    ROUTING = "routing"
+    """Which models were called, how often and in which order, and which one served."""
+    USAGE = "usage"
+    """Token counts and charges: usage fields, usage records, ledgers."""
+    ATTRIBUTION = "attribution"
+    """What AI Gateway stored: the gateway, metadata, log records."""
+    ENVELOPE = "envelope"
+    """Status codes, error bodies and the other headers."""
 
 
 def _load_concrete() -> None:
@@ -103,16 +131,22 @@ class CheckKind(ABC):
     def needs(self, spec: Any) -> frozenset[Capability]:
         """The facts this check reads."""
 
+    def symptoms(self, spec: Any) -> frozenset[Symptom]:
+        """What this check's failure shows. None declared: no root cause masks a finding resting on it."""
+        return frozenset()
+
     @abstractmethod
     async def evaluate(self, check: Check, spec: Any, context: CheckContext) -> CheckResult: ...
 
 
 class MeasurementKind(ABC):
     """One measurement (``ttft_ms``, ``overshoot_tokens``...): the facts it needs and its samples (units:
-    ``harness.scenarios.measure.UNITS``)."""
+    ``aigw_harness.scenarios.measure.UNITS``)."""
 
     key: ClassVar[str]
     registry: ClassVar[dict[str, MeasurementKind]] = {}
+    symptoms: ClassVar[frozenset[Symptom]] = frozenset()
+    """What a finding resting on this measurement shows."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -129,7 +163,7 @@ class MeasurementKind(ABC):
 
     def over(self, exchanges: Iterable[Exchange], extra: Mapping[str, list[float]],
              step: str | None = None) -> Measurement:  # fmt: skip
-        from harness.scenarios.measure import measurement
+        from aigw_harness.scenarios.measure import measurement
 
         return measurement(self.key, self.samples(exchanges, extra), step)
 
@@ -152,6 +186,33 @@ def measurement_kind(name: str) -> MeasurementKind:
     return MeasurementKind.registry[name]
 
 
+# Expectation keys (``STEP.KEY`` checks) by prefix: the longest prefix that matches decides.
+_EXPECTATION_SYMPTOMS: dict[str, frozenset[Symptom]] = {}
+
+
+def expectation_symptoms(key: str) -> frozenset[Symptom]:
+    """What a failed expectation (``status``, ``headers.x-model-id``, ``sse.data_events``...) shows."""
+    found = [p for p in _EXPECTATION_SYMPTOMS if key == p or key.startswith(p)]
+    return _EXPECTATION_SYMPTOMS[max(found, key=len)] if found else frozenset()
+
+
+def _expectations(*prefixes: str, shows: Iterable[Symptom]) -> None:
+    for prefix in prefixes:
+        _EXPECTATION_SYMPTOMS[prefix] = frozenset(shows)
+
+
+_expectations("status", "json.", "headers.", shows=[Symptom.ENVELOPE])
+_expectations("content_type", "sse.", "ttft_ms", "duration_ms", shows=[Symptom.STREAM])
+_expectations("headers.x-model-id", "sse.done.usage.modelId", "sse.data.model", shows=[Symptom.ROUTING])
+_expectations("headers.x-tokens-", "sse.done.usage.", shows=[Symptom.USAGE])
+_expectations("sse.error.", "sse.error_event", shows=[Symptom.STREAM, Symptom.ENVELOPE])
+
+
+def check_symptoms(scenario: Scenario) -> dict[str, frozenset[Symptom]]:
+    """Check id → what its failure shows, for the scenario's checks across the run (its kinds declare it)."""
+    return {check.id: check_kind(check).symptoms(getattr(check, check.kind)) for check in scenario.checks}
+
+
 def check_needs(check: Check) -> frozenset[Capability]:
     """What one check reads: its kind's declared needs plus any it lists in ``requires``."""
     kind = check_kind(check)
@@ -166,8 +227,9 @@ def setup_needs(scenario: Scenario) -> frozenset[Capability]:
     if scenario.clock is not None:
         needed.add(Capability.CLOCK)
     # Tenants and environment are assumptions, not needs: a target arranges them where it can, otherwise
-    # the SUT may meet them already (``harness.scenarios.assumptions``) or the scenario is not applicable.
-    # Reference-gateway settings (``gateway``, ``budget_store``) apply where the reference gateway runs and
+    # the SUT may meet them already (``aigw_harness.scenarios.assumptions``) or the scenario is not
+    # applicable. Reference-gateway settings (``gateway``, ``budget_store``) apply where the reference gateway
+    # runs and
     # are ignored elsewhere.
     for step in scenario.steps:
         needed |= step_kind(step).needs(step)

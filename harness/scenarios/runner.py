@@ -7,14 +7,14 @@ records, the ledger), evaluates expectations and checks, measures, and raises fi
 
 Python API (what the CLI and the pytest plugin call)::
 
-    from harness.scenarios.runner import RunOptions, run_scenario, run_scenarios
+    from aigw_harness.scenarios.runner import RunOptions, run_scenario, run_scenarios
 
     result = await run_scenario("scenarios/spike-streaming.yaml", RunOptions(time_scale=0.05))
     result.status            # ScenarioStatus.PASSED / FAILED / SKIPPED / ERROR
     results = await run_scenarios([Path("scenarios")], RunOptions(target="fake"))
     results.ok               # every expectation held
 
-Nothing here renders reports (``harness.report`` does) or knows a particular target's internals.
+Nothing here renders reports (``aigw_harness.report`` does) or knows a particular target's internals.
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ from typing import Any
 
 import httpx
 
-from harness import __version__
-from harness.catalogue import tenants_dir as catalogue_tenants_dir
-from harness.errors import HarnessError
-from harness.report.results import (
+from aigw_harness import __version__
+from aigw_harness.catalogue import tenants_dir as catalogue_tenants_dir
+from aigw_harness.errors import HarnessError
+from aigw_harness.report.results import (
     CheckResult,
     CheckStatus,
     Evidence,
@@ -49,16 +49,16 @@ from harness.report.results import (
     ScenarioResult,
     ScenarioStatus,
 )
-from harness.scenarios import checks as chk
-from harness.scenarios import kinds
-from harness.scenarios.assumptions import assumptions_of, unmet
-from harness.scenarios.check_kinds import CheckContext, billed_tokens
-from harness.scenarios.conformance import conformance, fault_not_exercised, group_under_root_causes
-from harness.scenarios.exchange import perform, prepare
-from harness.scenarios.loader import LoadedScenario, load_scenario, load_scenarios, resolve_tenants
-from harness.scenarios.measure import measurement, scenario_measurements
-from harness.scenarios.model import FindingWhen, Scenario, Step
-from harness.scenarios.targets import (
+from aigw_harness.scenarios import checks as chk
+from aigw_harness.scenarios import kinds
+from aigw_harness.scenarios.assumptions import assumptions_of, resolve_models, unmet
+from aigw_harness.scenarios.check_kinds import CheckContext, billed_tokens
+from aigw_harness.scenarios.conformance import conformance, fault_not_exercised, group_under_root_causes
+from aigw_harness.scenarios.exchange import perform, prepare
+from aigw_harness.scenarios.loader import LoadedScenario, load_scenario, load_scenarios, resolve_tenants
+from aigw_harness.scenarios.measure import measurement, scenario_measurements
+from aigw_harness.scenarios.model import FindingWhen, Scenario, Step
+from aigw_harness.scenarios.targets import (
     CAPABILITY_WORDS,
     Capability,
     ScenarioSetup,
@@ -529,6 +529,7 @@ async def _run_loaded(loaded: LoadedScenario, target: Target, options: RunOption
             gateway=scenario.gateway.model_dump(exclude_none=True),
             absent_gateways=tuple(scenario.absent_gateways),
             unset=tuple(scenario.assumes.unset),
+            environment_defaults=dict(scenario.environment_defaults),
         )
         async with asyncio.timeout(_SCENARIO_TIMEOUT_S), target.session(setup) as sut:
             plan = kinds.plan(scenario, sut.capabilities)
@@ -540,12 +541,15 @@ async def _run_loaded(loaded: LoadedScenario, target: Target, options: RunOption
                     reason=plan.reason(target.name),
                     duration_s=round(time.perf_counter() - started, 3),
                 )
-            play = _Play(scenario, sut, setup, options)
             limits = httpx.Limits(max_connections=512, max_keepalive_connections=64)
             async with httpx.AsyncClient(
                 timeout=httpx.Timeout(60.0), limits=limits, trust_env=False
             ) as client:
                 problems = await unmet(assumptions_of(scenario, setup), sut, client)
+                if not problems:
+                    # Expected models that follow the SUT's configuration become the models it picks.
+                    scenario, problems = await resolve_models(scenario, setup, sut, client)
+                play = _Play(scenario, sut, setup, options)
                 if problems:
                     log.warning(
                         "%s is not applicable on %s: %s", scenario.id, target.name, "; ".join(problems)
@@ -596,7 +600,11 @@ async def _run_loaded(loaded: LoadedScenario, target: Target, options: RunOption
         )
     failed = any(c.status is CheckStatus.FAILED for c in checks)
     findings = group_under_root_causes(
-        _findings(scenario, checks, measurements, play.exchanges), causes, play.exchanges
+        _findings(scenario, checks, measurements, play.exchanges),
+        causes,
+        play.exchanges,
+        checks,
+        kinds.check_symptoms(scenario),
     )
     return _base_result(
         loaded,

@@ -3,7 +3,7 @@
     aigw run --target worker --target-option config=path/to/wrangler.jsonc [--target-option env=dev] \\
         [--target-option tenants=var:TENANTS|worker] [--target-option ledger_kv=RATE_LIMITER] \\
         [--target-option ledger_key={tenant}:token-usage:{period}:{date}] \\
-        [--target-option gateways=gw-a,gw-b] scenarios/...
+        [--target-option gateways=gw-a,gw-b] [--target-option node_modules=DIR] scenarios/...
 
 Each scenario gets a fresh fake and a fresh Worker (fresh KV, Durable Objects and D1), so scenarios cannot
 leak state into each other. The scenario's environment overrides the Worker's vars (``MODEL_ID`` and the
@@ -14,7 +14,7 @@ adds; timers keep the real clock). Its tenants are its own unless the ``tenants`
 
 What the Worker charged is read from its own KV namespaces: the key of a tenant's usage for a period
 follows ``ledger_key`` (default ``{tenant}:token-usage:{period}:{date}``, the platform's keys; see
-``harness.scenarios.state.ledger_key`` for the placeholders), looked up in ``ledger_kv`` or, without it,
+``aigw_harness.scenarios.state.ledger_key`` for the placeholders), looked up in ``ledger_kv`` or, without it,
 in every KV namespace the Worker declares. A Worker has no usage records the harness could read, so
 checks that need ``metrics`` are skipped alone (ledger checks compare with what the upstream billed).
 
@@ -40,12 +40,19 @@ from typing import Any, Literal
 
 import httpx
 
-from harness.errors import ConfigError
-from harness.scenarios.control import fake_sources
-from harness.scenarios.state import DEFAULT_LEDGER_KEY, check_pattern, ledger_key, parse_usage
-from harness.scenarios.targets import Capability, ScenarioSetup, SutConfig, SystemUnderTest, TargetOptions
-from harness.worker.bridge import WorkerBridge, find_node, node_modules_dir
-from harness.worker.wrangler import WorkerConfig, load_worker_config
+from aigw_harness.errors import ConfigError
+from aigw_harness.scenarios.control import fake_sources
+from aigw_harness.scenarios.state import DEFAULT_LEDGER_KEY, check_pattern, ledger_key, parse_usage
+from aigw_harness.scenarios.targets import (
+    Capability,
+    ScenarioSetup,
+    SutConfig,
+    SystemUnderTest,
+    TargetOptions,
+)
+from aigw_harness.worker.bridge import WorkerBridge, find_node
+from aigw_harness.worker.node_packages import find_node_packages
+from aigw_harness.worker.wrangler import WorkerConfig, load_worker_config
 
 __all__ = ["WorkerTarget"]
 
@@ -107,7 +114,9 @@ def _tenant_files(base: Path, pattern: str) -> dict[str, dict[str, Any]]:
 
 
 class WorkerTarget:
-    option_keys = frozenset({"config", "env", "ledger_kv", "ledger_key", "gateways", "tenants", "unset"})
+    option_keys = frozenset(
+        {"config", "env", "ledger_kv", "ledger_key", "gateways", "tenants", "unset", "node_modules"}
+    )
     """The ``--target-option`` keys this target reads; any other is a usage error."""
     name = "worker"
 
@@ -127,7 +136,9 @@ class WorkerTarget:
             )
         # Fail now, not in the first scenario, when Node.js or the npm packages are missing.
         find_node()
-        node_modules_dir(self.config.main.parent)
+        self.node_modules = find_node_packages(
+            (self.config.source.parent, self.config.main.parent), options.extra.get("node_modules") or None
+        ).node_modules
         self.ledger_kv = options.extra.get("ledger_kv") or None
         if self.ledger_kv and self.ledger_kv not in self.config.kv_namespaces:
             known = ", ".join(self.config.kv_namespaces) or "none"
@@ -187,7 +198,7 @@ class WorkerTarget:
         self.description = f"the Worker {self.config.name}{env_note} in workerd, env.AI on the embedded fake"
 
     def _fake_config(self, setup: ScenarioSetup) -> Any:
-        from fakes.config import (
+        from aigw_fakes.config import (
             DEFAULT_ACCOUNT_ID,
             DEFAULT_API_TOKEN,
             AccountConfig,
@@ -215,6 +226,10 @@ class WorkerTarget:
     def _vars(self, setup: ScenarioSetup) -> dict[str, Any]:
         """The scenario's arrangements on top of the Worker's vars (``None`` unsets)."""
         variables: dict[str, Any] = {**self.var_overrides, **setup.environment}
+        own = {**self.config.vars, **self.var_overrides}
+        for key, value in setup.environment_defaults.items():
+            if own.get(key) is None and key not in variables:
+                variables[key] = value  # a default never replaces the Worker's own value
         variables.update(dict.fromkeys(setup.unset))
         if self.tenants_var and setup.tenants:
             variables[self.tenants_var] = list(setup.tenants)
@@ -239,7 +254,7 @@ class WorkerTarget:
 
     @asynccontextmanager
     async def session(self, setup: ScenarioSetup) -> AsyncIterator[SystemUnderTest]:
-        from fakes.server import FakeGateway  # the fake loads only when a scenario runs
+        from aigw_fakes.server import FakeGateway  # the fake loads only when a scenario runs
 
         async with (
             FakeGateway.running(config=self._fake_config(setup)) as fake,
@@ -248,6 +263,7 @@ class WorkerTarget:
                 fake.base_url,
                 extra_vars=self._vars(setup),
                 replace_modules=self._replaced_modules(setup),
+                node_modules=self.node_modules,
             ) as worker,
             httpx.AsyncClient(timeout=30.0, trust_env=False) as client,
         ):

@@ -7,10 +7,10 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.report.results import CheckStatus, EventRecord, Exchange
-from harness.scenarios.checks import Observations, agreement_check, expectation_checks, get_path, match
-from harness.scenarios.model import AgreementCheck, Expect, Match
-from harness.scenarios.targets import UpstreamCall, UsageRecord
+from aigw_harness.report.results import CheckStatus, EventRecord, Exchange
+from aigw_harness.scenarios.checks import Observations, agreement_check, expectation_checks, get_path, match
+from aigw_harness.scenarios.model import AgreementCheck, Expect, Match
+from aigw_harness.scenarios.targets import GatewayLogRecord, UpstreamCall, UsageRecord
 
 
 def sse_exchange(rid: str, frames: list[tuple[str, dict[str, object]]], *, gap: float = 50.0) -> Exchange:
@@ -77,7 +77,7 @@ def test_each_broken_property_is_caught_and_names_the_request() -> None:
 
 
 def test_framing_rejects_id_fields_and_tolerates_crlf() -> None:
-    # The stream contract (harness.stream_contract) tolerates what EventSource does: CRLF line ends.
+    # The stream contract (aigw_harness.stream_contract) tolerates what EventSource does: CRLF line ends.
     exchange = sse_exchange("r6", GOOD)
     exchange.raw_stream = (exchange.raw_stream or "").replace("\n", "\r\n")
     assert statuses([exchange])["sse.framing"] is CheckStatus.PASSED
@@ -131,6 +131,31 @@ def test_agreement_names_the_disagreeing_request_and_sources() -> None:
     assert result.exchanges[0] == "r2"
     assert "r2 model: {'stream': 'm', 'metrics': 'm', 'upstream': 'no record'}" in result.reason
     assert "r2 tokens_out: {'stream': 3, 'metrics': 4, 'upstream': 'no record'}" in result.reason
+
+
+def _log(log_id: str, model: str, status: int, tokens: int | None) -> GatewayLogRecord:
+    return GatewayLogRecord(
+        id=log_id, gateway_id="g", model=model, provider="workers-ai", status_code=status,
+        success=status < 400, tokens_in=tokens, tokens_out=tokens, cost=None, duration_ms=1.0,
+        metadata={"traceId": "r1-t"},
+    )  # fmt: skip
+
+
+@given(st.booleans())
+def test_agreement_reads_the_log_of_the_attempt_that_served(failed_attempt_listed_last: bool) -> None:
+    """A failed attempt and its fallback logged in the same millisecond come back in either order."""
+    served = _log("b", "fallback", 200, 3)
+    failed = _log("a", "primary", 503, None)
+    logs = [served, failed] if failed_attempt_listed_last else [failed, served]
+    observations = Observations(
+        exchanges=[sse_exchange("r1", GOOD)],
+        metrics=[UsageRecord("t", "fallback", "success", 3, 3, 6, 1.0, trace_id="r1-t")],
+        logs=logs,
+    )
+    spec = AgreementCheck(sources=["metrics", "logs"], fields=["model", "tokens_out", "status"])
+    assert agreement_check("agree", "", spec, observations).status is CheckStatus.PASSED
+    wrong = Observations(exchanges=observations.exchanges, metrics=observations.metrics, logs=[failed])
+    assert agreement_check("agree", "", spec, wrong).status is CheckStatus.FAILED
 
 
 _EVENTS = st.lists(
