@@ -1,5 +1,6 @@
-"""The check kinds across a run: ``ledger``, ``upstream_calls``, ``logs``, ``metrics``, ``agreement`` and
-``measurement``, each declaring the facts it reads and evaluating itself from a ``CheckContext``.
+"""The check kinds across a run: ``ledger``, ``upstream_calls``, ``logs``, ``metrics``, ``agreement``,
+``measurement`` and ``session``, each declaring the facts it reads and evaluating itself from a
+``CheckContext``.
 
 Evaluation helpers that compare values (``match``, the per-kind comparisons) stay in
 ``harness.scenarios.checks``; this module adds what each kind needs and where its facts come from.
@@ -12,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import httpx
+
 from harness.report.results import CheckResult, CheckStatus, Exchange, Measurement, OvershootPoint
 from harness.scenarios import checks as chk
 from harness.scenarios.kinds import CheckKind, measurement_kind
@@ -22,9 +25,17 @@ from harness.scenarios.model import (
     LogsCheck,
     MeasurementCheck,
     MetricsCheck,
+    SessionCheck,
     UpstreamCallsCheck,
 )
-from harness.scenarios.targets import Capability, LedgerView, UpstreamCall, UsageRecord
+from harness.scenarios.targets import (
+    Capability,
+    LedgerView,
+    SessionView,
+    StoredSession,
+    UpstreamCall,
+    UsageRecord,
+)
 
 __all__ = ["CheckContext", "billed_tokens", "charged_tokens"]
 
@@ -38,6 +49,7 @@ class CheckContext:
     """Scenario-wide measurements by name."""
     overshoot: Sequence[OvershootPoint] = ()
     ledger: LedgerView | None = None
+    sessions: SessionView | None = None
     clock_now: Callable[[], datetime] = field(default=datetime.now)
 
     @property
@@ -202,4 +214,89 @@ class LedgerKind(CheckKind):
             observed=observed,
             reason="; ".join(problems),
             exchanges=concerned,
+        )
+
+
+def _session_problems(spec: SessionCheck, messages: list[Any]) -> list[str]:
+    problems: list[str] = []
+    if spec.count is not None:
+        if (why := chk.match(spec.count, len(messages))) is not None:
+            problems.append(f"count: {why}")
+    elif spec.messages is not None and len(messages) != len(spec.messages):
+        problems.append(f"{len(messages)} messages stored, expected {len(spec.messages)}")
+    for index, conditions in enumerate(spec.messages or []):
+        if index >= len(messages):
+            problems.append(f"message {index}: absent")
+            continue
+        for path, condition in conditions.items():
+            if (why := chk.match(condition, chk.get_path(messages[index], path))) is not None:
+                problems.append(f"message {index} {path}: {why}")
+    return problems
+
+
+def _session_expected(spec: SessionCheck) -> str:
+    parts: list[str] = []
+    if spec.count is not None:
+        parts.append(f"count {spec.count.describe()}")
+    elif spec.messages is not None:
+        parts.append(f"exactly {len(spec.messages)} messages")
+    for index, conditions in enumerate(spec.messages or []):
+        if conditions:
+            fields = ", ".join(f"{path} {c.describe()}" for path, c in conditions.items())
+            parts.append(f"message {index}: {fields}")
+    where = f"session {spec.session} of {spec.tenant}, oldest first"
+    return f"{where}: " + "; ".join(parts)
+
+
+def _shown(messages: list[Any]) -> list[dict[str, Any]]:
+    return [
+        {"role": m.get("role"), "content": chk.json_short(m.get("content"), 80)}
+        if isinstance(m, dict)
+        else {"message": chk.json_short(m, 80)}
+        for m in messages[:12]
+    ]
+
+
+class SessionKind(CheckKind):
+    """What the SUT stored in a session: its storage where the target reads it, else its history route
+    (``harness.scenarios.sessions``). An order the source does not state is judged both ways."""
+
+    key = "session"
+
+    def needs(self, spec: SessionCheck) -> frozenset[Capability]:
+        return frozenset({Capability.SESSIONS})
+
+    async def evaluate(self, check: Check, spec: SessionCheck, context: CheckContext) -> CheckResult:
+        if context.sessions is None:
+            raise RuntimeError("a session check ran without a way to read sessions")
+        expected = _session_expected(spec)
+        try:
+            stored: StoredSession = await context.sessions.session(spec.tenant, spec.session)
+        except (ValueError, httpx.HTTPError) as exc:
+            return CheckResult(
+                id=check.id,
+                kind="session",
+                description=check.description,
+                status=CheckStatus.FAILED,
+                expected=expected,
+                reason=f"the stored session could not be read: {exc}",
+            )
+        messages = [dict(m) for m in stored.messages]
+        problems = _session_problems(spec, messages)
+        order = "oldest first" if stored.order == "oldest_first" else "order not stated by the source"
+        if problems and stored.order == "unknown" and not _session_problems(spec, messages[::-1]):
+            problems, messages, order = [], messages[::-1], "newest first (read reversed)"
+        return CheckResult(
+            id=check.id,
+            kind="session",
+            description=check.description,
+            status=CheckStatus.FAILED if problems else CheckStatus.PASSED,
+            expected=expected,
+            observed={
+                "source": stored.source,
+                "order": order,
+                "count": len(messages),
+                "messages": _shown(messages),
+            },
+            reason="; ".join(problems[:4]) + (f" (and {len(problems) - 4} more)" if problems[4:] else ""),
         )

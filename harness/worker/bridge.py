@@ -5,6 +5,7 @@
         worker.url                      # "http://127.0.0.1:PORT": the Worker, serving what it serves
         worker.problems()               # uncaught exceptions, "hung" cancellations, broken response streams
         await worker.kv_get("USAGE", "t1:token-usage:daily:2026-11-27")
+        await worker.do_storage("SESSIONS", "t1:SESSION-ID", key="messages")   # needs inspect_classes
 
 The Node side is ``js/runner.mjs``; the two speak JSON lines over the child's stdin and stdout. Leaving the
 context stops the Worker (workerd included) and waits for it; nothing outlives it. Without Node.js or the
@@ -146,9 +147,11 @@ def runner_config(
     port: int,
     extra_vars: Mapping[str, Any] | None = None,
     replace_modules: Mapping[str, str] | None = None,
+    inspect_classes: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The JSON document ``runner.mjs`` reads. ``extra_vars`` override the Worker's vars; a ``None`` value
-    removes the var (the Worker sees it unset)."""
+    removes the var (the Worker sees it unset). ``inspect_classes`` names the Durable Object classes whose
+    storage ``WorkerBridge.do_storage`` may read."""
     merged = {**config.vars, **(extra_vars or {})}
     variables = {name: value for name, value in merged.items() if value is not None}
     return {
@@ -172,6 +175,7 @@ def runner_config(
             for s in config.stubs
         ],
         "replaceModules": {str(Path(k).resolve()): v for k, v in (replace_modules or {}).items()},
+        "inspectClasses": list(inspect_classes),
         "upstream": upstream.rstrip("/"),
         "host": host,
         "port": port,
@@ -234,6 +238,18 @@ class WorkerBridge:
     async def kv_list(self, binding: str, prefix: str | None = None) -> list[str]:
         result = await self._command({"op": "kv.list", "binding": binding, "prefix": prefix})
         return [str(key) for key in result]
+
+    async def do_storage(
+        self, binding: str, name: str, *, key: str | None = None, prefix: str | None = None
+    ) -> list[tuple[str, Any]]:
+        """The stored entries ``(key, value)`` of the Durable Object called ``name`` in the namespace
+        ``binding``: the one under ``key``, or every one under ``prefix`` in key order (all without either).
+        Its class must be among the ``inspect_classes`` the Worker was started with. Values come back as
+        JSON (a ``Date`` as its ISO string)."""
+        result = await self._command(
+            {"op": "do.storage", "binding": binding, "name": name, "key": key, "prefix": prefix}
+        )
+        return [(str(entry[0]), entry[1]) for entry in result]
 
     async def set_clock_offset(self, seconds: float) -> None:
         """Move the Worker's ``Date`` (its Durable Objects' too) ``seconds`` away from the real clock."""
@@ -362,9 +378,11 @@ class WorkerBridge:
         extra_vars: Mapping[str, Any] | None = None,
         start_timeout: float = START_TIMEOUT_S,
         replace_modules: Mapping[str, str] | None = None,
+        inspect_classes: tuple[str, ...] = (),
     ) -> AsyncIterator[WorkerBridge]:
         """Bundle and start the Worker; stop it (and workerd) on leaving. ``replace_modules`` maps a source
-        file of the Worker to the JavaScript bundled in its place (tenants bundled at build time)."""
+        file of the Worker to the JavaScript bundled in its place (tenants bundled at build time);
+        ``inspect_classes`` names the Durable Object classes whose storage ``do_storage`` reads."""
         node = find_node()
         modules = node_modules_dir(config.main.parent)
         version = await asyncio.create_subprocess_exec(node, "--version", stdout=asyncio.subprocess.PIPE)
@@ -376,7 +394,13 @@ class WorkerBridge:
         with tempfile.TemporaryDirectory(prefix="aigw-bridge-") as scratch:
             config_path = Path(scratch) / "runner.json"
             document = runner_config(
-                config, upstream, host=host, port=port, extra_vars=extra_vars, replace_modules=replace_modules
+                config,
+                upstream,
+                host=host,
+                port=port,
+                extra_vars=extra_vars,
+                replace_modules=replace_modules,
+                inspect_classes=inspect_classes,
             )
             config_path.write_text(json.dumps(document), encoding="utf-8")
             process = await asyncio.create_subprocess_exec(
