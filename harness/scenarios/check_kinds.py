@@ -217,86 +217,129 @@ class LedgerKind(CheckKind):
         )
 
 
-def _session_problems(spec: SessionCheck, messages: list[Any]) -> list[str]:
+def _message_problems(
+    wanted: Sequence[Mapping[str, Any]], count: Any, messages: Sequence[Any], what: str
+) -> list[str]:
+    """Why ``messages`` do not meet per-message conditions (``wanted``) and a count (a ``Match``, or
+    ``None`` for exactly ``len(wanted)``)."""
     problems: list[str] = []
-    if spec.count is not None:
-        if (why := chk.match(spec.count, len(messages))) is not None:
-            problems.append(f"count: {why}")
-    elif spec.messages is not None and len(messages) != len(spec.messages):
-        problems.append(f"{len(messages)} messages stored, expected {len(spec.messages)}")
-    for index, conditions in enumerate(spec.messages or []):
+    if count is not None:
+        if (why := chk.match(count, len(messages))) is not None:
+            problems.append(f"{what} count: {why}")
+    elif len(messages) != len(wanted):
+        problems.append(f"{len(messages)} {what} messages, expected {len(wanted)}")
+    for index, conditions in enumerate(wanted):
         if index >= len(messages):
-            problems.append(f"message {index}: absent")
+            problems.append(f"{what} message {index}: absent")
             continue
         for path, condition in conditions.items():
             if (why := chk.match(condition, chk.get_path(messages[index], path))) is not None:
-                problems.append(f"message {index} {path}: {why}")
+                problems.append(f"{what} message {index} {path}: {why}")
     return problems
 
 
-def _session_expected(spec: SessionCheck) -> str:
-    parts: list[str] = []
-    if spec.count is not None:
-        parts.append(f"count {spec.count.describe()}")
-    elif spec.messages is not None:
-        parts.append(f"exactly {len(spec.messages)} messages")
-    for index, conditions in enumerate(spec.messages or []):
+def _describe_messages(wanted: Sequence[Mapping[str, Any]], count: Any, what: str) -> list[str]:
+    parts = [f"{what}: count {count.describe()}" if count is not None else f"{what}: {len(wanted)} messages"]
+    for index, conditions in enumerate(wanted):
         if conditions:
             fields = ", ".join(f"{path} {c.describe()}" for path, c in conditions.items())
-            parts.append(f"message {index}: {fields}")
-    where = f"session {spec.session} of {spec.tenant}, oldest first"
-    return f"{where}: " + "; ".join(parts)
+            parts.append(f"{what} message {index}: {fields}")
+    return parts
 
 
-def _shown(messages: list[Any]) -> list[dict[str, Any]]:
+def _shown(messages: Sequence[Any]) -> list[dict[str, Any]]:
+    def short(value: Any) -> Any:
+        return value[:77] + "..." if isinstance(value, str) and len(value) > 80 else value
+
     return [
-        {"role": m.get("role"), "content": chk.json_short(m.get("content"), 80)}
-        if isinstance(m, dict)
+        {"role": m.get("role"), "content": short(m.get("content"))}
+        if isinstance(m, Mapping)
         else {"message": chk.json_short(m, 80)}
         for m in messages[:12]
     ]
 
 
+def _sent_messages(call: UpstreamCall) -> list[Any]:
+    """The chat messages of one upstream call: a binding call's ``inputs.messages``, or a REST body's."""
+    body: Any = call.request or {}
+    for path in ("inputs.messages", "messages"):
+        found = chk.get_path(body, path)
+        if isinstance(found, list):
+            return found
+    return []
+
+
+def _session_calls(spec: SessionCheck, observations: chk.Observations) -> list[UpstreamCall]:
+    """The upstream calls made for the session's requests: by trace id, else by the ``sessionId`` the SUT
+    put in the call's metadata."""
+    traces = [
+        e.trace_id
+        for e in observations.exchanges
+        if e.trace_id
+        and e.tenant == spec.tenant
+        and isinstance(e.request_body, Mapping)
+        and e.request_body.get("sessionId") == spec.session
+    ]
+    calls = [c for trace in traces for c in observations.by_trace.get(trace, [])]
+    if calls:
+        return calls
+    return [c for c in observations.upstream or [] if str(c.metadata.get("sessionId", "")) == spec.session]
+
+
 class SessionKind(CheckKind):
     """What the SUT stored in a session: its storage where the target reads it, else its history route
-    (``harness.scenarios.sessions``). An order the source does not state is judged both ways."""
+    (``harness.scenarios.sessions``); an order the source does not state is judged both ways. And what it
+    sent the model from the session on its last call (``sent``), from the upstream's requests."""
 
     key = "session"
 
     def needs(self, spec: SessionCheck) -> frozenset[Capability]:
-        return frozenset({Capability.SESSIONS})
+        needed: set[Capability] = set()
+        if spec.messages is not None or spec.count is not None:
+            needed.add(Capability.SESSIONS)
+        if spec.sent is not None:
+            needed.add(Capability.UPSTREAM_CALLS)
+        return frozenset(needed)
 
     async def evaluate(self, check: Check, spec: SessionCheck, context: CheckContext) -> CheckResult:
-        if context.sessions is None:
-            raise RuntimeError("a session check ran without a way to read sessions")
-        expected = _session_expected(spec)
-        try:
-            stored: StoredSession = await context.sessions.session(spec.tenant, spec.session)
-        except (ValueError, httpx.HTTPError) as exc:
-            return CheckResult(
-                id=check.id,
-                kind="session",
-                description=check.description,
-                status=CheckStatus.FAILED,
-                expected=expected,
-                reason=f"the stored session could not be read: {exc}",
-            )
-        messages = [dict(m) for m in stored.messages]
-        problems = _session_problems(spec, messages)
-        order = "oldest first" if stored.order == "oldest_first" else "order not stated by the source"
-        if problems and stored.order == "unknown" and not _session_problems(spec, messages[::-1]):
-            problems, messages, order = [], messages[::-1], "newest first (read reversed)"
+        expected: list[str] = [f"session {spec.session} of {spec.tenant}, oldest first"]
+        problems: list[str] = []
+        observed: dict[str, Any] = {}
+        if spec.messages is not None or spec.count is not None:
+            expected += _describe_messages(spec.messages or [], spec.count, "stored")
+            problems += await self._stored(spec, context, observed)
+        if spec.sent is not None:
+            expected += _describe_messages(spec.sent, None, "sent")
+            calls = _session_calls(spec, context.observations)
+            sent = _sent_messages(calls[-1]) if calls else []
+            observed.update(sent_calls=len(calls), sent=_shown(sent))
+            if not calls:
+                problems.append("no upstream call was made for this session")
+            else:
+                problems += _message_problems(spec.sent, None, sent, "sent")
         return CheckResult(
             id=check.id,
             kind="session",
             description=check.description,
             status=CheckStatus.FAILED if problems else CheckStatus.PASSED,
-            expected=expected,
-            observed={
-                "source": stored.source,
-                "order": order,
-                "count": len(messages),
-                "messages": _shown(messages),
-            },
+            expected="; ".join(expected),
+            observed=observed,
             reason="; ".join(problems[:4]) + (f" (and {len(problems) - 4} more)" if problems[4:] else ""),
         )
+
+    async def _stored(self, spec: SessionCheck, context: CheckContext, observed: dict[str, Any]) -> list[str]:
+        if context.sessions is None:
+            raise RuntimeError("a session check ran without a way to read sessions")
+        try:
+            stored: StoredSession = await context.sessions.session(spec.tenant, spec.session)
+        except (ValueError, httpx.HTTPError) as exc:
+            return [f"the stored session could not be read: {exc}"]
+        messages = [dict(m) for m in stored.messages]
+        wanted = spec.messages or []
+        problems = _message_problems(wanted, spec.count, messages, "stored")
+        order = "oldest first" if stored.order == "oldest_first" else "not stated by the source"
+        reverse_fits = problems and stored.order == "unknown"
+        if reverse_fits and not _message_problems(wanted, spec.count, messages[::-1], "stored"):
+            problems, messages, order = [], messages[::-1], "newest first (read reversed)"
+        observed.update(source=stored.source, order=order, count=len(messages), messages=_shown(messages))
+        return problems

@@ -310,7 +310,8 @@ _SESSION_ID = r"^[0-9A-Za-z][0-9A-Za-z._:-]{0,127}$"
 class SessionCheck(_Strict):
     """What the SUT stored in one session, oldest message first: read from its storage where the target
     can (a Worker's Durable Object, a deployment's state probe, the reference gateway's store), else from
-    its history route in any of the contract's documented shapes and orders."""
+    its history route in any of the contract's documented shapes and orders. And (``sent``) what it sent
+    the model from that session, read from the upstream's requests."""
 
     tenant: str
     session: Annotated[str, Field(pattern=_SESSION_ID)]
@@ -319,11 +320,14 @@ class SessionCheck(_Strict):
     ``tokenCount``); ``{}`` accepts any message. Without ``count``, exactly this many messages."""
     count: Match | None = None
     """How many messages the session holds (defaults to the length of ``messages``)."""
+    sent: list[dict[str, Match]] | None = None
+    """The messages the SUT sent upstream on the session's last call, oldest first (its history, then the
+    new question), exactly this many: what the model was given, whatever order the SUT stores."""
 
     @model_validator(mode="after")
     def _something_to_check(self) -> Self:
-        if self.messages is None and self.count is None:
-            raise ValueError("a session check needs messages, count or both")
+        if self.messages is None and self.count is None and self.sent is None:
+            raise ValueError("a session check needs messages, count or sent")
         return self
 
 

@@ -196,6 +196,8 @@ class WorkerBridge:
         self._next_id = 0
         self._stderr: list[str] = []
         self._listeners: list[Callable[[WorkerEvent], None]] = []
+        self.inspect_classes: tuple[str, ...] = ()
+        """The Durable Object classes whose storage ``do_storage`` may read."""
 
     # -- what the Worker reported ---------------------------------------------------------------
 
@@ -246,6 +248,14 @@ class WorkerBridge:
         ``binding``: the one under ``key``, or every one under ``prefix`` in key order (all without either).
         Its class must be among the ``inspect_classes`` the Worker was started with. Values come back as
         JSON (a ``Date`` as its ISO string)."""
+        classes = {d.binding: d.class_name for d in self.config.durable_objects}
+        classes.update({s.binding: s.class_name for s in self.config.stubs if s.class_name})
+        if classes.get(binding) not in self.inspect_classes:
+            # Sent anyway, the request would reach the Worker's own fetch handler of that object.
+            raise HarnessError(
+                f"the storage of {binding} cannot be read: its class {classes.get(binding)!r} was not "
+                "among the inspect_classes the Worker was started with"
+            )
         result = await self._command(
             {"op": "do.storage", "binding": binding, "name": name, "key": key, "prefix": prefix}
         )
@@ -414,6 +424,7 @@ class WorkerBridge:
                 start_new_session=True,
             )
             bridge = cls(config, process)
+            bridge.inspect_classes = inspect_classes
             try:
                 async with asyncio.TaskGroup() as tasks:
                     tasks.create_task(bridge._read_stdout())

@@ -17,7 +17,8 @@ from .conftest import needs_node
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = ROOT / "benchmarks" / "mutation" / "worker"
-STREAM_IN_OPTIONS = ROOT / "benchmarks" / "mutation" / "mutants" / "09-stream-in-options.patch"
+MUTANTS = ROOT / "benchmarks" / "mutation" / "mutants"
+STREAM_IN_OPTIONS = MUTANTS / "09-stream-in-options.patch"
 SCENARIOS = ROOT / "scenarios"
 
 pytestmark = [
@@ -26,7 +27,7 @@ pytestmark = [
 ]
 
 
-def options(worker: Path) -> RunOptions:
+def options(worker: Path, **more: str) -> RunOptions:
     return RunOptions(
         target="worker",
         extra={
@@ -34,6 +35,7 @@ def options(worker: Path) -> RunOptions:
             "env": "dev",
             # Its tenants are bundled at build time: the scenario's are bundled in their place.
             "tenants": "bundle:../../tenants/index.ts#tenantDocuments",
+            **more,
         },
     )
 
@@ -59,13 +61,18 @@ async def test_the_correct_worker_meets_the_catalogue(scenario: str) -> None:
     assert not [f for f in result.findings if f.raised and f.root_cause]
 
 
+def mutated(tmp_path: Path, patch: Path) -> Path:
+    """A copy of the Worker with one mutant applied."""
+    copy = tmp_path / "worker"
+    shutil.copytree(WORKER, copy, ignore=shutil.ignore_patterns("node_modules"))
+    subprocess.run(["git", "apply", str(patch)], cwd=copy, check=True)
+    return copy
+
+
 @pytest.fixture
 def variant(tmp_path: Path) -> Path:
     """A copy of the Worker with the stream-in-options mutant applied."""
-    copy = tmp_path / "worker"
-    shutil.copytree(WORKER, copy, ignore=shutil.ignore_patterns("node_modules"))
-    subprocess.run(["git", "apply", str(STREAM_IN_OPTIONS)], cwd=copy, check=True)
-    return copy
+    return mutated(tmp_path, STREAM_IN_OPTIONS)
 
 
 async def test_a_worker_that_puts_stream_in_the_options_gets_one_root_cause(variant: Path) -> None:
@@ -83,3 +90,48 @@ async def test_a_worker_that_puts_stream_in_the_options_gets_one_root_cause(vari
     streaming = await run_scenario(SCENARIOS / "streaming-contract.yaml", options(variant))
     assert [f.id for f in streaming.findings if f.raised and f.root_cause] == ["UPSTREAM-NOT-STREAMED"]
     assert [c.id for c in streaming.checks if c.status == "failed"] == ["conformance.stream"]
+
+
+def session_checks(result: ScenarioResult) -> dict[str, tuple[str, str, str]]:
+    """Session check id → (status, where the session was read, why it failed)."""
+    return {
+        c.id: (c.status, str((c.observed or {}).get("source", "")), c.reason)
+        for c in result.checks
+        if c.kind == "session"
+    }
+
+
+async def test_sessions_are_read_from_the_workers_durable_object_storage() -> None:
+    stored = options(WORKER, sessions_do="SESSIONS")
+    result = await run_scenario(SCENARIOS / "accounting-sessions.yaml", stored)
+    key = "acct:11111111-1111-1111-1111-111111111111"
+    assert session_checks(result) == {
+        "history": ("passed", f"Durable Object SESSIONS '{key}', key 'messages'", ""),
+    }
+    assert result.status == "passed"
+
+
+async def test_a_worker_storing_the_refused_turn_fails_from_storage_and_route(tmp_path: Path) -> None:
+    worker = mutated(tmp_path, MUTANTS / "21-budget-append-before-check.patch")
+    for extra in ({"sessions_do": "SESSIONS"}, {}):
+        result = await run_scenario(SCENARIOS / "accounting-sessions.yaml", options(worker, **extra))
+        status, source, reason = session_checks(result)["history"]
+        assert (status, reason) == ("failed", "5 stored messages, expected 4"), source
+        assert source.startswith("Durable Object SESSIONS" if extra else "the history route GET /chat/")
+        assert "REFUSED-TURN-IN-HISTORY" in raised(result)
+
+
+async def test_a_history_kept_newest_first_is_read_in_order_and_the_model_is_given_it_reversed(
+    tmp_path: Path,
+) -> None:
+    # Newest first is a shape the contract allows (the platform's session object answers that way), so the
+    # stored history passes; but this Worker also sends it to the model newest first, which is the defect.
+    worker = mutated(tmp_path, MUTANTS / "52-session-newest-first.patch")
+    result = await run_scenario(SCENARIOS / "taxonomy-sessions.yaml", options(worker, sessions_do="SESSIONS"))
+    checks = session_checks(result)
+    assert checks["history"][0] == "passed"
+    assert checks["failed-history"][0] == "passed"
+    status, _, reason = checks["sent-in-order"]
+    assert status == "failed"
+    assert reason.startswith("sent message 0 role: expected 'user', got \"assistant\"")
+    assert "SESSION-ORDER" in raised(result)
