@@ -134,6 +134,7 @@ _MARK = {
     ScenarioStatus.FAILED: "FAIL",
     ScenarioStatus.ERROR: "ERROR",
     ScenarioStatus.SKIPPED: "skip",
+    ScenarioStatus.NOT_APPLICABLE: "n/a",
 }
 
 
@@ -155,7 +156,7 @@ class ProgressPrinter:
                 self.stream.flush()
             return
         line = f"{prefix} {_MARK[result.status]:<5} {scenario_id} ({result.duration_s:.2f} s)"
-        if result.status is ScenarioStatus.SKIPPED or result.status is ScenarioStatus.ERROR:
+        if result.status in (ScenarioStatus.SKIPPED, ScenarioStatus.ERROR, ScenarioStatus.NOT_APPLICABLE):
             line += f": {result.reason}"
         elif result.status is ScenarioStatus.FAILED:
             failed = [c.id for c in result.checks if c.status == "failed"]
@@ -169,7 +170,9 @@ def summary_lines(results: Results) -> list[str]:
     raised = ", ".join(f"{n} {sev}" for sev, n in s.findings_raised.items()) or "none"
     return [
         f"{s.total} scenarios in {results.run.duration_s:.1f} s: {s.passed} passed, {s.failed} failed, "
-        f"{s.error} errors, {s.skipped} skipped; findings raised: {raised}",
+        f"{s.error} errors, {s.skipped} skipped"
+        + (f", {s.not_applicable} not applicable" if s.not_applicable else "")
+        + f"; findings raised: {raised}",
     ]
 
 

@@ -269,17 +269,21 @@ def _sent_messages(call: UpstreamCall) -> list[Any]:
     return []
 
 
-def _session_calls(spec: SessionCheck, observations: chk.Observations) -> list[UpstreamCall]:
-    """The upstream calls made for the session's requests: by trace id, else by the ``sessionId`` the SUT
-    put in the call's metadata."""
-    traces = [
-        e.trace_id
-        for e in observations.exchanges
-        if e.trace_id
-        and e.tenant == spec.tenant
+def _session_exchanges(spec: SessionCheck, exchanges: Sequence[Exchange]) -> list[Exchange]:
+    """The scenario's requests in the session."""
+    return [
+        e
+        for e in exchanges
+        if e.tenant == spec.tenant
         and isinstance(e.request_body, Mapping)
         and e.request_body.get("sessionId") == spec.session
     ]
+
+
+def _session_calls(spec: SessionCheck, observations: chk.Observations) -> list[UpstreamCall]:
+    """The upstream calls made for the session's requests: by trace id, else by the ``sessionId`` the SUT
+    put in the call's metadata."""
+    traces = [e.trace_id for e in _session_exchanges(spec, observations.exchanges) if e.trace_id]
     calls = [c for trace in traces for c in observations.by_trace.get(trace, [])]
     if calls:
         return calls
@@ -325,6 +329,7 @@ class SessionKind(CheckKind):
             expected="; ".join(expected),
             observed=observed,
             reason="; ".join(problems[:4]) + (f" (and {len(problems) - 4} more)" if problems[4:] else ""),
+            exchanges=[e.id for e in _session_exchanges(spec, context.exchanges)],
         )
 
     async def _stored(self, spec: SessionCheck, context: CheckContext, observed: dict[str, Any]) -> list[str]:
