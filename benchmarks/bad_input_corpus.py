@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fakes.datafiles import DataFileError
-from harness.errors import HarnessError
+from aigw_fakes.datafiles import DataFileError
+from aigw_harness.errors import HarnessError
 from tests.hardening.corpus import CASES, VALID, Kind, loader, write
 
 

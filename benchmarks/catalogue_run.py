@@ -18,9 +18,9 @@ import asyncio
 import time
 from pathlib import Path
 
-from harness.report.results import ScenarioResult
-from harness.scenarios.loader import load_scenarios
-from harness.scenarios.runner import RunOptions, run_scenarios
+from aigw_harness.report.results import ScenarioResult
+from aigw_harness.scenarios.loader import load_scenarios
+from aigw_harness.scenarios.runner import RunOptions, run_scenarios
 
 
 def nominal_span_ms(result: ScenarioResult) -> float:

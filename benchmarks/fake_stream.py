@@ -1,8 +1,8 @@
 """Throughput of the fake's streamed responses against a bare ASGI app writing the same bytes.
 
 Both servers run in their own process (uvicorn, one worker each, started here and stopped at the end):
-the fake as ``aigw fake serve`` runs it (``fakes.server.serve_forever``, with its hardened HTTP layer), and
-a bare ASGI app that answers with the exact bytes the fake sent for the same request (its headers too),
+the fake as ``aigw fake serve`` runs it (``aigw_fakes.server.serve_forever``, with its hardened HTTP layer),
+and a bare ASGI app that answers with the exact bytes the fake sent for the same request (its headers too),
 one write per event, so the difference is the fake's own work: routing, authentication, behaviour lookup,
 text generation, framing, the request store.
 
@@ -51,8 +51,8 @@ def _free_port() -> int:
 
 
 def _serve_fake(port: int, tokens: int, behaviour_file: str) -> None:
-    from fakes.config import AccountConfig, FakeConfig, GatewayConfig
-    from fakes.server import serve_forever
+    from aigw_fakes.config import AccountConfig, FakeConfig, GatewayConfig
+    from aigw_fakes.server import serve_forever
 
     with open(behaviour_file, "w", encoding="utf-8") as out:
         json.dump({"default": {"tokens": tokens}}, out)
@@ -68,7 +68,7 @@ def _serve_bare(port: int, events: list[bytes], headers: list[tuple[bytes, bytes
 
     import uvicorn
 
-    # As the fake does (fakes.server): no warning per write to a client that left when a round ended.
+    # As the fake does (aigw_fakes.server): no warning per write to a client that left when a round ended.
     logging.getLogger("asyncio").addFilter(
         lambda record: record.getMessage() != "socket.send() raised exception."
     )
@@ -83,8 +83,8 @@ def _serve_bare(port: int, events: list[bytes], headers: list[tuple[bytes, bytes
             await send({"type": "http.response.body", "body": event, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    # Bound as the fake binds (fakes.server): with IPPROTO_TCP named, asyncio sets TCP_NODELAY on accepted
-    # connections, so that neither server waits on Nagle's algorithm between events.
+    # Bound as the fake binds (aigw_fakes.server): with IPPROTO_TCP named, asyncio sets TCP_NODELAY on
+    # accepted connections, so that neither server waits on Nagle's algorithm between events.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))

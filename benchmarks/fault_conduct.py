@@ -35,11 +35,11 @@ from typing import Any
 
 import httpx
 
-from fakes.config import AccountConfig, FakeConfig, GatewayConfig
-from fakes.server import FakeGateway
-from harness.gateway import GatewaySettings, PlatformQuirks, ReferenceGateway, Timeouts
-from harness.gateway.tenants import TenantConfig
-from harness.sse import SSEDecoder
+from aigw_fakes.config import AccountConfig, FakeConfig, GatewayConfig
+from aigw_fakes.server import FakeGateway
+from aigw_harness.gateway import GatewaySettings, PlatformQuirks, ReferenceGateway, Timeouts
+from aigw_harness.gateway.tenants import TenantConfig
+from aigw_harness.sse import SSEDecoder
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 TOKEN = "fault-conduct-token-000000000000"

@@ -101,7 +101,7 @@ def processes(workdir: Path) -> Iterator[Servers]:
     config = {"accounts": [{"id": ACCOUNT, "api_tokens": [TOKEN], "gateways": [{"id": GATEWAY}]}]}
     (workdir / "fake.json").write_text(json.dumps(config))
     env = {**os.environ, "AIGW_API_TOKEN": TOKEN, "AIGW_ACCOUNT_ID": ACCOUNT}
-    python = [sys.executable, "-m", "harness"]
+    python = [sys.executable, "-m", "aigw_harness"]
     fake = subprocess.Popen(
         [
             *python,

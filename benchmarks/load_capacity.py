@@ -25,7 +25,7 @@ import httpx
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
-AIGW = [sys.executable, "-m", "harness"]
+AIGW = [sys.executable, "-m", "aigw_harness"]
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 TOKEN = "aigw-fake-token-0000000000000000000000"
 TENANT = {

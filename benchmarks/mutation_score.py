@@ -219,7 +219,18 @@ def outcome_of(result: dict[str, Any], seconds: float) -> ScenarioOutcome:
 async def run_scenario(target: list[str], scenario: str, path: Path, work: Path) -> ScenarioOutcome:
     out = Path(tempfile.mkdtemp(prefix="run-", dir=work))
     scale = ["--time-scale", str(TIME_SCALE[scenario])] if scenario in TIME_SCALE else []
-    command = [sys.executable, "-m", "harness", "run", "-q", *target, *scale, "--out", str(out), str(path)]
+    command = [
+        sys.executable,
+        "-m",
+        "aigw_harness",
+        "run",
+        "-q",
+        *target,
+        *scale,
+        "--out",
+        str(out),
+        str(path),
+    ]
     started = time.perf_counter()
     process = await asyncio.create_subprocess_exec(
         *command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE

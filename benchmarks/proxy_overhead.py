@@ -26,11 +26,11 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fakes.config import AccountConfig, FakeConfig, GatewayConfig  # noqa: E402
-from fakes.server import FakeGateway  # noqa: E402
-from harness.proxy.mitm import ProxySettings, running_proxy  # noqa: E402
-from harness.proxy.redaction import Redactor  # noqa: E402
-from harness.proxy.replay import CassetteLibrary, running_replay  # noqa: E402
+from aigw_fakes.config import AccountConfig, FakeConfig, GatewayConfig  # noqa: E402
+from aigw_fakes.server import FakeGateway  # noqa: E402
+from aigw_harness.proxy.mitm import ProxySettings, running_proxy  # noqa: E402
+from aigw_harness.proxy.redaction import Redactor  # noqa: E402
+from aigw_harness.proxy.replay import CassetteLibrary, running_replay  # noqa: E402
 
 ACCOUNT, TOKEN = "bench-account-0001", "bench-token-000001"
 PATH = f"/v1/{ACCOUNT}/gw/workers-ai/@cf/meta/llama-3.1-8b-instruct-fp8-fast"

@@ -31,16 +31,16 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fakes.config import (  # noqa: E402
+from aigw_fakes.config import (  # noqa: E402
     DEFAULT_ACCOUNT_ID,
     DEFAULT_API_TOKEN,
     AccountConfig,
     FakeConfig,
     GatewayConfig,
 )
-from fakes.server import FakeGateway  # noqa: E402
-from harness.worker.bridge import WorkerBridge  # noqa: E402
-from harness.worker.wrangler import load_worker_config  # noqa: E402
+from aigw_fakes.server import FakeGateway  # noqa: E402
+from aigw_harness.worker.bridge import WorkerBridge  # noqa: E402
+from aigw_harness.worker.wrangler import load_worker_config  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "worker" / "fixtures"
 MODEL = "@cf/meta/llama-3.1-8b-instruct-fast"

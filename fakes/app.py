@@ -1,5 +1,5 @@
 """The fake's ASGI application: routes the request, reads its body (bounded in size and time, by
-``fakes.hardened_http``), answers every failure in Cloudflare's shapes, and writes the reply.
+``aigw_fakes.hardened_http``), answers every failure in Cloudflare's shapes, and writes the reply.
 
 One app serves both host shapes: gateway paths under ``/v1/``, API paths under ``/client/v4/``, the
 control API under ``/__aigw/`` and whatever feature modules add. An unexpected exception is logged and
@@ -15,18 +15,18 @@ from typing import Protocol, cast
 from starlette.datastructures import QueryParams
 from starlette.types import Receive, Scope, Send
 
-from fakes.config import FakeConfig
-from fakes.features import FEATURES
-from fakes.gateway.pipeline import error_reply
-from fakes.hardened_http import Disconnected, Refused, check_head, read_body
-from fakes.parts import FakeParts
-from fakes.state.fake import FakeState
-from fakes.wire.errors import CloudflareError, http_refusal
-from fakes.wire.http import IncomingRequest, Reply, RequestHeaders, write_reply
+from aigw_fakes.config import FakeConfig
+from aigw_fakes.features import FEATURES
+from aigw_fakes.gateway.pipeline import error_reply
+from aigw_fakes.hardened_http import Disconnected, Refused, check_head, read_body
+from aigw_fakes.parts import FakeParts
+from aigw_fakes.state.fake import FakeState
+from aigw_fakes.wire.errors import CloudflareError, http_refusal
+from aigw_fakes.wire.http import IncomingRequest, Reply, RequestHeaders, write_reply
 
 __all__ = ["FakeApp", "build_app"]
 
-logger = logging.getLogger("fakes")
+logger = logging.getLogger("aigw_fakes")
 
 
 class _Feature(Protocol):

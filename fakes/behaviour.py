@@ -40,9 +40,9 @@ from typing import Any, Literal, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from fakes.datafiles import DataFileError, Problem, load_model, parse_model, validate_data
-from fakes.hardened_http import JsonRefused, check_tree, loads_strict
-from fakes.wire.errors import CloudflareError, ErrorRow, ErrorShape, error_row
+from aigw_fakes.datafiles import DataFileError, Problem, load_model, parse_model, validate_data
+from aigw_fakes.hardened_http import JsonRefused, check_tree, loads_strict
+from aigw_fakes.wire.errors import CloudflareError, ErrorRow, ErrorShape, error_row
 
 __all__ = [
     "NO_FAULTS",

@@ -2,7 +2,7 @@
 switches for behaviour Cloudflare does not document, seed, time scale and clock.
 
 ``FakeConfig()`` with no arguments is a working fake: one account with one API token, gateways created on
-first use. Everything here is data (loadable with ``fakes.datafiles.load_model``) except the clock, which
+first use. Everything here is data (loadable with ``aigw_fakes.datafiles.load_model``) except the clock, which
 is an object so that tests can move it.
 """
 
@@ -12,9 +12,9 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from fakes.clock import Clock, SystemClock
-from fakes.hardened_http import Limits
-from fakes.state.gateways import GatewayError, default_settings, parse_settings
+from aigw_fakes.clock import Clock, SystemClock
+from aigw_fakes.hardened_http import Limits
+from aigw_fakes.state.gateways import GatewayError, default_settings, parse_settings
 
 __all__ = [
     "DEFAULT_ACCOUNT_ID",
@@ -30,8 +30,9 @@ DEFAULT_API_TOKEN = "aigw-fake-token-0000000000000000000000"
 
 
 class GatewayConfig(BaseModel):
-    """A gateway that exists from the start: its id and any fields of ``fakes.state.gateways.GatewaySettings``
-    (Cloudflare's gateway API names); unset fields take the defaults of an auto-created gateway, except
+    """A gateway that exists from the start: its id and any fields of
+    ``aigw_fakes.state.gateways.GatewaySettings`` (Cloudflare's gateway API names); unset fields take the
+    defaults of an auto-created gateway, except
     ``authentication``, which is off unless set."""
 
     model_config = ConfigDict(extra="allow")

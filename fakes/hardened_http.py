@@ -48,7 +48,7 @@ __all__ = [
     "uvicorn_settings",
 ]
 
-logger = logging.getLogger("fakes.hardened_http")
+logger = logging.getLogger("aigw_fakes.hardened_http")
 
 MAX_JSON_INTEGER = 2**64
 """Integers beyond +/-2**64 are refused: no client has a use for them, and JavaScript cannot hold them."""

@@ -1,20 +1,26 @@
 """What a feature module extends: the fake's state, its router and its request pipeline.
 
 ``FakeParts.build(state)`` gives the router empty and the pipeline with its base stages
-(``fakes.gateway.pipeline``) ending in the scripted model (``fakes.gateway.upstream``). Each feature module
-listed in ``fakes.features`` then gets the parts in ``install(parts)``. The state does not hold the router
-or the pipeline: stages and handlers reach the state through the call or the request they serve, so that
-the state imports nothing of the layers above it.
+(``aigw_fakes.gateway.pipeline``) ending in the scripted model (``aigw_fakes.gateway.upstream``). Each feature
+module listed in ``aigw_fakes.features`` then gets the parts in ``install(parts)``. The state does not hold
+the router or the pipeline: stages and handlers reach the state through the call or the request they serve,
+so that the state imports nothing of the layers above it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fakes.gateway.pipeline import Pipeline, authenticate_stage, pass_through, record_stage, single_attempt
-from fakes.gateway.upstream import upstream_stage
-from fakes.state.fake import FakeState
-from fakes.wire.http import Router
+from aigw_fakes.gateway.pipeline import (
+    Pipeline,
+    authenticate_stage,
+    pass_through,
+    record_stage,
+    single_attempt,
+)
+from aigw_fakes.gateway.upstream import upstream_stage
+from aigw_fakes.state.fake import FakeState
+from aigw_fakes.wire.http import Router
 
 __all__ = ["FakeParts"]
 

@@ -21,14 +21,14 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 
-from fakes.app import FakeApp
-from fakes.behaviour import BehaviourController
-from fakes.config import FakeConfig
-from fakes.hardened_http import uvicorn_settings
-from fakes.state.fake import FakeState
-from fakes.state.store import RequestStore
-from fakes.wire.errors import http_refusal
-from fakes.wire.http import deliberate_cut
+from aigw_fakes.app import FakeApp
+from aigw_fakes.behaviour import BehaviourController
+from aigw_fakes.config import FakeConfig
+from aigw_fakes.hardened_http import uvicorn_settings
+from aigw_fakes.state.fake import FakeState
+from aigw_fakes.state.store import RequestStore
+from aigw_fakes.wire.errors import http_refusal
+from aigw_fakes.wire.http import deliberate_cut
 
 __all__ = ["FakeGateway", "serve_forever"]
 
@@ -202,6 +202,9 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        # Listening from here on: a client that connects as soon as the address is announced waits in the
+        # backlog until the server accepts, instead of being refused.
+        sock.listen(2048)
     except OSError:
         sock.close()
         raise

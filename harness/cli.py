@@ -1,6 +1,6 @@
 """The ``aigw`` command line.
 
-Each subcommand lives in its own module under ``harness.commands`` and exposes
+Each subcommand lives in its own module under ``aigw_harness.commands`` and exposes
 ``register(subparsers) -> None``, which adds its parser and sets ``handler`` (a function taking the parsed
 arguments and returning the exit status). Adding a command means adding a module; this file does not change.
 
@@ -21,9 +21,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Protocol, cast
 
-from fakes.datafiles import DataFileError
-from harness import __version__, commands
-from harness.errors import HarnessError
+from aigw_fakes.datafiles import DataFileError
+from aigw_harness import __version__, commands
+from aigw_harness.errors import HarnessError
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -4,7 +4,7 @@
     ├── ConfigError         a bad flag, setting or environment variable (name it in the message)
     └── TargetUnavailable   a target cannot run here (missing credentials, Node.js, a control channel)
 
-Data files report their own mistakes with ``fakes.datafiles.DataFileError`` (file, line and field).
+Data files report their own mistakes with ``aigw_fakes.datafiles.DataFileError`` (file, line and field).
 Programming mistakes raise ``RuntimeError``/``TypeError`` as usual.
 """
 

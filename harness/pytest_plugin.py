@@ -10,9 +10,9 @@ What it adds (``docs/pytest-plugin.md`` has the guide):
 - markers ``aigw(...)`` (fixture configuration), ``aigw_live`` (skipped without ``--aigw-live``) and
   ``aigw_scenario`` (on items collected from scenario files);
 - fixtures ``aigw_config``, ``aigw_sut``, ``aigw_chat_url``, ``aigw_sse_client``, ``aigw_fake``,
-  ``aigw_gateway`` and ``aigw_run_scenario`` (``harness.testing.fixtures``, async with pytest-asyncio);
+  ``aigw_gateway`` and ``aigw_run_scenario`` (``aigw_harness.testing.fixtures``, async with pytest-asyncio);
 - scenario files named by ``--aigw-scenarios`` collected as test items, one node per scenario with one
-  item per expectation and check (``harness.testing.collect``), reported to ``--aigw-report-dir``.
+  item per expectation and check (``aigw_harness.testing.collect``), reported to ``--aigw-report-dir``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.testing.options import (
+from aigw_harness.testing.options import (
     MARKERS,
     OPTIONS_KEY,
     add_options,
@@ -30,7 +30,7 @@ from harness.testing.options import (
     validate_marker,
 )
 
-_FIXTURES_MODULE = "harness.testing.fixtures"
+_FIXTURES_MODULE = "aigw_harness.testing.fixtures"
 _LIVE_MARKER_SKIP = "marked aigw_live: it reaches a real Cloudflare account; pass --aigw-live to run it"
 
 
@@ -44,7 +44,7 @@ def pytest_configure(config: pytest.Config) -> None:
     options = read_options(config)
     config.stash[OPTIONS_KEY] = options
     if options.scenarios:
-        from harness.testing.collect import ScenarioPlugin
+        from aigw_harness.testing.collect import ScenarioPlugin
 
         _add_collection_paths(config, options.scenarios)
         config.pluginmanager.register(ScenarioPlugin(config, options), "aigw-scenarios")

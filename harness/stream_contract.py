@@ -1,9 +1,9 @@
 """The platform's streaming ``/chat`` contract: one statement of its rules, for every face that judges one.
 
-Both the scenario checks (``harness.scenarios.checks``: the ``sse`` expectations of ``aigw run``) and the
-pytest helpers (``harness.testing.stream_contract``, ``ChatStream.assert_contract``) call the rules here, so
-that a stream one of them accepts the other accepts too. The module judges what was recorded; it performs
-no I/O and reads the body through the one SSE decoder (``harness.sse``).
+Both the scenario checks (``aigw_harness.scenarios.checks``: the ``sse`` expectations of ``aigw run``) and the
+pytest helpers (``aigw_harness.testing.stream_contract``, ``ChatStream.assert_contract``) call the rules here,
+so that a stream one of them accepts the other accepts too. The module judges what was recorded; it performs
+no I/O and reads the body through the one SSE decoder (``aigw_harness.sse``).
 
 The contract (the platform's streaming ``/chat``): status 200, ``content-type: text/event-stream``; events
 carry only ``data:`` and ``event:`` fields and each ends with a blank line; each event's data is one compact
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Protocol
 
-from harness.sse import SSEDecoder
+from aigw_harness.sse import SSEDecoder
 
 __all__ = [
     "CONTRACT_RULES",
@@ -81,7 +81,7 @@ class Violation:
 
 
 class Event(Protocol):
-    """An event as any recorder keeps it (``harness.sse.ServerSentEvent``, a results ``EventRecord``)."""
+    """An event as any recorder keeps it (``aigw_harness.sse.ServerSentEvent``, a results ``EventRecord``)."""
 
     @property
     def event(self) -> str: ...
@@ -148,7 +148,7 @@ class _BodyScan:
 
 
 class RecordedExchange(Protocol):
-    """What the scenario runner records of one response (``harness.report.results.Exchange``)."""
+    """What the scenario runner records of one response (``aigw_harness.report.results.Exchange``)."""
 
     @property
     def status(self) -> int | None: ...

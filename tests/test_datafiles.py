@@ -7,7 +7,7 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from fakes.datafiles import DataFileError, Problem, load_model, parse_model
+from aigw_fakes.datafiles import DataFileError, Problem, load_model, parse_model
 
 
 class Step(pydantic.BaseModel):
@@ -68,7 +68,7 @@ import yaml  # noqa: E402
 from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from fakes.datafiles import Limits, parse_data  # noqa: E402
+from aigw_fakes.datafiles import Limits, parse_data  # noqa: E402
 
 
 class AnyDoc(pydantic.RootModel[Any]):

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from harness.sse import ServerSentEvent, SSEDecoder, decode_all, encode_comment, encode_event
+from aigw_harness.sse import ServerSentEvent, SSEDecoder, decode_all, encode_comment, encode_event
 
 
 def feed_in_pieces(body: bytes, cuts: list[int]) -> tuple[list[ServerSentEvent], SSEDecoder]:

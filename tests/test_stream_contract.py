@@ -18,14 +18,14 @@ import httpx
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from harness import stream_contract as contract
-from harness.report.results import Exchange
-from harness.scenarios.checks import expectation_checks
-from harness.scenarios.exchange import PreparedRequest, perform
-from harness.scenarios.model import Expect
-from harness.sse import decode_all
-from harness.testing import stream_contract as pytest_face
-from harness.testing.sse_client import SSEClient
+from aigw_harness import stream_contract as contract
+from aigw_harness.report.results import Exchange
+from aigw_harness.scenarios.checks import expectation_checks
+from aigw_harness.scenarios.exchange import PreparedRequest, perform
+from aigw_harness.scenarios.model import Expect
+from aigw_harness.sse import decode_all
+from aigw_harness.testing import stream_contract as pytest_face
+from aigw_harness.testing.sse_client import SSEClient
 
 SESSION = "11111111-1111-1111-1111-111111111111"
 HEADERS = {"content-type": "text/event-stream", "cache-control": "no-cache"}

@@ -1,7 +1,7 @@
 """A ``module:factory`` target for mutation analysis: the embedded fake target with one of the reference
 gateway's departures from the contract switched on, so that each switch is a mutant of the reference gateway.
 
-    python -m harness run --target benchmarks.mutation.quirk_target:quirk_target \\
+    python -m aigw_harness run --target benchmarks.mutation.quirk_target:quirk_target \\
         --target-option quirk=truncation_is_success scenarios/taxonomy-stream-faults.yaml
 
 ``quirk`` names a ``PlatformQuirks`` field, or ``fallback_on_every_class`` (the platform falls back on any
@@ -11,11 +11,11 @@ does not change how scenarios run.
 
 from __future__ import annotations
 
-from harness.errors import ConfigError
-from harness.gateway.settings import FallbackPolicy, GatewaySettings, PlatformQuirks
-from harness.gateway.upstream import ErrorClass
-from harness.scenarios.fake_target import FakeTarget
-from harness.scenarios.targets import TargetOptions
+from aigw_harness.errors import ConfigError
+from aigw_harness.gateway.settings import FallbackPolicy, GatewaySettings, PlatformQuirks
+from aigw_harness.gateway.upstream import ErrorClass
+from aigw_harness.scenarios.fake_target import FakeTarget
+from aigw_harness.scenarios.targets import TargetOptions
 
 __all__ = ["QUIRKS", "quirk_target"]
 

@@ -6,8 +6,8 @@ Routes (under ``/client/v4``):
   answers. The token id is derived from the token (never the token itself).
 - ``GET /accounts/{account_id}/ai/models/search``: the catalogue's models as Workers AI lists them
   (``name``, ``task``, ``properties``), filtered by ``search`` (name contains, case-insensitive) and
-  ``task``, paged by ``page``/``per_page``; each model's lifecycle (``fakes.models.catalogue``) as the list's
-  properties: ``planned_deprecation_date`` (its retirement date) and ``require_workers_paid``.
+  ``task``, paged by ``page``/``per_page``; each model's lifecycle (``aigw_fakes.models.catalogue``) as the
+  list's properties: ``planned_deprecation_date`` (its retirement date) and ``require_workers_paid``.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, date, datetime
 
-from fakes.api.common import bad_request, envelope, require_token
-from fakes.gateway.metadata import bearer
-from fakes.models.catalogue import ModelInfo
-from fakes.parts import FakeParts
-from fakes.wire.errors import CloudflareError, ErrorRow, ErrorShape
-from fakes.wire.http import IncomingRequest, Reply
+from aigw_fakes.api.common import bad_request, envelope, require_token
+from aigw_fakes.gateway.metadata import bearer
+from aigw_fakes.models.catalogue import ModelInfo
+from aigw_fakes.parts import FakeParts
+from aigw_fakes.wire.errors import CloudflareError, ErrorRow, ErrorShape
+from aigw_fakes.wire.http import IncomingRequest, Reply
 
 __all__ = ["install"]
 

@@ -14,8 +14,8 @@ What the binding (workerd's ``ai-api.ts`` and ``aig-api.ts``) sends to ``https:/
 - ``GET|PATCH /ai-gateway/gateways/{gateway}/logs/{id}``: ``{"result": log}``; 404 with
   ``errors[0].message`` when the log does not exist (yet).
 - ``GET /ai-gateway/gateways/{gateway}/url/{provider}``: ``{"result": {"url": ...}}``, a URL on this fake.
-- ``POST /ai-gateway/universal/run/{gateway}``: the Universal endpoint (``fakes.gateway.universal_endpoint``).
-The account is the fake's default account.
+- ``POST /ai-gateway/universal/run/{gateway}``: the Universal endpoint
+(``aigw_fakes.gateway.universal_endpoint``). The account is the fake's default account.
 """
 
 from __future__ import annotations
@@ -25,18 +25,18 @@ from typing import Any
 
 from starlette.datastructures import Headers
 
-from fakes.api.common import envelope, not_found
-from fakes.api.gateways import gateway_url
-from fakes.api.logs import LOG_NOT_FOUND, LogReader, patch_record
-from fakes.behaviour import parse_outcome
-from fakes.datafiles import DataFileError
-from fakes.gateway.metadata import request_options
-from fakes.gateway.pipeline import GatewayCall, Host, Surface
-from fakes.gateway.universal_endpoint import BEHAVIOUR_HEADER, run_universal
-from fakes.parts import FakeParts
-from fakes.wire.errors import CloudflareError
-from fakes.wire.http import IncomingRequest, Reply
-from fakes.wire.ids import request_uuid
+from aigw_fakes.api.common import envelope, not_found
+from aigw_fakes.api.gateways import gateway_url
+from aigw_fakes.api.logs import LOG_NOT_FOUND, LogReader, patch_record
+from aigw_fakes.behaviour import parse_outcome
+from aigw_fakes.datafiles import DataFileError
+from aigw_fakes.gateway.metadata import request_options
+from aigw_fakes.gateway.pipeline import GatewayCall, Host, Surface
+from aigw_fakes.gateway.universal_endpoint import BEHAVIOUR_HEADER, run_universal
+from aigw_fakes.parts import FakeParts
+from aigw_fakes.wire.errors import CloudflareError
+from aigw_fakes.wire.http import IncomingRequest, Reply
+from aigw_fakes.wire.ids import request_uuid
 
 __all__ = ["binding_headers", "install"]
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fakes.gateway.metadata import bearer
-from fakes.state.fake import FakeState
-from fakes.wire.errors import CloudflareError, ErrorRow, ErrorShape
-from fakes.wire.http import IncomingRequest, Reply, json_reply
+from aigw_fakes.gateway.metadata import bearer
+from aigw_fakes.state.fake import FakeState
+from aigw_fakes.wire.errors import CloudflareError, ErrorRow, ErrorShape
+from aigw_fakes.wire.http import IncomingRequest, Reply, json_reply
 
 __all__ = ["API_BASE", "bad_request", "envelope", "not_found", "require_token"]
 

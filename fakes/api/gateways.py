@@ -1,4 +1,4 @@
-"""The gateway API: create, list, get, update and delete gateways (``fakes.state.gateways`` holds them).
+"""The gateway API: create, list, get, update and delete gateways (``aigw_fakes.state.gateways`` holds them).
 
 Routes (under ``/client/v4/accounts/{account_id}/ai-gateway``): ``POST /gateways``, ``GET /gateways``
 (``page``, ``per_page`` up to 50, ``search`` by id), ``GET|PUT|DELETE /gateways/{id}`` and
@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fakes.api.common import API_BASE, bad_request, envelope, not_found, require_token
-from fakes.clock import iso_timestamp
-from fakes.parts import FakeParts
-from fakes.state.gateways import Gateway, GatewayError
-from fakes.wire.errors import CloudflareError, ErrorRow, ErrorShape
-from fakes.wire.http import IncomingRequest, Reply
+from aigw_fakes.api.common import API_BASE, bad_request, envelope, not_found, require_token
+from aigw_fakes.clock import iso_timestamp
+from aigw_fakes.parts import FakeParts
+from aigw_fakes.state.gateways import Gateway, GatewayError
+from aigw_fakes.wire.errors import CloudflareError, ErrorRow, ErrorShape
+from aigw_fakes.wire.http import IncomingRequest, Reply
 
 __all__ = ["gateway_url", "install"]
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from fakes.hardened_http import loads_strict
-from fakes.state.logs import GatewayLog
+from aigw_fakes.hardened_http import loads_strict
+from aigw_fakes.state.logs import GatewayLog
 
 __all__ = [
     "DELETE_ORDER_KEYS",

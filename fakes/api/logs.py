@@ -3,7 +3,7 @@
 Routes (under ``/client/v4/accounts/{account_id}/ai-gateway/gateways/{gateway_id}``):
 - ``GET /logs``: ``page``, ``per_page``, ``order_by``, ``order_by_direction``, ``search``, ``filters``
   (JSON), ``meta_info``, ``start_date``/``end_date`` and the deprecated flat parameters
-  (``fakes.api.logfilters``), answered in the v4 envelope with ``result_info`` (``count``, ``page``,
+  (``aigw_fakes.api.logfilters``), answered in the v4 envelope with ``result_info`` (``count``, ``page``,
   ``per_page``, ``total_count``; the min/max figures with ``meta_info=true``);
 - ``DELETE /logs``: ``filters``, ``limit``, ``order_by``, ``order_by_direction``; answers ``success``;
 - ``GET /logs/{id}``: the log with sizes and heads; ``PATCH /logs/{id}``: ``feedback`` (-1, 0, 1 or null),
@@ -11,8 +11,8 @@ Routes (under ``/client/v4/accounts/{account_id}/ai-gateway/gateways/{gateway_id
 - ``GET /logs/{id}/request``, ``GET /logs/{id}/response``: the stored payloads as they were sent (404
   when ``cf-aig-collect-log-payload: false`` kept them out).
 
-Logs are the request store's records (``fakes.state.logs``); deleting a log removes its record. A log read too
-soon after its request (``FeatureOptions.log_visibility_delay``) is "not found". Bad parameters are
+Logs are the request store's records (``aigw_fakes.state.logs``); deleting a log removes its record. A log
+read too soon after its request (``FeatureOptions.log_visibility_delay``) is "not found". Bad parameters are
 answered 400 with code 7001 and a message naming the parameter.
 
 A gateway's ``log_management`` caps how many logs it keeps: at the cap, ``log_management_strategy``
@@ -25,8 +25,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fakes.api.common import API_BASE, bad_request, envelope, not_found, require_token
-from fakes.api.logfilters import (
+from aigw_fakes.api.common import API_BASE, bad_request, envelope, not_found, require_token
+from aigw_fakes.api.logfilters import (
     LogQuery,
     LogQueryError,
     matches,
@@ -35,15 +35,15 @@ from fakes.api.logfilters import (
     parse_log_query,
     summary_stats,
 )
-from fakes.gateway.metadata import parse_metadata
-from fakes.gateway.pipeline import GatewayCall, Next
-from fakes.hardened_http import loads_strict
-from fakes.parts import FakeParts
-from fakes.state.fake import FakeState
-from fakes.state.logs import GatewayLog, LogVisibility, log_of, visible_logs
-from fakes.state.store import RequestRecord
-from fakes.wire.errors import CloudflareError
-from fakes.wire.http import IncomingRequest, Reply, json_reply
+from aigw_fakes.gateway.metadata import parse_metadata
+from aigw_fakes.gateway.pipeline import GatewayCall, Next
+from aigw_fakes.hardened_http import loads_strict
+from aigw_fakes.parts import FakeParts
+from aigw_fakes.state.fake import FakeState
+from aigw_fakes.state.logs import GatewayLog, LogVisibility, log_of, visible_logs
+from aigw_fakes.state.store import RequestRecord
+from aigw_fakes.wire.errors import CloudflareError
+from aigw_fakes.wire.http import IncomingRequest, Reply, json_reply
 
 __all__ = ["LogReader", "install", "log_management_stage", "patch_record"]
 

@@ -1,4 +1,4 @@
-"""Control routes for the gateway feature options (``fakes.state.options``).
+"""Control routes for the gateway feature options (``aigw_fakes.state.options``).
 
 ``GET /__aigw/features`` and ``PUT /__aigw/features`` (a JSON object of the options to change; unknown or
 invalid fields are refused with 400 naming them). ``POST /__aigw/reset`` restores the defaults.
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pydantic
 
-from fakes.parts import FakeParts
-from fakes.state.options import FeatureOptions
-from fakes.wire.http import IncomingRequest, Reply, json_reply
+from aigw_fakes.parts import FakeParts
+from aigw_fakes.state.options import FeatureOptions
+from aigw_fakes.wire.http import IncomingRequest, Reply, json_reply
 
 __all__ = ["install"]
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import asdict
 
-from fakes.behaviour import parse_document
-from fakes.datafiles import DataFileError
-from fakes.parts import FakeParts
-from fakes.wire.http import IncomingRequest, Reply, json_reply
+from aigw_fakes.behaviour import parse_document
+from aigw_fakes.datafiles import DataFileError
+from aigw_fakes.parts import FakeParts
+from aigw_fakes.wire.http import IncomingRequest, Reply, json_reply
 
 __all__ = ["install"]
 

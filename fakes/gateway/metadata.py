@@ -2,8 +2,8 @@
 fake applies: metadata, event id, custom cost, the first-byte timeout, log collection, and gateway
 authentication. (Cache, retry and limit headers are read by the modules that apply them.)
 
-Metadata follows Cloudflare's rules (``fakes.state.logs.normalise_metadata``). Header text that is not a JSON
-object is undocumented: ``FidelityOptions.invalid_metadata`` chooses between storing no metadata and
+Metadata follows Cloudflare's rules (``aigw_fakes.state.logs.normalise_metadata``). Header text that is not a
+JSON object is undocumented: ``FidelityOptions.invalid_metadata`` chooses between storing no metadata and
 refusing the request with a 400 that names the header.
 """
 
@@ -14,11 +14,11 @@ from typing import Literal
 
 from starlette.datastructures import Headers
 
-from fakes.hardened_http import loads_strict
-from fakes.models.cost import CustomCost, parse_custom_cost
-from fakes.state.logs import normalise_metadata
-from fakes.state.store import MetadataValue
-from fakes.wire.errors import CloudflareError
+from aigw_fakes.hardened_http import loads_strict
+from aigw_fakes.models.cost import CustomCost, parse_custom_cost
+from aigw_fakes.state.logs import normalise_metadata
+from aigw_fakes.state.store import MetadataValue
+from aigw_fakes.wire.errors import CloudflareError
 
 __all__ = ["RequestOptions", "bearer", "parse_metadata", "request_options"]
 

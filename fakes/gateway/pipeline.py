@@ -18,10 +18,10 @@ Stages this module provides:
 - ``limits``, ``cache``: pass through until a feature module replaces them;
 - ``attempts``: one attempt (``call.attempt = 1``); a retry stage replaces it and calls ``call_next``
   once per attempt, setting ``call.attempt`` each time;
-- ``upstream``: runs the scripted model for one attempt (``fakes.gateway.upstream``), applying
+- ``upstream``: runs the scripted model for one attempt (``aigw_fakes.gateway.upstream``), applying
   ``cf-aig-request-timeout`` to the first byte.
 
-The base pipeline is built by ``fakes.parts.FakeParts.build``. The seam for feature modules:
+The base pipeline is built by ``aigw_fakes.parts.FakeParts.build``. The seam for feature modules:
 ``parts.pipeline.replace("cache", my_stage)``, ``insert_after(...)``,
 ``insert_before(...)``. Stages keep per-call scratch data in ``call.extras`` and facts about a reply in
 ``reply.meta`` (``usage``: a ``Usage``; ``cached``; ``error_code``; ``timeout``: the first byte came too
@@ -39,16 +39,16 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from fakes.behaviour import Outcome
-from fakes.gateway.metadata import RequestOptions, bearer
-from fakes.models.catalogue import ModelInfo
-from fakes.models.cost import log_cost
-from fakes.state.fake import FakeState
-from fakes.state.gateways import Gateway
-from fakes.state.store import RequestRecord
-from fakes.wire.errors import CloudflareError
-from fakes.wire.http import IncomingRequest, Reply, ReplyResult
-from fakes.wire.ids import request_uuid, ulid, uuid7
+from aigw_fakes.behaviour import Outcome
+from aigw_fakes.gateway.metadata import RequestOptions, bearer
+from aigw_fakes.models.catalogue import ModelInfo
+from aigw_fakes.models.cost import log_cost
+from aigw_fakes.state.fake import FakeState
+from aigw_fakes.state.gateways import Gateway
+from aigw_fakes.state.store import RequestRecord
+from aigw_fakes.wire.errors import CloudflareError
+from aigw_fakes.wire.http import IncomingRequest, Reply, ReplyResult
+from aigw_fakes.wire.ids import request_uuid, ulid, uuid7
 
 __all__ = [
     "GatewayCall",

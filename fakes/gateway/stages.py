@@ -3,7 +3,7 @@
 - ``limits``: the gateway's rate limit (``rate_limiting_limit`` per ``rate_limiting_interval`` seconds,
   ``fixed`` or ``sliding``: 429 with code 2003). Cache hits count against it unless
   ``FeatureOptions.rate_limit_cache_hits`` is off (then the check moves after the cache).
-- ``cache``: serves and stores responses by the rules in ``fakes.state.cache``; a hit answers
+- ``cache``: serves and stores responses by the rules in ``aigw_fakes.state.cache``; a hit answers
   ``cf-aig-cache-status: HIT`` and is logged ``cached`` with zero tokens and cost 0.
 - ``spend``: the gateway's spend limits, checked before the request goes upstream against recorded cost
   (429 with code 2045 and the observed message); after the cache, since hits were served live even to a
@@ -22,14 +22,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from fakes.gateway.pipeline import GatewayCall, Host, Next, Usage
-from fakes.gateway.retries import RetryPolicy, is_retryable_status, policy_from_headers, run_attempts
-from fakes.parts import FakeParts
-from fakes.state.cache import cache_key, effective_ttl, parse_cache_directives
-from fakes.state.limits import RateLimitTechnique
-from fakes.state.spend import spend_limit_detail
-from fakes.wire.errors import CloudflareError
-from fakes.wire.http import Reply, ReplyResult
+from aigw_fakes.gateway.pipeline import GatewayCall, Host, Next, Usage
+from aigw_fakes.gateway.retries import RetryPolicy, is_retryable_status, policy_from_headers, run_attempts
+from aigw_fakes.parts import FakeParts
+from aigw_fakes.state.cache import cache_key, effective_ttl, parse_cache_directives
+from aigw_fakes.state.limits import RateLimitTechnique
+from aigw_fakes.state.spend import spend_limit_detail
+from aigw_fakes.wire.errors import CloudflareError
+from aigw_fakes.wire.http import Reply, ReplyResult
 
 __all__ = ["attempts_stage", "cache_stage", "install", "limits_stage", "spend_stage"]
 

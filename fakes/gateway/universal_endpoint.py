@@ -1,11 +1,11 @@
 """The Universal endpoint on the fake: ``POST /v1/{account_id}/{gateway_id}`` (and the binding's
-``POST /ai-gateway/universal/run/{gateway_id}``, served by ``fakes.api.binding``).
+``POST /ai-gateway/universal/run/{gateway_id}``, served by ``aigw_fakes.api.binding``).
 
 Each step becomes its own gateway call through the whole request pipeline (authentication, limits, cache,
 retries by the step's merged headers, the scripted model), so each step attempt is logged with its
 ``step`` index, and the answer carries ``cf-aig-step``. Steps are tried in order by
-``fakes.gateway.universal``; which answers count as failures and which answer is returned when all fail follow
-``FeatureOptions.universal_failure`` and ``universal_all_failed``.
+``aigw_fakes.gateway.universal``; which answers count as failures and which answer is returned when all fail
+follow ``FeatureOptions.universal_failure`` and ``universal_all_failed``.
 
 Step providers: ``workers-ai`` with ``endpoint`` a model id (native input, REST envelope) or
 ``v1/chat/completions`` (OpenAI shape, ``model`` in the query). Other providers are answered with a 400
@@ -19,11 +19,11 @@ import asyncio
 
 from starlette.datastructures import Headers
 
-from fakes.behaviour import Outcome, parse_outcome
-from fakes.datafiles import DataFileError
-from fakes.gateway.metadata import bearer, request_options
-from fakes.gateway.pipeline import GatewayCall, Host, Surface
-from fakes.gateway.universal import (
+from aigw_fakes.behaviour import Outcome, parse_outcome
+from aigw_fakes.datafiles import DataFileError
+from aigw_fakes.gateway.metadata import bearer, request_options
+from aigw_fakes.gateway.pipeline import GatewayCall, Host, Surface
+from aigw_fakes.gateway.universal import (
     AllFailed,
     FailureClass,
     FailurePolicy,
@@ -32,11 +32,11 @@ from fakes.gateway.universal import (
     parse_steps,
     run_steps,
 )
-from fakes.parts import FakeParts
-from fakes.state.fake import FakeState
-from fakes.wire.errors import CloudflareError
-from fakes.wire.http import IncomingRequest, Reply, ReplyResult
-from fakes.wire.ids import request_uuid
+from aigw_fakes.parts import FakeParts
+from aigw_fakes.state.fake import FakeState
+from aigw_fakes.wire.errors import CloudflareError
+from aigw_fakes.wire.http import IncomingRequest, Reply, ReplyResult
+from aigw_fakes.wire.ids import request_uuid
 
 __all__ = ["BEHAVIOUR_HEADER", "close_unsent", "install", "run_universal"]
 

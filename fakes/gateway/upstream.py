@@ -13,11 +13,11 @@ import asyncio
 import random
 from typing import Any
 
-from fakes.behaviour import CallInfo, StreamFaults
-from fakes.gateway.pipeline import GatewayCall, Next, Surface, Usage, error_reply
-from fakes.models.catalogue import Availability, ModelInfo
-from fakes.models.generation import Generation, generate
-from fakes.models.streams import (
+from aigw_fakes.behaviour import CallInfo, StreamFaults
+from aigw_fakes.gateway.pipeline import GatewayCall, Next, Surface, Usage, error_reply
+from aigw_fakes.models.catalogue import Availability, ModelInfo
+from aigw_fakes.models.generation import Generation, generate
+from aigw_fakes.models.streams import (
     ChatIdentity,
     chat_chunks,
     chat_completion,
@@ -29,10 +29,10 @@ from fakes.models.streams import (
     plan_writes,
     play,
 )
-from fakes.state.store import AttemptRecord, RequestRecord
-from fakes.wire.errors import CloudflareError, error_row
-from fakes.wire.http import Reply, ReplyResult
-from fakes.wire.ids import completion_id, request_uuid
+from aigw_fakes.state.store import AttemptRecord, RequestRecord
+from aigw_fakes.wire.errors import CloudflareError, error_row
+from aigw_fakes.wire.http import Reply, ReplyResult
+from aigw_fakes.wire.ids import completion_id, request_uuid
 
 __all__ = ["upstream_stage"]
 

@@ -14,14 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fakes.behaviour import parse_outcome
-from fakes.datafiles import DataFileError
-from fakes.gateway.metadata import request_options
-from fakes.gateway.pipeline import GatewayCall, Host, Surface
-from fakes.parts import FakeParts
-from fakes.wire.errors import CloudflareError
-from fakes.wire.http import IncomingRequest, Reply, json_reply
-from fakes.wire.ids import request_uuid
+from aigw_fakes.behaviour import parse_outcome
+from aigw_fakes.datafiles import DataFileError
+from aigw_fakes.gateway.metadata import request_options
+from aigw_fakes.gateway.pipeline import GatewayCall, Host, Surface
+from aigw_fakes.parts import FakeParts
+from aigw_fakes.wire.errors import CloudflareError
+from aigw_fakes.wire.http import IncomingRequest, Reply, json_reply
+from aigw_fakes.wire.ids import request_uuid
 
 __all__ = ["BEHAVIOUR_HEADER", "install"]
 

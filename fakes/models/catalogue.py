@@ -3,7 +3,7 @@
 Built in: ``fakes/models/catalogue.json``. A file with the same shape (``FakeConfig.catalogue_file``) adds
 models or replaces built-in ones by id. Usage reports neurons from the per-million-token rates (a model
 whose rates are not known reports none, and its logs carry no cost); cost is priced in
-``fakes.models.cost``.
+``aigw_fakes.models.cost``.
 
 Lifecycle, judged by the fake's clock (UTC days) so that a scenario set in the past sees the models of its
 time: ``available_from`` (before it, the model does not exist), ``retired_on`` (from it, the model is
@@ -24,8 +24,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fakes.datafiles import load_model, parse_model
-from fakes.models.cost import neurons
+from aigw_fakes.datafiles import load_model, parse_model
+from aigw_fakes.models.cost import neurons
 
 __all__ = ["Availability", "Catalogue", "CatalogueFile", "ModelInfo", "Resolved"]
 
@@ -89,7 +89,7 @@ class Catalogue:
 
     @classmethod
     def builtin(cls) -> Catalogue:
-        text = resources.files("fakes.models").joinpath("catalogue.json").read_text(encoding="utf-8")
+        text = resources.files("aigw_fakes.models").joinpath("catalogue.json").read_text(encoding="utf-8")
         return cls(parse_model(text, CatalogueFile, "fakes/models/catalogue.json").models)
 
     @classmethod

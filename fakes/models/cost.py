@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from fakes.hardened_http import loads_strict
+from aigw_fakes.hardened_http import loads_strict
 
 __all__ = ["USD_PER_NEURON", "CustomCost", "LogCost", "log_cost", "neurons", "parse_custom_cost"]
 

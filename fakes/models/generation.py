@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from fakes.behaviour import Outcome
+from aigw_fakes.behaviour import Outcome
 
 __all__ = ["Generation", "count_prompt_tokens", "generate", "input_text"]
 

@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring
 from typing import Any
 
-from fakes.behaviour import NO_FAULTS, StreamFaults
-from fakes.models.catalogue import ModelInfo
-from fakes.models.generation import Generation
-from fakes.wire.http import StreamCut
+from aigw_fakes.behaviour import NO_FAULTS, StreamFaults
+from aigw_fakes.models.catalogue import ModelInfo
+from aigw_fakes.models.generation import Generation
+from aigw_fakes.wire.http import StreamCut
 
 __all__ = [
     "ChatIdentity",

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fakes.hardened_http import loads_strict
+from aigw_fakes.hardened_http import loads_strict
 
 __all__ = [
     "CUSTOM_KEY_DEFAULT_TTL",

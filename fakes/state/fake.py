@@ -1,8 +1,8 @@
 """Everything one running fake holds: configuration, catalogue, behaviour, store, gateways, the gateway
 features' state, and the hooks that ``reset()`` calls.
 
-Feature modules (``fakes.features``) reach it as ``parts.state`` in ``install(parts)`` and may add reset
-hooks; the router and pipeline are in ``fakes.parts``. Nothing else is global.
+Feature modules (``aigw_fakes.features``) reach it as ``parts.state`` in ``install(parts)`` and may add reset
+hooks; the router and pipeline are in ``aigw_fakes.parts``. Nothing else is global.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
-from fakes.behaviour import BehaviourController, BehaviourDocument
-from fakes.config import AccountConfig, FakeConfig
-from fakes.datafiles import load_model
-from fakes.models.catalogue import Catalogue
-from fakes.state.features import FeatureState
-from fakes.state.gateways import Gateway, GatewayRegistry, default_settings
-from fakes.state.store import RequestStore
+from aigw_fakes.behaviour import BehaviourController, BehaviourDocument
+from aigw_fakes.config import AccountConfig, FakeConfig
+from aigw_fakes.datafiles import load_model
+from aigw_fakes.models.catalogue import Catalogue
+from aigw_fakes.state.features import FeatureState
+from aigw_fakes.state.gateways import Gateway, GatewayRegistry, default_settings
+from aigw_fakes.state.store import RequestStore
 
 __all__ = ["FakeState"]
 

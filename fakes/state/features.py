@@ -1,17 +1,17 @@
 """What the gateway features keep per running fake: options, rate windows, spend ledger, response cache.
 
 A ``FeatureState`` lives in its fake's ``FakeState.features`` and is reset with it; nothing here is global
-across fakes. The options are changed through the control API (``fakes.control.features``).
+across fakes. The options are changed through the control API (``aigw_fakes.control.features``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fakes.state.cache import ResponseCache
-from fakes.state.limits import RateLimiter
-from fakes.state.options import FeatureOptions
-from fakes.state.spend import SpendLedger
+from aigw_fakes.state.cache import ResponseCache
+from aigw_fakes.state.limits import RateLimiter
+from aigw_fakes.state.options import FeatureOptions
+from aigw_fakes.state.spend import SpendLedger
 
 __all__ = ["FeatureState"]
 

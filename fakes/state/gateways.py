@@ -16,7 +16,7 @@ caching off, no rate limit); any other unknown gateway is an error: code 2001 ("
 HTTP 400 on gateway paths and 404 on the API. An account holds at most ``max_gateways`` gateways (20, the
 paid plan's limit); ids are 1-64 letters, digits, ``-`` or ``_``.
 
-The API that manages them is ``fakes.api.gateways``.
+The API that manages them is ``aigw_fakes.api.gateways``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Annotated, Any, Literal
 
 import pydantic
 
-from fakes.state.spend import SpendLimits
+from aigw_fakes.state.spend import SpendLimits
 
 __all__ = [
     "DEFAULT_GATEWAY_ID",

@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fakes.clock import iso_timestamp
-from fakes.state.store import MetadataValue, RequestRecord, RequestStore
+from aigw_fakes.clock import iso_timestamp
+from aigw_fakes.state.store import MetadataValue, RequestRecord, RequestStore
 
 __all__ = [
     "MAX_METADATA_ENTRIES",

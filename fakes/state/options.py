@@ -1,8 +1,8 @@
 """Switches for the gateway features whose live behaviour Cloudflare does not document.
 
 Each default is the documented behaviour where there is one, else the most often observed. A running fake
-takes new values from ``PUT /__aigw/features`` (``fakes.state.features``), so that a test can, for example,
-make logs appear only a moment after the call; ``reset()`` restores the defaults.
+takes new values from ``PUT /__aigw/features`` (``aigw_fakes.state.features``), so that a test can, for
+example, make logs appear only a moment after the call; ``reset()`` restores the defaults.
 """
 
 from __future__ import annotations

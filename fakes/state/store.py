@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from fakes.clock import iso_timestamp
+from aigw_fakes.clock import iso_timestamp
 
 __all__ = ["AttemptRecord", "MetadataValue", "RequestRecord", "RequestStore"]
 

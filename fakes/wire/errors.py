@@ -208,7 +208,7 @@ class CloudflareError(Exception):
 
 
 def http_refusal(status: int, message: str) -> bytes:
-    """The body for a request refused below the app (``fakes.hardened_http``): a body that is too large
+    """The body for a request refused below the app (``aigw_fakes.hardened_http``): a body that is too large
     (3006) or too slow (3007) as Workers AI answers them, anything else the HTTP parser refuses in the v4
     envelope (6003), with what was wrong."""
     if status == 413:

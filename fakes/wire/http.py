@@ -25,7 +25,7 @@ from typing import Any
 from starlette.datastructures import Headers, QueryParams
 from starlette.types import Receive, Scope, Send
 
-from fakes.hardened_http import loads_strict
+from aigw_fakes.hardened_http import loads_strict
 
 __all__ = [
     "Handler",
@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 JSON = "application/json"
-logger = logging.getLogger("fakes")
+logger = logging.getLogger("aigw_fakes")
 
 deliberate_cut: contextvars.ContextVar[bool] = contextvars.ContextVar("deliberate_cut", default=False)
 """Set in the request's task when the fake cut a response on purpose (the server log stays quiet)."""
@@ -91,8 +91,8 @@ class IncomingRequest:
     max_json_depth: int = 512
 
     def json(self) -> Any:
-        """The body parsed as strict JSON (``fakes.hardened_http.loads_strict``: finite, bounded numbers, at
-        most ``max_json_depth`` levels, lone surrogates replaced); ``ValueError`` when it is not."""
+        """The body parsed as strict JSON (``aigw_fakes.hardened_http.loads_strict``: finite, bounded numbers,
+        at most ``max_json_depth`` levels, lone surrogates replaced); ``ValueError`` when it is not."""
         return loads_strict(self.body, self.max_json_depth)
 
 

@@ -28,8 +28,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fakes.datafiles import load_model
-from harness.report.results import (
+from aigw_fakes.datafiles import load_model
+from aigw_harness.report.results import (
     BaselineChange,
     BaselineComparison,
     FindingResult,

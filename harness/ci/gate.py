@@ -10,12 +10,12 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.ci.baseline import Baseline, compare, load_baseline
-from harness.ci.baseline import summary_lines as baseline_lines
-from harness.ci.junit import write_junit
-from harness.ci.snapshot import Snapshot, load_snapshot, with_drift
-from harness.errors import ConfigError
-from harness.report.results import Results
+from aigw_harness.ci.baseline import Baseline, compare, load_baseline
+from aigw_harness.ci.baseline import summary_lines as baseline_lines
+from aigw_harness.ci.junit import write_junit
+from aigw_harness.ci.snapshot import Snapshot, load_snapshot, with_drift
+from aigw_harness.errors import ConfigError
+from aigw_harness.report.results import Results
 
 __all__ = ["Gate", "add_gate_options"]
 

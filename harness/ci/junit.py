@@ -13,7 +13,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from harness.report.results import CheckResult, Results, ScenarioResult
+from aigw_harness.report.results import CheckResult, Results, ScenarioResult
 
 __all__ = ["junit_xml", "write_junit"]
 

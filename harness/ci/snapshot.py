@@ -29,8 +29,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from fakes.datafiles import load_model
-from harness.report.results import (
+from aigw_fakes.datafiles import load_model
+from aigw_harness.report.results import (
     CheckResult,
     CheckStatus,
     Evidence,
@@ -40,7 +40,7 @@ from harness.report.results import (
     ScenarioResult,
     ScenarioStatus,
 )
-from harness.stream_contract import event_sequence
+from aigw_harness.stream_contract import event_sequence
 
 __all__ = [
     "Drift",

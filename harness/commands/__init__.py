@@ -1,1 +1,1 @@
-"""Subcommands of ``aigw``: one module each, discovered by ``harness.cli``."""
+"""Subcommands of ``aigw``: one module each, discovered by ``aigw_harness.cli``."""

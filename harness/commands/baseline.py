@@ -1,5 +1,5 @@
 """``aigw baseline update``: record the verdicts of a run as the baseline that ``aigw run --baseline``
-compares with (``harness.ci.baseline``)."""
+compares with (``aigw_harness.ci.baseline``)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import asyncio
 import sys
 from pathlib import Path
 
-from harness.ci.baseline import write_baseline
-from harness.commands.run import ProgressPrinter, add_run_options, catalogue_of, options_from
-from harness.errors import ConfigError
-from harness.report.results import Results, load_results
-from harness.scenarios.loader import load_scenarios
-from harness.scenarios.runner import run_scenarios
+from aigw_harness.ci.baseline import write_baseline
+from aigw_harness.commands.run import ProgressPrinter, add_run_options, catalogue_of, options_from
+from aigw_harness.errors import ConfigError
+from aigw_harness.report.results import Results, load_results
+from aigw_harness.scenarios.loader import load_scenarios
+from aigw_harness.scenarios.runner import run_scenarios
 
 __all__ = ["register"]
 

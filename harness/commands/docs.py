@@ -5,7 +5,7 @@
 
 Without ``--from``, the catalogue runs on the embedded fake (seeded) and ``docs/ai-gateway.md`` is rendered
 from it. With ``--from``, nothing runs: the document is the milestone's checklist answered by each run,
-side by side (``harness.report.findings_doc``).
+side by side (``aigw_harness.report.findings_doc``).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import difflib
 import sys
 from pathlib import Path
 
-from harness.errors import ConfigError
-from harness.report.render import render_docs
-from harness.scenarios.loader import DEFAULT_DIR, load_scenarios
-from harness.scenarios.runner import RunOptions, run_scenarios
+from aigw_harness.errors import ConfigError
+from aigw_harness.report.render import render_docs
+from aigw_harness.scenarios.loader import DEFAULT_DIR, load_scenarios
+from aigw_harness.scenarios.runner import RunOptions, run_scenarios
 
 __all__ = ["DOCS_PATH", "generate", "register"]
 
@@ -40,8 +40,8 @@ def generate(
 
 def from_results(sources: list[str], out: Path) -> str:
     """The side-by-side findings document for ``[LABEL=]PATH`` sources (labels default to the target)."""
-    from harness.report.findings_doc import LabelledRun, default_label, render_findings, report_link
-    from harness.report.results import load_results
+    from aigw_harness.report.findings_doc import LabelledRun, default_label, render_findings, report_link
+    from aigw_harness.report.results import load_results
 
     runs: list[LabelledRun] = []
     for source in sources:

@@ -14,10 +14,10 @@ import math
 import sys
 from pathlib import Path
 
-from fakes.behaviour import BehaviourDocument
-from fakes.config import FakeConfig
-from fakes.datafiles import load_model
-from harness.errors import ConfigError
+from aigw_fakes.behaviour import BehaviourDocument
+from aigw_fakes.config import FakeConfig
+from aigw_fakes.datafiles import load_model
+from aigw_harness.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from fakes.server import serve_forever
+    from aigw_fakes.server import serve_forever
 
     config = load_model(args.config, FakeConfig) if args.config else FakeConfig()
     updates: dict[str, object] = {}
@@ -61,11 +61,20 @@ def _serve(args: argparse.Namespace) -> int:
     config = config.model_copy(update=updates)
     account = config.default_account
 
+    gateways = [gateway.id for gateway in account.gateways]
+    if config.fidelity.auto_create_gateways:
+        gateways.append("any other (created on first use)")
+    elif "default" not in gateways:
+        gateways.append("default (created on first use, authentication on)")
+
     def announce(url: str) -> None:
         print(
-            f"aigw fake: serving on {url} (account {account.id}; "
+            f"aigw fake: serving on {url} ("
             f"gateway paths {url}/v1/{account.id}/<gateway>/..., API paths {url}/client/v4/..., "
-            f"control {url}/__aigw/)",
+            f"control {url}/__aigw/)\n"
+            f"  account id: {account.id}\n"
+            f"  API token:  {account.api_tokens[0]} (Authorization and cf-aig-authorization: Bearer TOKEN)\n"
+            f"  gateways:   {', '.join(gateways)}",
             file=sys.stderr,
             flush=True,
         )

@@ -16,15 +16,15 @@ import os
 import sys
 from pathlib import Path
 
-from harness.commands.live import add_cost_flags, guard_from, render_plan
-from harness.errors import ConfigError
-from harness.live.credentials import LiveCredentials
-from harness.live.fidelity import DEFAULT_MODEL, FidelityReport, default_probes
-from harness.live.fidelity_run import against_cassettes, against_live
-from harness.live.findings import fidelity_results
-from harness.live.spike import new_run_id
-from harness.proxy.redaction import Redactor
-from harness.report.render import write_report
+from aigw_harness.commands.live import add_cost_flags, guard_from, render_plan
+from aigw_harness.errors import ConfigError
+from aigw_harness.live.credentials import LiveCredentials
+from aigw_harness.live.fidelity import DEFAULT_MODEL, FidelityReport, default_probes
+from aigw_harness.live.fidelity_run import against_cassettes, against_live
+from aigw_harness.live.findings import fidelity_results
+from aigw_harness.live.spike import new_run_id
+from aigw_harness.proxy.redaction import Redactor
+from aigw_harness.report.render import write_report
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -17,7 +17,7 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.errors import ConfigError
+from aigw_harness.errors import ConfigError
 
 __all__ = ["register"]
 
@@ -70,8 +70,8 @@ def _serve(args: argparse.Namespace) -> int:
     import pydantic
     import uvicorn
 
-    from harness.gateway.server import create_app, server_config
-    from harness.gateway.settings import GatewaySettings, UpstreamSettings
+    from aigw_harness.gateway.server import create_app, server_config
+    from aigw_harness.gateway.settings import GatewaySettings, UpstreamSettings
 
     if not args.upstream.startswith(("http://", "https://")):
         raise ConfigError(f"--upstream must start with http:// or https://, got {args.upstream!r}")

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import httpx
 
-from harness.errors import ConfigError
-from harness.live.client import CloudflareClient
-from harness.live.cost import CostCaps, CostGuard, Estimate, PlannedRequest, parse_rate
-from harness.live.credentials import (
+from aigw_harness.errors import ConfigError
+from aigw_harness.live.client import CloudflareClient
+from aigw_harness.live.cost import CostCaps, CostGuard, Estimate, PlannedRequest, parse_rate
+from aigw_harness.live.credentials import (
     API_BASE,
     API_BASE_ENV,
     GATEWAY_BASE,
@@ -32,11 +32,11 @@ from harness.live.credentials import (
     LiveCredentials,
     Secret,
 )
-from harness.live.findings import spike_results
-from harness.live.guarded import LIVE_OUTPUT_TOKENS
-from harness.live.logcheck import PollSchedule
-from harness.live.preflight import run_preflight
-from harness.live.spike import (
+from aigw_harness.live.findings import spike_results
+from aigw_harness.live.guarded import LIVE_OUTPUT_TOKENS
+from aigw_harness.live.logcheck import PollSchedule
+from aigw_harness.live.preflight import run_preflight
+from aigw_harness.live.spike import (
     FALLBACK_MODEL,
     PRIMARY_MODEL,
     WorkerClient,
@@ -44,7 +44,7 @@ from harness.live.spike import (
     new_run_id,
     run_spike,
 )
-from harness.report.render import write_report
+from aigw_harness.report.render import write_report
 
 SPIKE_KEY_ENV = "AIGW_SPIKE_KEY"
 
@@ -175,8 +175,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _preflight(args: argparse.Namespace) -> int:
-    from harness.live.models import models_named
-    from harness.scenarios.loader import discover, load_scenarios
+    from aigw_harness.live.models import models_named
+    from aigw_harness.scenarios.loader import discover, load_scenarios
 
     creds = credentials_from(args)
     environments: list[Mapping[str, str]] = [os.environ]
@@ -201,9 +201,9 @@ def _preflight(args: argparse.Namespace) -> int:
 
 
 def _plan_scenarios(args: argparse.Namespace) -> int:
-    from harness.live.scenario_cost import plan_scenarios
-    from harness.live.target import LiveTarget
-    from harness.scenarios.loader import discover, load_scenarios
+    from aigw_harness.live.scenario_cost import plan_scenarios
+    from aigw_harness.live.target import LiveTarget
+    from aigw_harness.scenarios.loader import discover, load_scenarios
 
     guard = guard_from(args)
     loaded = load_scenarios(discover(args.paths or [Path("scenarios")]))

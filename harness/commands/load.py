@@ -8,11 +8,11 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness.commands.run import add_run_options, options_from, positive_float
-from harness.errors import ConfigError
-from harness.load.analysis import analyse
-from harness.load.run import LoadOptions, default_profile_path, run_load, run_worker
-from harness.report.render import write_report
+from aigw_harness.commands.run import add_run_options, options_from, positive_float
+from aigw_harness.errors import ConfigError
+from aigw_harness.load.analysis import analyse
+from aigw_harness.load.run import LoadOptions, default_profile_path, run_load, run_worker
+from aigw_harness.report.render import write_report
 
 __all__ = ["register"]
 

@@ -18,9 +18,9 @@ import os
 import sys
 from pathlib import Path
 
-from harness.errors import ConfigError
-from harness.proxy.fault_plan import FaultPlan, parse_indices
-from harness.proxy.redaction import DEFAULT_SECRET_ENV
+from aigw_harness.errors import ConfigError
+from aigw_harness.proxy.fault_plan import FaultPlan, parse_indices
+from aigw_harness.proxy.redaction import DEFAULT_SECRET_ENV
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -95,7 +95,7 @@ def _record(args: argparse.Namespace) -> int:
         raise ConfigError("--upstream is required when recording (or pass --replay to serve cassettes)")
     if plan.delay_events:
         raise ConfigError("--delay-event works only with --replay: the proxy cannot wait between events")
-    from harness.proxy.mitm import ProxySettings, running_proxy
+    from aigw_harness.proxy.mitm import ProxySettings, running_proxy
 
     options: dict[str, object] = {
         "aigw_fault_status": plan.status or 0,
@@ -127,8 +127,8 @@ def _record(args: argparse.Namespace) -> int:
 
 
 def _serve_replay(args: argparse.Namespace, plan: FaultPlan) -> int:
-    from harness.proxy.redaction import Redactor
-    from harness.proxy.replay import CassetteLibrary, running_replay
+    from aigw_harness.proxy.redaction import Redactor
+    from aigw_harness.proxy.replay import CassetteLibrary, running_replay
 
     if args.time_scale < 0:
         raise ConfigError(f"--time-scale must be 0 or more, got {args.time_scale}")

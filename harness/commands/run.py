@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from harness.ci import gate as ci_gate
-from harness.errors import ConfigError
-from harness.report.render import write_report
-from harness.report.results import Results, ScenarioResult, ScenarioStatus
-from harness.scenarios.loader import DEFAULT_DIR, load_scenarios
-from harness.scenarios.runner import RunOptions, run_scenarios
-from harness.scenarios.targets import REGISTRY
+from aigw_harness.ci import gate as ci_gate
+from aigw_harness.errors import ConfigError
+from aigw_harness.report.render import write_report
+from aigw_harness.report.results import Results, ScenarioResult, ScenarioStatus
+from aigw_harness.scenarios.loader import DEFAULT_DIR, load_scenarios
+from aigw_harness.scenarios.runner import RunOptions, run_scenarios
+from aigw_harness.scenarios.targets import REGISTRY
 
 __all__ = ["ProgressPrinter", "add_run_options", "catalogue_of", "options_from", "positive_float", "register"]
 
@@ -155,7 +155,8 @@ class ProgressPrinter:
                 self.stream.write(f"\r\x1b[K{prefix} {scenario_id} ...")
                 self.stream.flush()
             return
-        line = f"{prefix} {_MARK[result.status]:<5} {scenario_id} ({result.duration_s:.2f} s)"
+        mark = _MARK.get(result.status, str(result.status))
+        line = f"{prefix} {mark:<5} {scenario_id} ({result.duration_s:.2f} s)"
         if result.status in (ScenarioStatus.SKIPPED, ScenarioStatus.ERROR, ScenarioStatus.NOT_APPLICABLE):
             line += f": {result.reason}"
         elif result.status is ScenarioStatus.FAILED:

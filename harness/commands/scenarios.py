@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from fakes.datafiles import DataFileError
-from harness.scenarios.loader import (
+from aigw_fakes.datafiles import DataFileError
+from aigw_harness.scenarios.loader import (
     DEFAULT_DIR,
     LoadedScenario,
     discover,
@@ -17,7 +17,7 @@ from harness.scenarios.loader import (
     load_scenario,
     load_scenarios,
 )
-from harness.scenarios.runner import needed_capabilities
+from aigw_harness.scenarios.runner import needed_capabilities
 
 __all__ = ["register"]
 

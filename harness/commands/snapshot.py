@@ -1,5 +1,5 @@
 """``aigw snapshot record`` and ``aigw snapshot check``: contract snapshots of a system under test's
-responses (``harness.ci.snapshot``)."""
+responses (``aigw_harness.ci.snapshot``)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness.ci.snapshot import SNAPSHOT_SCENARIO, load_snapshot, with_drift, write_snapshot
-from harness.commands.run import ProgressPrinter, add_run_options, catalogue_of, options_from
-from harness.errors import ConfigError
-from harness.report.render import write_report
-from harness.report.results import Results, load_results
-from harness.scenarios.loader import load_scenarios
-from harness.scenarios.runner import run_scenarios
+from aigw_harness.ci.snapshot import SNAPSHOT_SCENARIO, load_snapshot, with_drift, write_snapshot
+from aigw_harness.commands.run import ProgressPrinter, add_run_options, catalogue_of, options_from
+from aigw_harness.errors import ConfigError
+from aigw_harness.report.render import write_report
+from aigw_harness.report.results import Results, load_results
+from aigw_harness.scenarios.loader import load_scenarios
+from aigw_harness.scenarios.runner import run_scenarios
 
 __all__ = ["register"]
 

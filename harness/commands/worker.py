@@ -14,9 +14,9 @@ import contextlib
 import signal
 import sys
 
-from harness.errors import ConfigError
-from harness.worker.bridge import WorkerBridge, WorkerEvent
-from harness.worker.wrangler import WorkerConfig, load_worker_config
+from aigw_harness.errors import ConfigError
+from aigw_harness.worker.bridge import WorkerBridge, WorkerEvent
+from aigw_harness.worker.wrangler import WorkerConfig, load_worker_config
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

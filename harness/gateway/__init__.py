@@ -11,11 +11,11 @@ It reaches the upstream (the fake or Cloudflare) only over HTTP and never import
 the report or the command line.
 """
 
-from harness.gateway.clock import Clock, ManualClock, SystemClock
-from harness.gateway.ledger import BudgetLedger, LedgerView
-from harness.gateway.metrics import AttemptRecord, UsageRecord
-from harness.gateway.server import ReferenceGateway, create_app
-from harness.gateway.settings import (
+from aigw_harness.gateway.clock import Clock, ManualClock, SystemClock
+from aigw_harness.gateway.ledger import BudgetLedger, LedgerView
+from aigw_harness.gateway.metrics import AttemptRecord, UsageRecord
+from aigw_harness.gateway.server import ReferenceGateway, create_app
+from aigw_harness.gateway.settings import (
     FallbackPolicy,
     GatewaySettings,
     KVOptions,
@@ -23,7 +23,7 @@ from harness.gateway.settings import (
     Timeouts,
     UpstreamSettings,
 )
-from harness.gateway.upstream import ErrorClass
+from aigw_harness.gateway.upstream import ErrorClass
 
 __all__ = [
     "AttemptRecord",

@@ -2,8 +2,9 @@
 and allow-list, rate limit, history, input estimate, budget, and the append of the user message.
 
 ``Admission.admit`` returns an admitted ``Turn`` (everything the attempts and the settlement need) or a
-``Rejection`` (status, code, message, headers). The body is parsed by ``fakes.hardened_http.loads_strict``
-(the shared leaf): numbers are finite and bounded, nesting is bounded, and every string is valid Unicode
+``Rejection`` (status, code, message, headers). The body is parsed by
+``aigw_fakes.hardened_http.loads_strict`` (the shared leaf): numbers are finite and bounded, nesting is
+bounded, and every string is valid Unicode
 before it is stored or forwarded (a lone UTF-16 surrogate, which JSON can spell and UTF-8 cannot carry,
 becomes U+FFFD), so one message cannot poison a session. It writes nothing to the client.
 """
@@ -14,16 +15,16 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from fakes.hardened_http import loads_strict
-from harness.gateway.ledger import BudgetExceeded, BudgetLedger, Reservation
-from harness.gateway.metrics import UsageRecord
-from harness.gateway.ratelimit import RateLimiter, RateLimitResult
-from harness.gateway.selection import ModelNotAllowed, Selection, select_models
-from harness.gateway.sessions import SessionStore
-from harness.gateway.settings import PlatformQuirks
-from harness.gateway.tenants import EnvOverrides, TenantConfig
-from harness.gateway.tokens import UsageTracker, estimate_tokens_from_messages, utf16_len
-from harness.gateway.upstream import ChatMessage, UpstreamError, UpstreamRequest, gateway_metadata
+from aigw_fakes.hardened_http import loads_strict
+from aigw_harness.gateway.ledger import BudgetExceeded, BudgetLedger, Reservation
+from aigw_harness.gateway.metrics import UsageRecord
+from aigw_harness.gateway.ratelimit import RateLimiter, RateLimitResult
+from aigw_harness.gateway.selection import ModelNotAllowed, Selection, select_models
+from aigw_harness.gateway.sessions import SessionStore
+from aigw_harness.gateway.settings import PlatformQuirks
+from aigw_harness.gateway.tenants import EnvOverrides, TenantConfig
+from aigw_harness.gateway.tokens import UsageTracker, estimate_tokens_from_messages, utf16_len
+from aigw_harness.gateway.upstream import ChatMessage, UpstreamError, UpstreamRequest, gateway_metadata
 
 __all__ = ["Admission", "ChatRequest", "Rejection", "Turn", "parse_chat_request", "session_problem"]
 

@@ -16,11 +16,11 @@ import asyncio
 from dataclasses import dataclass
 from typing import Protocol
 
-from harness.gateway.admission import Turn
-from harness.gateway.metrics import AttemptRecord
-from harness.gateway.settings import FallbackPolicy, PlatformQuirks, Timeouts
-from harness.gateway.tokens import UsageTracker
-from harness.gateway.upstream import AttemptLimits, ErrorClass, UpstreamClient, UpstreamError
+from aigw_harness.gateway.admission import Turn
+from aigw_harness.gateway.metrics import AttemptRecord
+from aigw_harness.gateway.settings import FallbackPolicy, PlatformQuirks, Timeouts
+from aigw_harness.gateway.tokens import UsageTracker
+from aigw_harness.gateway.upstream import AttemptLimits, ErrorClass, UpstreamClient, UpstreamError
 
 __all__ = ["AttemptLoop", "Responder"]
 

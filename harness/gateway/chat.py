@@ -25,11 +25,11 @@ from collections.abc import Awaitable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from fakes.hardened_http import Disconnected, Limits, Refused, read_body
-from harness.gateway.admission import Admission, Rejection, Turn, session_problem
-from harness.gateway.attempts import AttemptLoop
-from harness.gateway.clock import Clock
-from harness.gateway.envelope import (
+from aigw_fakes.hardened_http import Disconnected, Limits, Refused, read_body
+from aigw_harness.gateway.admission import Admission, Rejection, Turn, session_problem
+from aigw_harness.gateway.attempts import AttemptLoop
+from aigw_harness.gateway.clock import Clock
+from aigw_harness.gateway.envelope import (
     ClientGone,
     Receive,
     Scope,
@@ -39,15 +39,15 @@ from harness.gateway.envelope import (
     ok_body,
     send_json,
 )
-from harness.gateway.ledger import BudgetLedger
-from harness.gateway.metrics import InMemoryMetrics, MetricsObserver, UsageRecord
-from harness.gateway.ratelimit import RateLimiter
-from harness.gateway.responders import JsonResponder, StreamResponder, answer_error
-from harness.gateway.sessions import SessionStore
-from harness.gateway.settings import FallbackPolicy, PlatformQuirks, Timeouts
-from harness.gateway.settlement import Settlement, publish
-from harness.gateway.tenants import EnvOverrides, TenantConfig, TenantRegistry
-from harness.gateway.upstream import ErrorClass, UpstreamClient, UpstreamError
+from aigw_harness.gateway.ledger import BudgetLedger
+from aigw_harness.gateway.metrics import InMemoryMetrics, MetricsObserver, UsageRecord
+from aigw_harness.gateway.ratelimit import RateLimiter
+from aigw_harness.gateway.responders import JsonResponder, StreamResponder, answer_error
+from aigw_harness.gateway.sessions import SessionStore
+from aigw_harness.gateway.settings import FallbackPolicy, PlatformQuirks, Timeouts
+from aigw_harness.gateway.settlement import Settlement, publish
+from aigw_harness.gateway.tenants import EnvOverrides, TenantConfig, TenantRegistry
+from aigw_harness.gateway.upstream import ErrorClass, UpstreamClient, UpstreamError
 
 __all__ = ["ChatApp"]
 

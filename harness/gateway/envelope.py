@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.gateway.upstream import ErrorClass, UpstreamError
+from aigw_harness.gateway.upstream import ErrorClass, UpstreamError
 
 __all__ = [
     "AI_ERROR",
@@ -106,7 +106,7 @@ def client_error(error: UpstreamError | None, *, requested_model_failed: bool) -
     return AI_ERROR
 
 
-# Refusals from the HTTP layer (fakes.hardened_http) and the body reader, in the platform's codes.
+# Refusals from the HTTP layer (aigw_fakes.hardened_http) and the body reader, in the platform's codes.
 _HTTP_CODES = {
     400: "invalid_request",
     408: "request_timeout",

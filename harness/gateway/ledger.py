@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-from harness.gateway.clock import Clock
-from harness.gateway.tenants import TenantConfig
+from aigw_harness.gateway.clock import Clock
+from aigw_harness.gateway.tenants import TenantConfig
 
 __all__ = [
     "AtomicLedger",

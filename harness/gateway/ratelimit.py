@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from harness.gateway.clock import Clock
+from aigw_harness.gateway.clock import Clock
 
 __all__ = ["RateLimitResult", "RateLimiter"]
 

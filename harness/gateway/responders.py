@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 
-from harness.gateway.admission import Turn
-from harness.gateway.envelope import (
+from aigw_harness.gateway.admission import Turn
+from aigw_harness.gateway.envelope import (
     ClientError,
     ClientGone,
     Send,
@@ -24,8 +24,8 @@ from harness.gateway.envelope import (
     with_trace,
     write,
 )
-from harness.gateway.settings import PlatformQuirks
-from harness.sse import encode_event
+from aigw_harness.gateway.settings import PlatformQuirks
+from aigw_harness.sse import encode_event
 
 __all__ = ["JsonResponder", "StreamResponder", "answer_error"]
 

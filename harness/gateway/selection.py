@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from harness.gateway.tenants import EnvOverrides, TenantConfig
+from aigw_harness.gateway.tenants import EnvOverrides, TenantConfig
 
 __all__ = ["Layer", "ModelDecision", "ModelNotAllowed", "Selection", "select_models"]
 

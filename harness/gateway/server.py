@@ -15,23 +15,23 @@ from typing import Any
 
 import uvicorn
 
-from fakes.hardened_http import Limits, uvicorn_settings
-from harness.gateway.chat import ChatApp
-from harness.gateway.clock import Clock
-from harness.gateway.envelope import http_refusal
-from harness.gateway.ledger import BudgetLedger, create_ledger
-from harness.gateway.metrics import InMemoryMetrics, JsonLinesMetrics, MetricsObserver
-from harness.gateway.settings import GatewaySettings
-from harness.gateway.tenants import EnvOverrides, TenantRegistry, load_tenants
-from harness.gateway.upstream import UpstreamClient
+from aigw_fakes.hardened_http import Limits, uvicorn_settings
+from aigw_harness.gateway.chat import ChatApp
+from aigw_harness.gateway.clock import Clock
+from aigw_harness.gateway.envelope import http_refusal
+from aigw_harness.gateway.ledger import BudgetLedger, create_ledger
+from aigw_harness.gateway.metrics import InMemoryMetrics, JsonLinesMetrics, MetricsObserver
+from aigw_harness.gateway.settings import GatewaySettings
+from aigw_harness.gateway.tenants import EnvOverrides, TenantRegistry, load_tenants
+from aigw_harness.gateway.upstream import UpstreamClient
 
 __all__ = ["GatewaySettings", "ReferenceGateway", "create_app", "server_config"]
 
 
 def server_config(app: ChatApp, host: str, port: int, **options: Any) -> uvicorn.Config:
     """uvicorn's settings for the gateway: request heads bounded in size and time, idle connections
-    closed, and what the HTTP parser refuses answered in the platform's envelope (``fakes.hardened_http``,
-    the shared leaf the fake serves with too)."""
+    closed, and what the HTTP parser refuses answered in the platform's envelope
+    (``aigw_fakes.hardened_http``, the shared leaf the fake serves with too)."""
     return uvicorn.Config(
         app,
         host=host,

@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from harness.gateway.clock import Clock
+from aigw_harness.gateway.clock import Clock
 
 __all__ = ["SessionStore", "StoredMessage"]
 

@@ -12,10 +12,10 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from harness.gateway.clock import Clock, SystemClock
-from harness.gateway.metrics import MetricsObserver
-from harness.gateway.tenants import ENV_KEYS, TenantConfig
-from harness.gateway.upstream import DEFAULT_FALLBACK_CLASSES, ErrorClass, MalformedFrames
+from aigw_harness.gateway.clock import Clock, SystemClock
+from aigw_harness.gateway.metrics import MetricsObserver
+from aigw_harness.gateway.tenants import ENV_KEYS, TenantConfig
+from aigw_harness.gateway.upstream import DEFAULT_FALLBACK_CLASSES, ErrorClass, MalformedFrames
 
 __all__ = ["FallbackPolicy", "GatewaySettings", "KVOptions", "PlatformQuirks", "Timeouts", "UpstreamSettings"]
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from harness.gateway.admission import Turn
-from harness.gateway.envelope import ClientError
-from harness.gateway.ledger import BudgetLedger
-from harness.gateway.metrics import USD_PER_NEURON, MetricsObserver, UsageRecord, neurons_for
-from harness.gateway.sessions import SessionStore
-from harness.gateway.settings import PlatformQuirks
-from harness.gateway.tokens import TokenCounts
+from aigw_harness.gateway.admission import Turn
+from aigw_harness.gateway.envelope import ClientError
+from aigw_harness.gateway.ledger import BudgetLedger
+from aigw_harness.gateway.metrics import USD_PER_NEURON, MetricsObserver, UsageRecord, neurons_for
+from aigw_harness.gateway.sessions import SessionStore
+from aigw_harness.gateway.settings import PlatformQuirks
+from aigw_harness.gateway.tokens import TokenCounts
 
 __all__ = ["Settlement", "publish"]
 

@@ -1,7 +1,7 @@
 """Tenant configurations, environment overrides and tenant resolution, as the platform defines them.
 
 A tenant file has the platform's schema (``tenant.config.json``): ids, gateway, models, allow-list, feature
-flags, token budget, rate limit and session limits. Files load through ``fakes.datafiles`` so that every
+flags, token budget, rate limit and session limits. Files load through ``aigw_fakes.datafiles`` so that every
 mistake names the file, line and field. Resolution follows the platform: the ``x-tenant-id`` header (any
 non-empty value, trusted), then the request's host name, then the ``x-api-key`` header.
 
@@ -17,8 +17,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from fakes.datafiles import DataFileError, Problem, line_of, parse_data, read_text, validate_data
-from harness.errors import ConfigError
+from aigw_fakes.datafiles import DataFileError, Problem, line_of, parse_data, read_text, validate_data
+from aigw_harness.errors import ConfigError
 
 __all__ = [
     "ENV_KEYS",

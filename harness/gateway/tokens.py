@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.sse import ServerSentEvent
+from aigw_harness.sse import ServerSentEvent
 
 __all__ = [
     "Frame",

@@ -39,9 +39,15 @@ from urllib.parse import quote
 
 import httpx
 
-from harness.gateway.tokens import Frame, extract_text, interpret_event, usage_from_mapping, valid_unicode
-from harness.gateway.wire import WireError, WirePool, WireResponse
-from harness.sse import ServerSentEvent, SSEDecoder
+from aigw_harness.gateway.tokens import (
+    Frame,
+    extract_text,
+    interpret_event,
+    usage_from_mapping,
+    valid_unicode,
+)
+from aigw_harness.gateway.wire import WireError, WirePool, WireResponse
+from aigw_harness.sse import ServerSentEvent, SSEDecoder
 
 __all__ = [
     "DEFAULT_FALLBACK_CLASSES",

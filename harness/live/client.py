@@ -15,10 +15,10 @@ from typing import Any
 
 import httpx
 
-from harness.errors import HarnessError
-from harness.live.cost import PlannedRequest
-from harness.live.credentials import LiveCredentials
-from harness.live.observe import Observation, observe
+from aigw_harness.errors import HarnessError
+from aigw_harness.live.cost import PlannedRequest
+from aigw_harness.live.credentials import LiveCredentials
+from aigw_harness.live.observe import Observation, observe
 
 __all__ = ["ApiAnswer", "CloudflareClient", "LiveError", "gateway_metadata"]
 

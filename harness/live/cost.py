@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.errors import ConfigError, HarnessError
+from aigw_harness.errors import ConfigError, HarnessError
 
 __all__ = [
     "NEURON_RATES",

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from harness.errors import ConfigError, TargetUnavailable
-from harness.proxy.redaction import Redactor
+from aigw_harness.errors import ConfigError, TargetUnavailable
+from aigw_harness.proxy.redaction import Redactor
 
 __all__ = [
     "ACCOUNT_ID_ENV",

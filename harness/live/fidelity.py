@@ -1,7 +1,7 @@
 """Fake fidelity: send the same probes to the fake and to a second target, and say where they differ.
 
 The second target is the real gateway (live) or a cassette set recorded from it. Each probe is observed
-the same way on both sides (``harness.live.observe``) and compared aspect by aspect:
+the same way on both sides (``aigw_harness.live.observe``) and compared aspect by aspect:
 
 - ``status``: the HTTP status;
 - ``headers``: the ``content-type`` value and which ``cf-aig-*``/``cf-ai-*`` headers are present;
@@ -27,11 +27,11 @@ from typing import Any, Literal
 
 import pydantic
 
-from fakes.datafiles import load_model
-from harness.live.client import CloudflareClient, gateway_metadata
-from harness.live.cost import PlannedRequest
-from harness.live.logcheck import DEFAULT_SCHEDULE, LogSighting, LogWatcher, PollSchedule
-from harness.live.observe import Observation
+from aigw_fakes.datafiles import load_model
+from aigw_harness.live.client import CloudflareClient, gateway_metadata
+from aigw_harness.live.cost import PlannedRequest
+from aigw_harness.live.logcheck import DEFAULT_SCHEDULE, LogSighting, LogWatcher, PollSchedule
+from aigw_harness.live.observe import Observation
 
 __all__ = [
     "Difference",

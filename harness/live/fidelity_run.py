@@ -21,24 +21,24 @@ import httpx
 import pydantic
 import yaml
 
-from fakes.config import AccountConfig, FakeConfig, GatewayConfig
-from fakes.datafiles import load_model
-from fakes.server import FakeGateway
-from harness.errors import ConfigError
-from harness.live.client import CloudflareClient
-from harness.live.cost import CostGuard
-from harness.live.credentials import (
+from aigw_fakes.config import AccountConfig, FakeConfig, GatewayConfig
+from aigw_fakes.datafiles import load_model
+from aigw_fakes.server import FakeGateway
+from aigw_harness.errors import ConfigError
+from aigw_harness.live.client import CloudflareClient
+from aigw_harness.live.cost import CostGuard
+from aigw_harness.live.credentials import (
     ACCOUNT_ID_ENV,
     API_TOKEN_ENV,
     GATEWAY_TOKEN_ENV,
     LiveCredentials,
     Secret,
 )
-from harness.live.fidelity import FidelityProbe, FidelityReport, ProbeOutcome, compare, run_probes
-from harness.live.logcheck import DEFAULT_SCHEDULE, PollSchedule
-from harness.live.spike import new_run_id
-from harness.proxy.redaction import Redactor
-from harness.proxy.replay import CassetteLibrary, running_replay
+from aigw_harness.live.fidelity import FidelityProbe, FidelityReport, ProbeOutcome, compare, run_probes
+from aigw_harness.live.logcheck import DEFAULT_SCHEDULE, PollSchedule
+from aigw_harness.live.spike import new_run_id
+from aigw_harness.proxy.redaction import Redactor
+from aigw_harness.proxy.replay import CassetteLibrary, running_replay
 
 __all__ = ["RUN_FILE", "RecordedRun", "against_cassettes", "against_live", "fake_outcomes"]
 
@@ -103,7 +103,7 @@ async def _recording(creds: LiveCredentials, record_dir: Path | None) -> AsyncIt
         _split(creds.gateway_base),
         _split(creds.api_base),
     )
-    from harness.proxy.mitm import ProxySettings, running_proxy  # the [proxy] extra, only when recording
+    from aigw_harness.proxy.mitm import ProxySettings, running_proxy  # the [proxy] extra, only when recording
 
     settings = ProxySettings(upstreams=[gateway_origin, api_origin], cassette_dir=record_dir)
     async with running_proxy(settings, creds.redactor()) as ([gateway_proxy, api_proxy], _, _):

@@ -13,11 +13,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from harness import __version__
-from harness.live.fidelity import FidelityReport
-from harness.live.spike import ItemState, SpikeItem, SpikeReport
-from harness.proxy.redaction import Redactor
-from harness.report.results import (
+from aigw_harness import __version__
+from aigw_harness.live.fidelity import FidelityReport
+from aigw_harness.live.spike import ItemState, SpikeItem, SpikeReport
+from aigw_harness.proxy.redaction import Redactor
+from aigw_harness.report.results import (
     CheckResult,
     CheckStatus,
     Evidence,

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from harness.live.cost import CostCapExceeded, CostGuard, PlannedRequest
+from aigw_harness.live.cost import CostCapExceeded, CostGuard, PlannedRequest
 
 __all__ = ["DEFAULT_MAX_TOKENS", "LIVE_OUTPUT_TOKENS", "GuardedTransport", "SentCall"]
 

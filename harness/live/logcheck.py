@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.live.client import CloudflareClient
-from harness.live.observe import Observation
+from aigw_harness.live.client import CloudflareClient
+from aigw_harness.live.observe import Observation
 
 __all__ = [
     "DEFAULT_SCHEDULE",

@@ -1,8 +1,9 @@
 """What a client saw of one AI Gateway response: status, gateway headers, timing, tokens, usage, frames.
 
 The same observation is made of the real gateway, the fake, a replayed cassette or the spike Worker, so
-that the spike report and the fidelity comparison read one shape. Frames are decoded with ``harness.sse``;
-a frame's *shape* is its sorted top-level keys (``choices|object|usage``), which is what fidelity compares
+that the spike report and the fidelity comparison read one shape. Frames are decoded with
+``aigw_harness.sse``; a frame's *shape* is its sorted top-level keys (``choices|object|usage``), which is what
+fidelity compares
 (values differ between runs; shapes should not).
 """
 
@@ -14,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.sse import ServerSentEvent, SSEDecoder
+from aigw_harness.sse import ServerSentEvent, SSEDecoder
 
 __all__ = ["GATEWAY_HEADERS", "Observation", "frame_shape", "observe"]
 

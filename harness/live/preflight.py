@@ -4,7 +4,7 @@ Each check says what it found and, when it fails, exactly what to change: which 
 lacks, which variable to set, which gateway setting to turn on. Checks run in order and later ones are
 skipped (with the reason) when an earlier one makes them meaningless, e.g. no gateway check with an
 invalid token. Every model is looked up in the account's model list; a retired or unlisted model fails the
-preflight, a planned retirement or a Workers Paid model is a warning (``harness.live.models``).
+preflight, a planned retirement or a Workers Paid model is a warning (``aigw_harness.live.models``).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
-from harness.live.client import ApiAnswer, CloudflareClient
-from harness.live.credentials import GATEWAY_ID_ENV, GATEWAY_TOKEN_ENV
-from harness.live.models import lifecycle_of
+from aigw_harness.live.client import ApiAnswer, CloudflareClient
+from aigw_harness.live.credentials import GATEWAY_ID_ENV, GATEWAY_TOKEN_ENV
+from aigw_harness.live.models import lifecycle_of
 
 __all__ = ["CheckState", "PreflightCheck", "PreflightReport", "run_preflight"]
 

@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.live.cost import CostGuard, Estimate, PlannedRequest
-from harness.live.guarded import LIVE_OUTPUT_TOKENS
-from harness.scenarios.kinds import plan as plan_on
-from harness.scenarios.loader import LoadedScenario, resolve_tenants
-from harness.scenarios.model import Scenario
-from harness.scenarios.targets import Capability
+from aigw_harness.live.cost import CostGuard, Estimate, PlannedRequest
+from aigw_harness.live.guarded import LIVE_OUTPUT_TOKENS
+from aigw_harness.scenarios.kinds import plan as plan_on
+from aigw_harness.scenarios.loader import LoadedScenario, resolve_tenants
+from aigw_harness.scenarios.model import Scenario
+from aigw_harness.scenarios.targets import Capability
 
 __all__ = ["MAX_HISTORY", "ScenarioPlan", "plan_scenarios"]
 

@@ -13,7 +13,7 @@ The checklist is the milestone's spike list, each item with its evidence:
    returned a log id that the Logs API knows.
 
 Every request carries the run id (``cf-aig-metadata.runId`` and ``cf-aig-event-id``). The report becomes
-every run's results (``harness.live.findings.spike_results``): results.json and the Jinja report, after
+every run's results (``aigw_harness.live.findings.spike_results``): results.json and the Jinja report, after
 the credentials' redactor; a result that still holds a secret is refused.
 """
 
@@ -31,10 +31,10 @@ from typing import Any
 
 import httpx
 
-from harness.live.client import CloudflareClient, gateway_metadata
-from harness.live.cost import CostGuard, Estimate, PlannedRequest
-from harness.live.credentials import Secret
-from harness.live.logcheck import (
+from aigw_harness.live.client import CloudflareClient, gateway_metadata
+from aigw_harness.live.cost import CostGuard, Estimate, PlannedRequest
+from aigw_harness.live.credentials import Secret
+from aigw_harness.live.logcheck import (
     DEFAULT_SCHEDULE,
     LogSighting,
     LogWatcher,
@@ -42,8 +42,8 @@ from harness.live.logcheck import (
     PollSchedule,
     compare_with_log,
 )
-from harness.live.observe import Observation
-from harness.proxy.redaction import Redactor
+from aigw_harness.live.observe import Observation
+from aigw_harness.proxy.redaction import Redactor
 
 __all__ = [
     "ItemState",

@@ -27,21 +27,21 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import SecretStr
 
-from harness.errors import ConfigError
-from harness.gateway.clock import ManualClock
-from harness.gateway.server import ReferenceGateway
-from harness.gateway.settings import GatewaySettings
-from harness.gateway.tenants import TenantConfig, load_tenants
-from harness.live.client import CloudflareClient
-from harness.live.cost import CostCaps, CostGuard
-from harness.live.credentials import LiveCredentials
-from harness.live.guarded import LIVE_OUTPUT_TOKENS, GuardedTransport
-from harness.live.logcheck import DEFAULT_SCHEDULE, PollSchedule, find_logs
-from harness.live.spike import new_run_id
-from harness.scenarios.control import gateway_log_record
-from harness.scenarios.fake_target import ClockView, GatewayView, gateway_settings
-from harness.scenarios.loader import LoadedScenario
-from harness.scenarios.targets import (
+from aigw_harness.errors import ConfigError
+from aigw_harness.gateway.clock import ManualClock
+from aigw_harness.gateway.server import ReferenceGateway
+from aigw_harness.gateway.settings import GatewaySettings
+from aigw_harness.gateway.tenants import TenantConfig, load_tenants
+from aigw_harness.live.client import CloudflareClient
+from aigw_harness.live.cost import CostCaps, CostGuard
+from aigw_harness.live.credentials import LiveCredentials
+from aigw_harness.live.guarded import LIVE_OUTPUT_TOKENS, GuardedTransport
+from aigw_harness.live.logcheck import DEFAULT_SCHEDULE, PollSchedule, find_logs
+from aigw_harness.live.spike import new_run_id
+from aigw_harness.scenarios.control import gateway_log_record
+from aigw_harness.scenarios.fake_target import ClockView, GatewayView, gateway_settings
+from aigw_harness.scenarios.loader import LoadedScenario
+from aigw_harness.scenarios.targets import (
     Capability,
     GatewayLogRecord,
     ScenarioSetup,
@@ -191,7 +191,7 @@ class LiveTarget:
 
     def before_run(self, loaded: Sequence[LoadedScenario]) -> None:
         """Refuse the run (``CostCapExceeded``, naming the cap) when its worst case is over the caps."""
-        from harness.live.scenario_cost import plan_scenarios
+        from aigw_harness.live.scenario_cost import plan_scenarios
 
         plans = plan_scenarios(
             loaded, self.options.tenants_dir, self.guard, self.capabilities, self.output_tokens

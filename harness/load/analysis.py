@@ -22,10 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from harness import __version__
-from harness.errors import ConfigError
-from harness.load.profile import LoadProfile
-from harness.report.results import (
+from aigw_harness import __version__
+from aigw_harness.errors import ConfigError
+from aigw_harness.load.profile import LoadProfile
+from aigw_harness.report.results import (
     BudgetDrift,
     CheckResult,
     CheckStatus,
@@ -39,7 +39,7 @@ from harness.report.results import (
     ScenarioResult,
     ScenarioStatus,
 )
-from harness.scenarios.targets import UpstreamCall, UsageRecord
+from aigw_harness.scenarios.targets import UpstreamCall, UsageRecord
 
 __all__ = [
     "ANSWER_TYPES",

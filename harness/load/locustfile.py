@@ -1,11 +1,11 @@
 """A Locust user speaking the platform's ``/chat`` contract, for ``aigw load`` and your own Locust runs.
 
-    locust -f "$(python -c 'import harness.load.locustfile as m; print(m.__file__)')" \\
+    locust -f "$(python -c 'import aigw_harness.load.locustfile as m; print(m.__file__)')" \\
         --host http://127.0.0.1:8788 --headless -u 100 -r 20 -t 60s
 
-or, in a locustfile of your own, ``from harness.load.locustfile import ChatUser`` (subclass it to change the
-profile or add tasks). The profile comes from the ``AIGW_LOAD_PROFILE`` environment variable (a profile YAML
-file; see ``harness.load.profile``); without it, every request is one streamed "hello" to tenant
+or, in a locustfile of your own, ``from aigw_harness.load.locustfile import ChatUser`` (subclass it to change
+the profile or add tasks). The profile comes from the ``AIGW_LOAD_PROFILE`` environment variable (a profile
+YAML file; see ``aigw_harness.load.profile``); without it, every request is one streamed "hello" to tenant
 ``example``.
 
 Every answer is measured as it arrives and reported to Locust's own event hook, so Locust's statistics,
@@ -23,7 +23,7 @@ The ``SSE``/``JSON`` rows count every answer exactly once; the ``ERROR`` rows sp
 so that Locust's final statistics (which a master aggregates over its workers) carry the errors by class.
 
 Locust runs on gevent, so this module must stay free of asyncio: it reads the response with ``requests``
-(chunk by chunk as the server writes them) and judges it with ``harness.load.stream``.
+(chunk by chunk as the server writes them) and judges it with ``aigw_harness.load.stream``.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ from locust import User, events, task
 from locust.env import Environment
 from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner
 
-from harness.load.profile import Draw, LoadProfile, load_profile
-from harness.load.stream import Answer, AnswerRecorder, outcome_class
+from aigw_harness.load.profile import Draw, LoadProfile, load_profile
+from aigw_harness.load.stream import Answer, AnswerRecorder, outcome_class
 
 __all__ = ["ChatUser", "LoadFailure"]
 

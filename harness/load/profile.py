@@ -29,7 +29,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, model_validator
 
-from fakes.datafiles import load_model
+from aigw_fakes.datafiles import load_model
 
 __all__ = ["Goals", "LoadProfile", "PromptMix", "SessionPolicy", "TenantMix", "ThinkTime", "load_profile"]
 

@@ -6,7 +6,7 @@ The data flow:
                      │                                   with workers on this or other machines)
                      ├─ sampler: billed (upstream store) vs charged (ledger) while the load runs
                      └─ afterwards: Locust's final stats + the upstream's store + the ledger
-                                    ─► harness.load.analysis ─► Results ─► results.json and the report
+                                    ─► aigw_harness.load.analysis ─► Results ─► results.json and the report
 
 Locust runs on gevent and patches the standard library when imported, so it never runs inside this
 (asyncio) process: it is a child process, awaited with ``asyncio.create_subprocess_exec`` while this
@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fakes.datafiles import DataFileError, validate_data
-from harness.errors import ConfigError
-from harness.gateway.tenants import TenantConfig
-from harness.load.analysis import BudgetSample, LoadFacts, read_locust_stats, read_user_counts
-from harness.load.profile import LoadProfile, load_profile
-from harness.scenarios.loader import resolve_tenant_entries
-from harness.scenarios.targets import ScenarioSetup, SystemUnderTest, TargetOptions, load_target
+from aigw_fakes.datafiles import DataFileError, validate_data
+from aigw_harness.errors import ConfigError
+from aigw_harness.gateway.tenants import TenantConfig
+from aigw_harness.load.analysis import BudgetSample, LoadFacts, read_locust_stats, read_user_counts
+from aigw_harness.load.profile import LoadProfile, load_profile
+from aigw_harness.scenarios.loader import resolve_tenant_entries
+from aigw_harness.scenarios.targets import ScenarioSetup, SystemUnderTest, TargetOptions, load_target
 
 __all__ = ["LOCUSTFILE", "LoadOptions", "default_profile_path", "locust_command", "run_load", "run_worker"]
 

@@ -16,8 +16,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from harness.sse import ServerSentEvent, SSEDecoder
-from harness.stream_contract import StreamRecord, check_contract
+from aigw_harness.sse import ServerSentEvent, SSEDecoder
+from aigw_harness.stream_contract import StreamRecord, check_contract
 
 __all__ = ["Answer", "AnswerRecorder", "outcome_class"]
 

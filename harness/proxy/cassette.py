@@ -11,9 +11,9 @@ A cassette keeps what a faithful replay needs and nothing secret:
 Chunk data is stored as UTF-8 text when it decodes, else base64. Bodies are stored decoded (without
 ``content-encoding``), so that a replay and a comparison read them directly.
 
-Files are loaded through ``fakes.datafiles`` so that a hand-edited cassette with a mistake is reported with
-its file, line and field. Writing goes through ``write_cassette`` only, which refuses a cassette that still
-contains a known secret.
+Files are loaded through ``aigw_fakes.datafiles`` so that a hand-edited cassette with a mistake is reported
+with its file, line and field. Writing goes through ``write_cassette`` only, which refuses a cassette that
+still contains a known secret.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from typing import Literal
 
 import pydantic
 
-from fakes.datafiles import load_model
-from harness.errors import ConfigError
-from harness.proxy.redaction import Redactor
+from aigw_fakes.datafiles import load_model
+from aigw_harness.errors import ConfigError
+from aigw_harness.proxy.redaction import Redactor
 
 __all__ = [
     "FORMAT",

@@ -1,8 +1,9 @@
 """What a fault plan does to a stream: pure data and a byte filter, with no mitmproxy in sight.
 
 ``FaultPlan`` says which events to cut, drop, corrupt or delay and which status to answer;
-``SSEEventFilter`` applies it to a stream of bytes. The mitmproxy addon (``harness.proxy.faults``) and the
-replay server (``harness.proxy.replay``) both use them, so replaying cassettes needs no mitmproxy install.
+``SSEEventFilter`` applies it to a stream of bytes. The mitmproxy addon (``aigw_harness.proxy.faults``) and
+the replay server (``aigw_harness.proxy.replay``) both use them, so replaying cassettes needs no mitmproxy
+install.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from harness.sse import ServerSentEvent, SSEDecoder, encode_event
+from aigw_harness.sse import ServerSentEvent, SSEDecoder, encode_event
 
 __all__ = ["FaultPlan", "SSEEventFilter", "corrupt_data", "parse_indices"]
 

@@ -1,4 +1,5 @@
-"""SSE-aware fault injection: the mitmproxy addon that applies a fault plan (``harness.proxy.fault_plan``).
+"""SSE-aware fault injection: the mitmproxy addon that applies a fault plan
+(``aigw_harness.proxy.fault_plan``).
 
 A ``FaultPlan`` says what goes wrong with one response:
 
@@ -9,13 +10,13 @@ A ``FaultPlan`` says what goes wrong with one response:
 - ``delay_head_ms``: hold the response head back (adds to time to first byte);
 - ``delay_events``: event index -> milliseconds to wait before that event.
 
-``SSEEventFilter`` applies the event faults to a byte stream; it decodes with ``harness.sse`` and
+``SSEEventFilter`` applies the event faults to a byte stream; it decodes with ``aigw_harness.sse`` and
 re-encodes the events it passes in canonical form (LF line ends, comments dropped) — only flows that a
 plan selects are touched at all.
 
 mitmproxy's stream callable is synchronous, so the addon cannot wait between events without stalling the
-proxy: ``delay_events`` is honoured by the replay server (``harness.proxy.replay``) and rejected here with
-a message saying so. The head delay is an async hook and works in the proxy.
+proxy: ``delay_events`` is honoured by the replay server (``aigw_harness.proxy.replay``) and rejected here
+with a message saying so. The head delay is an async hook and works in the proxy.
 
 Addon options: ``aigw_fault_status`` (0 = off), ``aigw_fault_cut_after`` (-1 = off), ``aigw_fault_drop``
 and ``aigw_fault_corrupt`` (comma-separated indices), ``aigw_fault_delay_head_ms``, ``aigw_fault_path``
@@ -30,7 +31,7 @@ from typing import Any
 
 from mitmproxy import ctx, exceptions, http
 
-from harness.proxy.fault_plan import FaultPlan, SSEEventFilter, parse_indices
+from aigw_harness.proxy.fault_plan import FaultPlan, SSEEventFilter, parse_indices
 
 __all__ = ["FaultInjector", "FaultPlan", "SSEEventFilter", "parse_indices"]
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError
+from aigw_harness.errors import ConfigError
 
 try:  # mitmproxy is the [proxy] extra: say how to get it rather than fail with an import traceback
     import mitmproxy  # noqa: F401
@@ -29,9 +29,9 @@ except ModuleNotFoundError:
         "pip install 'aigw-harness[proxy]'"
     ) from None
 
-from harness.proxy.faults import FaultInjector
-from harness.proxy.record import Recorder
-from harness.proxy.redaction import DEFAULT_SECRET_ENV, Redactor
+from aigw_harness.proxy.faults import FaultInjector
+from aigw_harness.proxy.record import Recorder
+from aigw_harness.proxy.redaction import DEFAULT_SECRET_ENV, Redactor
 
 __all__ = ["ProxySettings", "running_proxy"]
 

@@ -1,4 +1,4 @@
-"""mitmproxy addon that records every exchange as a redacted cassette (see ``harness.proxy.cassette``).
+"""mitmproxy addon that records every exchange as a redacted cassette (see ``aigw_harness.proxy.cassette``).
 
 Options (all prefixed ``aigw_``):
 
@@ -24,8 +24,8 @@ from typing import Any
 
 from mitmproxy import ctx, exceptions, http
 
-from harness.proxy.cassette import build_cassette, write_cassette
-from harness.proxy.redaction import CREDENTIAL_HEADERS, DEFAULT_SECRET_ENV, Redactor
+from aigw_harness.proxy.cassette import build_cassette, write_cassette
+from aigw_harness.proxy.redaction import CREDENTIAL_HEADERS, DEFAULT_SECRET_ENV, Redactor
 
 __all__ = ["DEFAULT_SECRET_ENV", "ChunkRecorder", "Recorder", "header_pairs", "is_event_stream"]
 

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.proxy.cassette import Cassette, load_cassettes
-from harness.proxy.fault_plan import FaultPlan, SSEEventFilter
-from harness.proxy.redaction import Redactor
-from harness.proxy.serve import serve_asgi
-from harness.sse import SSEDecoder
+from aigw_harness.proxy.cassette import Cassette, load_cassettes
+from aigw_harness.proxy.fault_plan import FaultPlan, SSEEventFilter
+from aigw_harness.proxy.redaction import Redactor
+from aigw_harness.proxy.serve import serve_asgi
+from aigw_harness.sse import SSEDecoder
 
 __all__ = ["CassetteLibrary", "ReplayApp", "running_replay"]
 

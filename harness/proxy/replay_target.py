@@ -18,16 +18,16 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness.errors import ConfigError
-from harness.gateway.clock import ManualClock
-from harness.gateway.server import ReferenceGateway
-from harness.gateway.tenants import TenantConfig, load_tenants
-from harness.proxy.cassette import Cassette
-from harness.proxy.fault_plan import FaultPlan, parse_indices
-from harness.proxy.redaction import Redactor, marker
-from harness.proxy.replay import CassetteLibrary, running_replay
-from harness.scenarios.fake_target import ClockView, GatewayView, gateway_settings
-from harness.scenarios.targets import Capability, ScenarioSetup, SystemUnderTest, TargetOptions
+from aigw_harness.errors import ConfigError
+from aigw_harness.gateway.clock import ManualClock
+from aigw_harness.gateway.server import ReferenceGateway
+from aigw_harness.gateway.tenants import TenantConfig, load_tenants
+from aigw_harness.proxy.cassette import Cassette
+from aigw_harness.proxy.fault_plan import FaultPlan, parse_indices
+from aigw_harness.proxy.redaction import Redactor, marker
+from aigw_harness.proxy.replay import CassetteLibrary, running_replay
+from aigw_harness.scenarios.fake_target import ClockView, GatewayView, gateway_settings
+from aigw_harness.scenarios.targets import Capability, ScenarioSetup, SystemUnderTest, TargetOptions
 
 __all__ = ["ReplayTarget", "recorded_gateways"]
 

@@ -21,7 +21,7 @@ __all__ = ["serve_asgi"]
 async def serve_asgi(app: Any, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
     """Yield the base URL (``http://host:port``) while ``app`` is served."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP so that asyncio sets TCP_NODELAY on accepted connections (see fakes.server._bind).
+    # IPPROTO_TCP so that asyncio sets TCP_NODELAY on accepted connections (see aigw_fakes.server._bind).
     with socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))

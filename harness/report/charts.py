@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping, Sequence
 from html import escape
 
-from harness.report.stats import percentile
+from aigw_harness.report.stats import percentile
 
 __all__ = ["histogram", "line_series", "overshoot_vs_concurrency", "pass_fail_overview", "token_arrival"]
 

@@ -29,9 +29,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fakes.datafiles import parse_model
-from harness.report.render import environment, stable_checks, stable_outcome, stable_verdict
-from harness.report.results import CheckResult, FindingResult, Results, ScenarioResult, ScenarioStatus
+from aigw_fakes.datafiles import parse_model
+from aigw_harness.report.render import environment, stable_checks, stable_outcome, stable_verdict
+from aigw_harness.report.results import CheckResult, FindingResult, Results, ScenarioResult, ScenarioStatus
 
 __all__ = [
     "Checklist",
@@ -77,7 +77,9 @@ class Checklist(_Model):
 def load_checklist(text: str | None = None, name: str = "harness/report/milestone-M2.yaml") -> Checklist:
     """The built-in M2 checklist, or ``text`` in the same shape (errors name the file, line and field)."""
     if text is None:
-        text = resources.files("harness.report").joinpath("milestone-M2.yaml").read_text(encoding="utf-8")
+        text = (
+            resources.files("aigw_harness.report").joinpath("milestone-M2.yaml").read_text(encoding="utf-8")
+        )
     return parse_model(text, Checklist, name)
 
 

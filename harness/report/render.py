@@ -1,7 +1,7 @@
 """Results to ``report.md``, a self-contained ``report.html`` (inline CSS and SVG) and ``results.json``.
 
 Templates live in ``harness/report/templates/`` and render with Jinja: HTML templates are autoescaped,
-Markdown templates escape every interpolated value for Markdown (``harness.report.markdown``).
+Markdown templates escape every interpolated value for Markdown (``aigw_harness.report.markdown``).
 Rendering is deterministic: the same results give the same bytes.
 """
 
@@ -15,8 +15,8 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from harness.report import charts, markdown
-from harness.report.results import (
+from aigw_harness.report import charts, markdown
+from aigw_harness.report.results import (
     CheckResult,
     FindingResult,
     LoadSummary,
@@ -24,7 +24,7 @@ from harness.report.results import (
     ScenarioResult,
     ScenarioStatus,
 )
-from harness.report.stats import SEVERITY_ORDER
+from aigw_harness.report.stats import SEVERITY_ORDER
 
 __all__ = [
     "DOC_SECTIONS",
@@ -77,8 +77,9 @@ def _anchor(*parts: str) -> str:
 
 
 def markdown_environment() -> jinja2.Environment:
-    """For ``*.md.j2``: every interpolated value is escaped for Markdown (``harness.report.markdown``)."""
-    env = markdown.environment(jinja2.PackageLoader("harness.report", "templates"))
+    """For ``*.md.j2``: every interpolated value is escaped for Markdown
+    (``aigw_harness.report.markdown``)."""
+    env = markdown.environment(jinja2.PackageLoader("aigw_harness.report", "templates"))
     env.filters["short"] = _short
     env.filters["num"] = _number
     env.filters["anchor"] = lambda parts: _anchor(*parts)
@@ -87,7 +88,7 @@ def markdown_environment() -> jinja2.Environment:
 
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("harness.report", "templates"),
+        loader=jinja2.PackageLoader("aigw_harness.report", "templates"),
         autoescape=lambda name: bool(name and name.endswith(".html.j2")),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fakes.datafiles import load_model
-from harness.report.stats import SEVERITY_ORDER
+from aigw_fakes.datafiles import load_model
+from aigw_harness.report.stats import SEVERITY_ORDER
 
 __all__ = [
     "SCHEMA_VERSION",

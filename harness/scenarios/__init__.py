@@ -10,5 +10,5 @@
 - ``exchange``: one request recorded event by event; ``checks``: expectations and cross-source checks;
   ``measure``: percentiles; ``runner``: ``run_scenario`` and ``run_scenarios``.
 
-Results are ``harness.report.results`` models; rendering them is ``harness.report``'s job.
+Results are ``aigw_harness.report.results`` models; rendering them is ``aigw_harness.report``'s job.
 """

@@ -19,8 +19,8 @@ from typing import Any
 
 import httpx
 
-from harness.scenarios.model import Scenario
-from harness.scenarios.targets import Capability, ScenarioSetup, SystemUnderTest
+from aigw_harness.scenarios.model import Scenario
+from aigw_harness.scenarios.targets import Capability, ScenarioSetup, SystemUnderTest
 
 __all__ = ["Assumption", "assumptions_of", "unmet"]
 

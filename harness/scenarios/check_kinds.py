@@ -3,7 +3,7 @@
 ``CheckContext``.
 
 Evaluation helpers that compare values (``match``, the per-kind comparisons) stay in
-``harness.scenarios.checks``; this module adds what each kind needs and where its facts come from.
+``aigw_harness.scenarios.checks``; this module adds what each kind needs and where its facts come from.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Any
 
 import httpx
 
-from harness.report.results import CheckResult, CheckStatus, Exchange, Measurement, OvershootPoint
-from harness.scenarios import checks as chk
-from harness.scenarios.kinds import CheckKind, measurement_kind
-from harness.scenarios.model import (
+from aigw_harness.report.results import CheckResult, CheckStatus, Exchange, Measurement, OvershootPoint
+from aigw_harness.scenarios import checks as chk
+from aigw_harness.scenarios.kinds import CheckKind, measurement_kind
+from aigw_harness.scenarios.model import (
     AgreementCheck,
     Check,
     LedgerCheck,
@@ -28,7 +28,7 @@ from harness.scenarios.model import (
     SessionCheck,
     UpstreamCallsCheck,
 )
-from harness.scenarios.targets import (
+from aigw_harness.scenarios.targets import (
     Capability,
     LedgerView,
     SessionView,
@@ -292,7 +292,7 @@ def _session_calls(spec: SessionCheck, observations: chk.Observations) -> list[U
 
 class SessionKind(CheckKind):
     """What the SUT stored in a session: its storage where the target reads it, else its history route
-    (``harness.scenarios.sessions``); an order the source does not state is judged both ways. And what it
+    (``aigw_harness.scenarios.sessions``); an order the source does not state is judged both ways. And what it
     sent the model from the session on its last call (``sent``), from the upstream's requests."""
 
     key = "session"

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness import stream_contract
-from harness.report.results import CheckResult, CheckStatus, Exchange, Measurement
-from harness.scenarios.model import (
+from aigw_harness import stream_contract
+from aigw_harness.report.results import CheckResult, CheckStatus, Exchange, Measurement
+from aigw_harness.scenarios.model import (
     AgreementCheck,
     Expect,
     LogsCheck,
@@ -25,7 +25,7 @@ from harness.scenarios.model import (
     SseExpect,
     UpstreamCallsCheck,
 )
-from harness.scenarios.targets import GatewayLogRecord, UpstreamCall, UsageRecord
+from aigw_harness.scenarios.targets import GatewayLogRecord, UpstreamCall, UsageRecord
 
 __all__ = [
     "Observations",
@@ -195,7 +195,7 @@ def _sse_observers(sse: SseExpect) -> list[tuple[str, str, Observer]]:
 
 
 def _contract(key: str, description: str, rule: str, wanted: bool = True) -> tuple[str, str, Observer]:
-    """An expectation that is one rule of the stream contract (``harness.stream_contract``); ``wanted``
+    """An expectation that is one rule of the stream contract (``aigw_harness.stream_contract``); ``wanted``
     False expects the rule to be broken."""
     check = stream_contract.RULES[rule]
 

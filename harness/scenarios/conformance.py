@@ -26,9 +26,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.report.results import CheckResult, CheckStatus, Evidence, Exchange, FindingResult
-from harness.scenarios.checks import Observations
-from harness.scenarios.targets import UpstreamCall
+from aigw_harness.report.results import CheckResult, CheckStatus, Evidence, Exchange, FindingResult
+from aigw_harness.scenarios.checks import Observations
+from aigw_harness.scenarios.targets import UpstreamCall
 
 __all__ = ["RootCause", "conformance", "fault_not_exercised", "group_under_root_causes"]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from harness.scenarios.targets import Capability, GatewayLogRecord, UpstreamCall
+from aigw_harness.scenarios.targets import Capability, GatewayLogRecord, UpstreamCall
 
 __all__ = [
     "ControlApiUpstream",

@@ -1,6 +1,6 @@
 """One HTTP exchange with the system under test, recorded event by event with timings.
 
-Streams are read as they arrive through ``harness.sse.SSEDecoder``; each event is stamped with the time
+Streams are read as they arrive through ``aigw_harness.sse.SSEDecoder``; each event is stamped with the time
 since the request was sent. Timings are stored at the scenario's nominal scale (real milliseconds divided by
 the time scale). A client disconnect is simulated by closing the connection after N data events.
 """
@@ -17,9 +17,9 @@ from typing import Any
 
 import httpx
 
-from harness.report.results import EventRecord, Exchange
-from harness.scenarios.model import RequestSpec
-from harness.sse import SSEDecoder
+from aigw_harness.report.results import EventRecord, Exchange
+from aigw_harness.scenarios.model import RequestSpec
+from aigw_harness.sse import SSEDecoder
 
 __all__ = ["PreparedRequest", "perform", "prepare"]
 

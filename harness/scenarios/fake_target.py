@@ -19,14 +19,14 @@ from typing import Any, Literal
 
 import httpx
 
-from harness.gateway.clock import ManualClock
-from harness.gateway.ledger import budget_keys
-from harness.gateway.metrics import UsageRecord as GatewayUsageRecord
-from harness.gateway.server import ReferenceGateway
-from harness.gateway.settings import GatewaySettings, KVOptions, Timeouts
-from harness.gateway.tenants import TenantConfig, load_tenants
-from harness.scenarios.control import fake_sources
-from harness.scenarios.targets import (
+from aigw_harness.gateway.clock import ManualClock
+from aigw_harness.gateway.ledger import budget_keys
+from aigw_harness.gateway.metrics import UsageRecord as GatewayUsageRecord
+from aigw_harness.gateway.server import ReferenceGateway
+from aigw_harness.gateway.settings import GatewaySettings, KVOptions, Timeouts
+from aigw_harness.gateway.tenants import TenantConfig, load_tenants
+from aigw_harness.scenarios.control import fake_sources
+from aigw_harness.scenarios.targets import (
     Capability,
     ScenarioSetup,
     StoredSession,
@@ -178,7 +178,7 @@ class FakeTarget:
 
     @asynccontextmanager
     async def session(self, setup: ScenarioSetup) -> AsyncIterator[SystemUnderTest]:
-        from fakes.server import FakeGateway  # the fake loads only when this target is chosen
+        from aigw_fakes.server import FakeGateway  # the fake loads only when this target is chosen
 
         clock = ManualClock(setup.clock_start or datetime.now(UTC))
         upstream_clock = ShiftedClock(setup.clock_start)
@@ -218,7 +218,13 @@ class FakeTarget:
 def _fake_config(setup: ScenarioSetup, tenants: list[TenantConfig], clock: ShiftedClock) -> Any:
     """The fake's configuration for this scenario: seeded, time-compressed, and with the gateways the
     tenants name (an unknown gateway is Cloudflare's error 2001, as a mistyped slug would be)."""
-    from fakes.config import DEFAULT_ACCOUNT_ID, DEFAULT_API_TOKEN, AccountConfig, FakeConfig, GatewayConfig
+    from aigw_fakes.config import (
+        DEFAULT_ACCOUNT_ID,
+        DEFAULT_API_TOKEN,
+        AccountConfig,
+        FakeConfig,
+        GatewayConfig,
+    )
 
     gateway_ids = sorted({t.ai_gateway_id for t in tenants} - set(setup.absent_gateways))
     account = AccountConfig(

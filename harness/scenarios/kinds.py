@@ -3,7 +3,7 @@
 A kind is a small class with a ``key`` (the scenario file's key for it: ``request``, ``ledger``,
 ``upstream_calls``, ``overshoot_tokens``...) that registers itself when defined, declares the facts it needs
 (``Capability`` values) and carries its own behaviour. The runner asks the registries; it never lists kinds.
-Adding a check kind is one class (plus its spec in ``harness.scenarios.model``).
+Adding a check kind is one class (plus its spec in ``aigw_harness.scenarios.model``).
 
 From the kinds, ``plan`` computes what can run on a target: a scenario whose *steps or setup* need a fact
 the target lacks cannot be played and is skipped with the missing facts named; a *check* that needs one is
@@ -21,13 +21,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from harness.scenarios.model import Check, Scenario, Step
-from harness.scenarios.targets import CAPABILITY_WORDS, Capability
+from aigw_harness.scenarios.model import Check, Scenario, Step
+from aigw_harness.scenarios.targets import CAPABILITY_WORDS, Capability
 
 if TYPE_CHECKING:
-    from harness.report.results import CheckResult, Exchange, Measurement
-    from harness.scenarios.check_kinds import CheckContext
-    from harness.scenarios.step_kinds import Player
+    from aigw_harness.report.results import CheckResult, Exchange, Measurement
+    from aigw_harness.scenarios.check_kinds import CheckContext
+    from aigw_harness.scenarios.step_kinds import Player
 
 __all__ = [
     "CheckKind",
@@ -45,7 +45,11 @@ __all__ = [
     "step_kind",
 ]
 
-_CONCRETE = ("harness.scenarios.step_kinds", "harness.scenarios.check_kinds", "harness.scenarios.measure")
+_CONCRETE = (
+    "aigw_harness.scenarios.step_kinds",
+    "aigw_harness.scenarios.check_kinds",
+    "aigw_harness.scenarios.measure",
+)
 
 # Capability names scenario files used before needs were derived; ``requires:`` entries keep working.
 _LEGACY_NAMES = {"upstream": Capability.UPSTREAM_CONTROL}
@@ -109,7 +113,7 @@ class CheckKind(ABC):
 
 class MeasurementKind(ABC):
     """One measurement (``ttft_ms``, ``overshoot_tokens``...): the facts it needs and its samples (units:
-    ``harness.scenarios.measure.UNITS``)."""
+    ``aigw_harness.scenarios.measure.UNITS``)."""
 
     key: ClassVar[str]
     registry: ClassVar[dict[str, MeasurementKind]] = {}
@@ -129,7 +133,7 @@ class MeasurementKind(ABC):
 
     def over(self, exchanges: Iterable[Exchange], extra: Mapping[str, list[float]],
              step: str | None = None) -> Measurement:  # fmt: skip
-        from harness.scenarios.measure import measurement
+        from aigw_harness.scenarios.measure import measurement
 
         return measurement(self.key, self.samples(exchanges, extra), step)
 
@@ -166,8 +170,9 @@ def setup_needs(scenario: Scenario) -> frozenset[Capability]:
     if scenario.clock is not None:
         needed.add(Capability.CLOCK)
     # Tenants and environment are assumptions, not needs: a target arranges them where it can, otherwise
-    # the SUT may meet them already (``harness.scenarios.assumptions``) or the scenario is not applicable.
-    # Reference-gateway settings (``gateway``, ``budget_store``) apply where the reference gateway runs and
+    # the SUT may meet them already (``aigw_harness.scenarios.assumptions``) or the scenario is not
+    # applicable. Reference-gateway settings (``gateway``, ``budget_store``) apply where the reference gateway
+    # runs and
     # are ignored elsewhere.
     for step in scenario.steps:
         needed |= step_kind(step).needs(step)

@@ -1,10 +1,11 @@
-"""Finding and loading scenario files; every mistake names file, line and field (via ``fakes.datafiles``).
+"""Finding and loading scenario files; every mistake names file, line and field (via
+``aigw_fakes.datafiles``).
 
 Loading checks everything a run will need, so that a mistake is reported when the file is read, not half-way
 through a run: the scenario model, the upstream behaviour documents against the fake's behaviour model,
 tenant names (no paths), inline tenant documents against the tenant schema, and, given the tenants
 directory, that every named tenant file exists and is valid. Does not run anything:
-``harness.scenarios.runner`` does.
+``aigw_harness.scenarios.runner`` does.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from typing import Any
 
 import pydantic
 
-from fakes.behaviour import BehaviourDocument
-from fakes.datafiles import (
+from aigw_fakes.behaviour import BehaviourDocument
+from aigw_fakes.datafiles import (
     DataFileError,
     Problem,
     line_of,
@@ -29,9 +30,9 @@ from fakes.datafiles import (
     validate_data,
     validate_part,
 )
-from harness.catalogue import catalogue_dir
-from harness.gateway.tenants import TenantConfig
-from harness.scenarios.model import Scenario
+from aigw_harness.catalogue import catalogue_dir
+from aigw_harness.gateway.tenants import TenantConfig
+from aigw_harness.scenarios.model import Scenario
 
 __all__ = [
     "DEFAULT_DIR",
@@ -45,7 +46,8 @@ __all__ = [
 ]
 
 DEFAULT_DIR = catalogue_dir()
-"""The catalogue (see ``harness.catalogue``): ``./scenarios`` in this repository or a project that has one."""
+"""The catalogue (see ``aigw_harness.catalogue``): ``./scenarios`` in this repository or a project that has
+one."""
 _SUFFIXES = (".yaml", ".yml")
 _NOT_SCENARIOS = {"tenants", "behaviours", "fixtures"}
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 
-from harness.report.results import Exchange, Measurement
-from harness.report.stats import percentile
-from harness.scenarios.kinds import MeasurementKind
-from harness.scenarios.targets import Capability
+from aigw_harness.report.results import Exchange, Measurement
+from aigw_harness.report.stats import percentile
+from aigw_harness.scenarios.kinds import MeasurementKind
+from aigw_harness.scenarios.targets import Capability
 
 __all__ = ["UNITS", "measurement", "percentile", "samples", "scenario_measurements"]
 

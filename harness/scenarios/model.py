@@ -2,8 +2,8 @@
 
 A scenario states the system it needs (tenants, environment, budget store, clock, how the upstream
 behaves), what to do (steps), what must hold (expectations on each response and checks across the run),
-what to measure, and which findings to raise from the outcome. ``harness.scenarios.loader`` reads files into
-``Scenario``; ``Scenario.model_json_schema()`` is exported as ``scenarios/schema.json`` for editors.
+what to measure, and which findings to raise from the outcome. ``aigw_harness.scenarios.loader`` reads files
+into ``Scenario``; ``Scenario.model_json_schema()`` is exported as ``scenarios/schema.json`` for editors.
 
 This module holds data only: no I/O, no HTTP, no knowledge of targets beyond capability names.
 """
@@ -467,7 +467,8 @@ class Scenario(_Strict):
     """The questions from the milestone this scenario answers; quoted in the report and docs."""
     requires: list[str] = Field(default_factory=list)
     """Extra capabilities the target must have. Rarely needed: what a scenario needs is derived from its
-    setup, steps and checks (``harness.scenarios.kinds``); entries here are added to the setup's needs."""
+    setup, steps and checks (``aigw_harness.scenarios.kinds``); entries here are added to the setup's
+    needs."""
     tenants: list[str | dict[str, Any]] = Field(default_factory=list)
     """Tenant configurations: a name from ``scenarios/tenants/`` or an inline tenant document."""
     environment: dict[str, str] = Field(default_factory=dict)

@@ -7,14 +7,14 @@ records, the ledger), evaluates expectations and checks, measures, and raises fi
 
 Python API (what the CLI and the pytest plugin call)::
 
-    from harness.scenarios.runner import RunOptions, run_scenario, run_scenarios
+    from aigw_harness.scenarios.runner import RunOptions, run_scenario, run_scenarios
 
     result = await run_scenario("scenarios/spike-streaming.yaml", RunOptions(time_scale=0.05))
     result.status            # ScenarioStatus.PASSED / FAILED / SKIPPED / ERROR
     results = await run_scenarios([Path("scenarios")], RunOptions(target="fake"))
     results.ok               # every expectation held
 
-Nothing here renders reports (``harness.report`` does) or knows a particular target's internals.
+Nothing here renders reports (``aigw_harness.report`` does) or knows a particular target's internals.
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ from typing import Any
 
 import httpx
 
-from harness import __version__
-from harness.catalogue import tenants_dir as catalogue_tenants_dir
-from harness.errors import HarnessError
-from harness.report.results import (
+from aigw_harness import __version__
+from aigw_harness.catalogue import tenants_dir as catalogue_tenants_dir
+from aigw_harness.errors import HarnessError
+from aigw_harness.report.results import (
     CheckResult,
     CheckStatus,
     Evidence,
@@ -49,17 +49,17 @@ from harness.report.results import (
     ScenarioResult,
     ScenarioStatus,
 )
-from harness.scenarios import checks as chk
-from harness.scenarios import kinds
-from harness.scenarios.assumptions import assumptions_of, unmet
-from harness.scenarios.check_kinds import CheckContext, billed_tokens
-from harness.scenarios.conformance import conformance, fault_not_exercised, group_under_root_causes
-from harness.scenarios.exchange import perform, prepare
-from harness.scenarios.loader import LoadedScenario, load_scenario, load_scenarios, resolve_tenants
-from harness.scenarios.measure import measurement, scenario_measurements
-from harness.scenarios.model import FindingWhen, Scenario, Step
-from harness.scenarios.sessions import RouteSessions
-from harness.scenarios.targets import (
+from aigw_harness.scenarios import checks as chk
+from aigw_harness.scenarios import kinds
+from aigw_harness.scenarios.assumptions import assumptions_of, unmet
+from aigw_harness.scenarios.check_kinds import CheckContext, billed_tokens
+from aigw_harness.scenarios.conformance import conformance, fault_not_exercised, group_under_root_causes
+from aigw_harness.scenarios.exchange import perform, prepare
+from aigw_harness.scenarios.loader import LoadedScenario, load_scenario, load_scenarios, resolve_tenants
+from aigw_harness.scenarios.measure import measurement, scenario_measurements
+from aigw_harness.scenarios.model import FindingWhen, Scenario, Step
+from aigw_harness.scenarios.sessions import RouteSessions
+from aigw_harness.scenarios.targets import (
     CAPABILITY_WORDS,
     Capability,
     ScenarioSetup,

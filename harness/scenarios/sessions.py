@@ -24,8 +24,8 @@ from typing import Any, Literal
 
 import httpx
 
-from harness.errors import ConfigError
-from harness.scenarios.targets import StoredSession
+from aigw_harness.errors import ConfigError
+from aigw_harness.scenarios.targets import StoredSession
 
 __all__ = [
     "DEFAULT_SESSION_KEY",

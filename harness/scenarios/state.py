@@ -10,7 +10,7 @@ import json
 from datetime import UTC, datetime
 from typing import Literal
 
-from harness.errors import ConfigError
+from aigw_harness.errors import ConfigError
 
 __all__ = ["DEFAULT_LEDGER_KEY", "check_pattern", "ledger_key", "parse_usage"]
 

@@ -1,7 +1,7 @@
 """The step kinds: ``request``, ``pause_s``, ``clock`` and ``upstream``, each declaring what it needs.
 
 A step kind acts on a ``Player`` (the runner's state for one scenario being played); it never evaluates
-anything. See ``harness.scenarios.kinds`` for how kinds register and how needs become a plan.
+anything. See ``aigw_harness.scenarios.kinds`` for how kinds register and how needs become a plan.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-from harness.scenarios.kinds import StepKind
-from harness.scenarios.model import Step
-from harness.scenarios.targets import Capability, SystemUnderTest
+from aigw_harness.scenarios.kinds import StepKind
+from aigw_harness.scenarios.model import Step
+from aigw_harness.scenarios.targets import Capability, SystemUnderTest
 
 __all__ = ["ClockStepKind", "PauseStepKind", "Player", "RequestStepKind", "UpstreamStepKind"]
 

@@ -25,8 +25,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal, Protocol, cast
 
-from harness.catalogue import tenants_dir as catalogue_tenants_dir
-from harness.errors import ConfigError
+from aigw_harness.catalogue import tenants_dir as catalogue_tenants_dir
+from aigw_harness.errors import ConfigError
 
 __all__ = [
     "CAPABILITY_WORDS",
@@ -55,7 +55,7 @@ __all__ = [
 
 class Capability(StrEnum):
     """A fact a target can give or an arrangement it can make. Steps, checks and measurements declare the
-    ones they need (``harness.scenarios.kinds``); what can run on a target is computed from them."""
+    ones they need (``aigw_harness.scenarios.kinds``); what can run on a target is computed from them."""
 
     UPSTREAM_CALLS = "upstream_calls"
     """What the upstream was asked and billed can be read (the fake's request store, or real calls seen
@@ -116,8 +116,8 @@ class ScenarioSetup:
     absent_gateways: tuple[str, ...] = ()
     """Gateway ids the upstream account must not have (a mistyped or deleted slug), where it is our fake."""
     gateway: Mapping[str, Any] = field(default_factory=dict)
-    """Reference-gateway settings the scenario asks for (``harness.scenarios.model.GatewayOptions`` fields,
-    durations in nominal seconds), for targets that run the reference gateway."""
+    """Reference-gateway settings the scenario asks for (``aigw_harness.scenarios.model.GatewayOptions``
+    fields, durations in nominal seconds), for targets that run the reference gateway."""
     unset: tuple[str, ...] = ()
     """Environment variables the scenario assumes are not set; a target that can unsets them."""
 
@@ -314,11 +314,11 @@ class Target(Protocol):
 
 
 REGISTRY: dict[str, str] = {
-    "fake": "harness.scenarios.fake_target:FakeTarget",
-    "url": "harness.scenarios.url_target:UrlTarget",
-    "live": "harness.live.target:LiveTarget",
-    "replay": "harness.proxy.replay_target:ReplayTarget",
-    "worker": "harness.worker.target:WorkerTarget",
+    "fake": "aigw_harness.scenarios.fake_target:FakeTarget",
+    "url": "aigw_harness.scenarios.url_target:UrlTarget",
+    "live": "aigw_harness.live.target:LiveTarget",
+    "replay": "aigw_harness.proxy.replay_target:ReplayTarget",
+    "worker": "aigw_harness.worker.target:WorkerTarget",
 }
 """Target name → ``module:factory``; the factory takes ``TargetOptions`` and returns a ``Target``."""
 

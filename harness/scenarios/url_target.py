@@ -7,12 +7,12 @@ fake's address as ``--target-option upstream_url=URL``: the upstream can then be
 and logs read, and those scenarios run too.
 
 A state probe reads what the deployment charged: ``--target-option ledger_url=URL`` with the placeholders
-of ``harness.scenarios.state.ledger_key`` (``http://127.0.0.1:8787/__usage/{tenant}/{period}/{date}``)
+of ``aigw_harness.scenarios.state.ledger_key`` (``http://127.0.0.1:8787/__usage/{tenant}/{period}/{date}``)
 answers with the tenant's usage for the period (a number, or JSON with ``used``); 404 reads as 0.
 Another reads what it stored in a chat session: ``--target-option sessions_url=URL`` with ``{tenant}`` and
 ``{session}`` (``http://127.0.0.1:8787/__sessions/{tenant}/{session}``) answers with the session's messages
-in any shape ``harness.scenarios.sessions.messages_of`` reads; 404 is no session. Without it, sessions are
-read through the deployment's history route.
+in any shape ``aigw_harness.scenarios.sessions.messages_of`` reads; 404 is no session. Without it,
+sessions are read through the deployment's history route.
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from harness.errors import ConfigError, TargetUnavailable
-from harness.scenarios.control import ControlApiUpstream, LogsApiReader
-from harness.scenarios.sessions import ProbeSessions, check_session_pattern
-from harness.scenarios.state import check_pattern, ledger_key, parse_usage
-from harness.scenarios.targets import Capability, ScenarioSetup, SystemUnderTest, TargetOptions
+from aigw_harness.errors import ConfigError, TargetUnavailable
+from aigw_harness.scenarios.control import ControlApiUpstream, LogsApiReader
+from aigw_harness.scenarios.sessions import ProbeSessions, check_session_pattern
+from aigw_harness.scenarios.state import check_pattern, ledger_key, parse_usage
+from aigw_harness.scenarios.targets import Capability, ScenarioSetup, SystemUnderTest, TargetOptions
 
 __all__ = ["ProbeLedger", "UrlTarget"]
 

@@ -18,22 +18,22 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from harness.testing.sse_client import ChatStream, SSEClient, StreamContractError, TimedEvent
-    from harness.testing.stream_contract import Violation
+    from aigw_harness.testing.sse_client import ChatStream, SSEClient, StreamContractError, TimedEvent
+    from aigw_harness.testing.stream_contract import Violation
 
 __all__ = ["ChatStream", "SSEClient", "StreamContractError", "TimedEvent", "Violation"]
 
 _HOMES = {
-    "ChatStream": "harness.testing.sse_client",
-    "SSEClient": "harness.testing.sse_client",
-    "StreamContractError": "harness.testing.sse_client",
-    "TimedEvent": "harness.testing.sse_client",
-    "Violation": "harness.testing.stream_contract",
+    "ChatStream": "aigw_harness.testing.sse_client",
+    "SSEClient": "aigw_harness.testing.sse_client",
+    "StreamContractError": "aigw_harness.testing.sse_client",
+    "TimedEvent": "aigw_harness.testing.sse_client",
+    "Violation": "aigw_harness.testing.stream_contract",
 }
 
 
 def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
-        raise AttributeError(f"module 'harness.testing' has no attribute {name!r}")
+        raise AttributeError(f"module 'aigw_harness.testing' has no attribute {name!r}")
     return getattr(importlib.import_module(home), name)

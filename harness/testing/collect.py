@@ -8,16 +8,16 @@ The tree for ``scenarios/spike-streaming.yaml``::
         <ExpectationItem stream.sse.terminal_done>
         <ExpectationItem ttft-p95>             ... and one per scenario-level check
 
-The scenario runs once, in the node's setup, through ``harness.scenarios.runner.run_scenario`` with the
+The scenario runs once, in the node's setup, through ``aigw_harness.scenarios.runner.run_scenario`` with the
 session's target; each item then reports its own result, so that JUnit XML shows every expectation. A
 scenario without expectations or checks gets one item, ``run``. A scenario the target cannot run (a
 missing capability, a live target without ``--aigw-live``) skips all its items with the reason; one that
 could not run to the end errors them all with the reason.
 
-``ScenarioPlugin`` is registered by ``harness.pytest_plugin`` only when ``--aigw-scenarios`` is given.
+``ScenarioPlugin`` is registered by ``aigw_harness.pytest_plugin`` only when ``--aigw-scenarios`` is given.
 The session's scenario results are kept in order for ``write_report`` (``--aigw-report-dir``), with the
 verdict pytest gave each scenario (``verdicts.json``), so that a run through pytest can be compared with a
-run through ``aigw run`` (``python -m harness.testing.verdicts``).
+run through ``aigw run`` (``python -m aigw_harness.testing.verdicts``).
 """
 
 from __future__ import annotations
@@ -34,17 +34,17 @@ from typing import Any
 import pytest
 import yaml
 
-from fakes.datafiles import DataFileError
-from harness import __version__
-from harness.ci.baseline import Baseline, compare, is_timing_check, load_baseline
-from harness.errors import HarnessError
-from harness.report.results import CheckStatus, Results, RunInfo, ScenarioResult, ScenarioStatus
-from harness.scenarios import checks as scenario_checks
-from harness.scenarios.loader import LoadedScenario, discover, load_scenario
-from harness.scenarios.runner import RunOptions, run_scenario
-from harness.scenarios.targets import Target
-from harness.testing.options import OPTIONS_KEY, AigwOptions, live_skip_reason
-from harness.testing.scenario_runner import describe_failure, run_options
+from aigw_fakes.datafiles import DataFileError
+from aigw_harness import __version__
+from aigw_harness.ci.baseline import Baseline, compare, is_timing_check, load_baseline
+from aigw_harness.errors import HarnessError
+from aigw_harness.report.results import CheckStatus, Results, RunInfo, ScenarioResult, ScenarioStatus
+from aigw_harness.scenarios import checks as scenario_checks
+from aigw_harness.scenarios.loader import LoadedScenario, discover, load_scenario
+from aigw_harness.scenarios.runner import RunOptions, run_scenario
+from aigw_harness.scenarios.targets import Target
+from aigw_harness.testing.options import OPTIONS_KEY, AigwOptions, live_skip_reason
+from aigw_harness.testing.scenario_runner import describe_failure, run_options
 
 __all__ = [
     "ExpectationItem",
@@ -369,7 +369,7 @@ def record_report(config: pytest.Config, report: pytest.TestReport) -> None:
 def write_report(session: pytest.Session, options: AigwOptions) -> Path | None:
     """Write the scenario results of this session, and pytest's verdicts, into ``--aigw-report-dir``;
     return the folder, or ``None`` when no scenario ran."""
-    from harness.report.render import write_report as render
+    from aigw_harness.report.render import write_report as render
 
     state = _state(session.config)
     directory = options.report_dir

@@ -17,16 +17,16 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import pytest_asyncio
 
-from harness.errors import HarnessError
-from harness.testing.options import CONFIG_KEYS, OPTIONS_KEY, live_skip_reason
+from aigw_harness.errors import HarnessError
+from aigw_harness.testing.options import CONFIG_KEYS, OPTIONS_KEY, live_skip_reason
 
 if TYPE_CHECKING:
-    from fakes.server import FakeGateway
-    from harness.gateway.server import ReferenceGateway
-    from harness.gateway.tenants import TenantConfig
-    from harness.scenarios.targets import Capability, SystemUnderTest
-    from harness.testing.scenario_runner import ScenarioRunner
-    from harness.testing.sse_client import SSEClient
+    from aigw_fakes.server import FakeGateway
+    from aigw_harness.gateway.server import ReferenceGateway
+    from aigw_harness.gateway.tenants import TenantConfig
+    from aigw_harness.scenarios.targets import Capability, SystemUnderTest
+    from aigw_harness.testing.scenario_runner import ScenarioRunner
+    from aigw_harness.testing.sse_client import SSEClient
 
 __all__ = [
     "DEFAULT_TENANT",
@@ -69,7 +69,7 @@ def resolve_config(request: pytest.FixtureRequest, base: Mapping[str, Any]) -> d
 @pytest_asyncio.fixture
 async def aigw_sse_client() -> AsyncIterator[SSEClient]:
     """An ``SSEClient`` for streaming ``/chat`` responses and asserting on them; closed at teardown."""
-    from harness.testing.sse_client import SSEClient
+    from aigw_harness.testing.sse_client import SSEClient
 
     async with SSEClient() as client:
         yield client
@@ -115,8 +115,8 @@ async def aigw_sut(
     The configured behaviour is loaded into the upstream; ``requires`` (capability names) skips the test
     with the reason where the target cannot give them, as a scenario is skipped.
     """
-    from harness.scenarios.runner import CAPABILITY_WORDS, RunOptions
-    from harness.scenarios.targets import Capability, ScenarioSetup
+    from aigw_harness.scenarios.runner import CAPABILITY_WORDS, RunOptions
+    from aigw_harness.scenarios.targets import Capability, ScenarioSetup
 
     options = request.config.stash[OPTIONS_KEY]
     reason = live_skip_reason(options)
@@ -178,8 +178,14 @@ def aigw_chat_url(aigw_sut: SystemUnderTest) -> str:
 async def _running_fake(
     request: pytest.FixtureRequest, config: Mapping[str, Any]
 ) -> AsyncIterator[FakeGateway]:
-    from fakes.config import DEFAULT_ACCOUNT_ID, DEFAULT_API_TOKEN, AccountConfig, FakeConfig, GatewayConfig
-    from fakes.server import FakeGateway
+    from aigw_fakes.config import (
+        DEFAULT_ACCOUNT_ID,
+        DEFAULT_API_TOKEN,
+        AccountConfig,
+        FakeConfig,
+        GatewayConfig,
+    )
+    from aigw_fakes.server import FakeGateway
 
     gateways = sorted({tenant.ai_gateway_id for tenant in _tenants(request, config)})
     account = AccountConfig(
@@ -202,9 +208,9 @@ async def _running_fake(
 async def _running_gateway(
     request: pytest.FixtureRequest, config: Mapping[str, Any], fake: FakeGateway
 ) -> AsyncIterator[ReferenceGateway]:
-    from harness.gateway.clock import ManualClock, SystemClock
-    from harness.gateway.server import ReferenceGateway
-    from harness.gateway.settings import GatewaySettings
+    from aigw_harness.gateway.clock import ManualClock, SystemClock
+    from aigw_harness.gateway.server import ReferenceGateway
+    from aigw_harness.gateway.settings import GatewaySettings
 
     start = _instant(config.get("clock_start"))
     settings = GatewaySettings.for_upstream(
@@ -228,7 +234,7 @@ async def aigw_run_scenario(request: pytest.FixtureRequest) -> AsyncIterator[Sce
     scenario fails the test with its failed expectations and their evidence, a skipped one skips it;
     pass ``check=False`` to get the result without either.
     """
-    from harness.testing.scenario_runner import ScenarioRunner
+    from aigw_harness.testing.scenario_runner import ScenarioRunner
 
     yield ScenarioRunner(request.config.stash[OPTIONS_KEY], request.path.parent)
 
@@ -253,7 +259,7 @@ DEFAULT_TENANT: dict[str, Any] = {
 def _tenants(request: pytest.FixtureRequest, config: Mapping[str, Any]) -> list[TenantConfig]:
     """``tenants``: a folder of tenant files, or a list of tenant documents and names of files in
     ``--aigw-tenants``; without it, ``--aigw-tenants`` itself, else ``DEFAULT_TENANT``."""
-    from harness.gateway.tenants import TenantConfig, load_tenants
+    from aigw_harness.gateway.tenants import TenantConfig, load_tenants
 
     folder = request.config.stash[OPTIONS_KEY].tenants_dir
     given = config.get("tenants")
@@ -290,7 +296,7 @@ def _instant(value: Any) -> datetime | None:
 
 
 def _capabilities(names: Any) -> set[Capability]:
-    from harness.scenarios.targets import Capability
+    from aigw_harness.scenarios.targets import Capability
 
     known = {c.value: c for c in Capability}
     unknown = sorted(str(n) for n in names if n not in known)
@@ -303,8 +309,8 @@ def _capabilities(names: Any) -> set[Capability]:
 
 def _behaviour_document(request: pytest.FixtureRequest, behaviour: Any) -> dict[str, Any]:
     """A behaviour document as a mapping (what an upstream control takes), validated by the fake's model."""
-    from fakes.behaviour import BehaviourDocument
-    from fakes.datafiles import DataFileError, load_model, parse_model, validate_data
+    from aigw_fakes.behaviour import BehaviourDocument
+    from aigw_fakes.datafiles import DataFileError, load_model, parse_model, validate_data
 
     value = _relative(request, behaviour)
     try:

@@ -191,7 +191,7 @@ def read_options(config: pytest.Config) -> AigwOptions:
 def _known_target(target: str) -> None:
     """An unknown target is a usage error at start, not an error on every test that uses the fixtures."""
     # The registry module is light (no servers, no HTTP clients): the plugin may read it in every run.
-    from harness.scenarios.targets import REGISTRY
+    from aigw_harness.scenarios.targets import REGISTRY
 
     if target in REGISTRY:
         return

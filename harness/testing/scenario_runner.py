@@ -1,7 +1,7 @@
 """Running scenarios from pytest: the runner's options from the ``--aigw-*`` flags, the failure text a
 reader wants, and ``ScenarioRunner`` behind the ``aigw_run_scenario`` fixture.
 
-The scenario items (``harness.testing.collect``) and the fixture share all of this, so that a scenario
+The scenario items (``aigw_harness.testing.collect``) and the fixture share all of this, so that a scenario
 fails the same way however it was run.
 """
 
@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.report.results import CheckResult, CheckStatus, Exchange, ScenarioResult, ScenarioStatus
-from harness.scenarios.checks import json_short
-from harness.scenarios.model import Scenario
-from harness.scenarios.runner import RunOptions, run_scenario
-from harness.scenarios.targets import Target
-from harness.testing.options import AigwOptions, live_skip_reason
+from aigw_harness.report.results import CheckResult, CheckStatus, Exchange, ScenarioResult, ScenarioStatus
+from aigw_harness.scenarios.checks import json_short
+from aigw_harness.scenarios.model import Scenario
+from aigw_harness.scenarios.runner import RunOptions, run_scenario
+from aigw_harness.scenarios.targets import Target
+from aigw_harness.testing.options import AigwOptions, live_skip_reason
 
 __all__ = ["ScenarioRunner", "describe_failure", "describe_scenario_failure", "run_options"]
 

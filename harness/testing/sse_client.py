@@ -11,10 +11,10 @@ async with SSEClient() as client:
 ``stream()`` sends the request and hands over a ``ChatStream`` once the response headers are in. Reading is
 up to the caller: ``await stream.read()`` to the end, or ``async for event in stream`` to react to events as
 they arrive (leaving the block early closes the connection, which is how a test models a client that goes
-away). Events are decoded by ``harness.sse``; a connection that fails mid-stream is recorded, not raised,
+away). Events are decoded by ``aigw_harness.sse``; a connection that fails mid-stream is recorded, not raised,
 so that the assertions can say what the client saw.
 
-Does not judge anything itself: the rules live in ``harness.testing.stream_contract``.
+Does not judge anything itself: the rules live in ``aigw_harness.testing.stream_contract``.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from typing import Any, Self
 
 import httpx
 
-from harness.sse import ServerSentEvent, SSEDecoder
-from harness.testing import stream_contract
-from harness.testing.stream_contract import Violation
+from aigw_harness.sse import ServerSentEvent, SSEDecoder
+from aigw_harness.testing import stream_contract
+from aigw_harness.testing.stream_contract import Violation
 
 __all__ = ["ChatStream", "SSEClient", "StreamContractError", "TimedEvent"]
 

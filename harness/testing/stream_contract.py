@@ -1,8 +1,8 @@
-"""The ``/chat`` stream contract for pytest helpers: the rules of ``harness.stream_contract`` over a
+"""The ``/chat`` stream contract for pytest helpers: the rules of ``aigw_harness.stream_contract`` over a
 recorded stream (a ``ChatStream``, or anything with the same attributes).
 
-The rules themselves live in ``harness.stream_contract``, the one statement of the contract that ``aigw run``
-uses too; this module only turns a recorded stream into the record those rules read. Every check returns
+The rules themselves live in ``aigw_harness.stream_contract``, the one statement of the contract that ``aigw
+run`` uses too; this module only turns a recorded stream into the record those rules read. Every check returns
 ``Violation``s (empty when the rule holds) so that one failure can list everything wrong with a stream.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from harness import stream_contract as contract
-from harness.stream_contract import DONE, ERROR, MESSAGE, Event, StreamRecord, Violation, payload
+from aigw_harness import stream_contract as contract
+from aigw_harness.stream_contract import DONE, ERROR, MESSAGE, Event, StreamRecord, Violation, payload
 
 __all__ = [
     "CONTRACT_RULES",

@@ -5,7 +5,7 @@ verdict its items' outcomes add up to (error if any item errored, failed if any 
 skipped at setup, passed otherwise), and each item's outcome. ``aigw run --out OUT`` writes
 ``OUT/results.json``. The two runs agree when every scenario has the same verdict in both::
 
-    python -m harness.testing.verdicts DIR/verdicts.json OUT/results.json
+    python -m aigw_harness.testing.verdicts DIR/verdicts.json OUT/results.json
 
 exits 0 when they agree and 1 (listing the differences) when they do not. The two are separate runs: a
 check on timing (time to first token, durations, latency, gaps, tokens per second, progressive delivery)
@@ -23,9 +23,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from fakes.datafiles import DataFileError, load_model
-from harness.ci.baseline import is_timing_check
-from harness.report.results import Results, ScenarioResult, load_results
+from aigw_fakes.datafiles import DataFileError, load_model
+from aigw_harness.ci.baseline import is_timing_check
+from aigw_harness.report.results import Results, ScenarioResult, load_results
 
 __all__ = ["Comparison", "PytestVerdicts", "compare", "main"]
 
@@ -88,7 +88,7 @@ def _failed_apart(items: dict[str, Verdict], scenario: ScenarioResult) -> list[s
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 2:
-        usage = "usage: python -m harness.testing.verdicts PYTEST_VERDICTS_JSON AIGW_RESULTS_JSON"
+        usage = "usage: python -m aigw_harness.testing.verdicts PYTEST_VERDICTS_JSON AIGW_RESULTS_JSON"
         print(usage, file=sys.stderr)
         return 2
     try:

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError, TargetUnavailable
-from harness.worker.wrangler import WorkerConfig
+from aigw_harness.errors import HarnessError, TargetUnavailable
+from aigw_harness.worker.wrangler import WorkerConfig
 
 __all__ = [
     "WorkerBridge",

@@ -1,7 +1,7 @@
 """JSON with comments and trailing commas (the ``wrangler.jsonc`` dialect), with the line of every value.
 
 ``parse_jsonc`` returns the document and a map from field path (``("env", "dev", "vars")``) to its
-1-based line, in the form ``fakes.datafiles.validate_data`` uses to name lines in validation errors. A
+1-based line, in the form ``aigw_fakes.datafiles.validate_data`` uses to name lines in validation errors. A
 syntax error raises ``DataFileError`` with the line and column. Strings, numbers and literals follow JSON
 exactly (``json`` decodes each token); the only extensions are ``//`` and ``/* */`` comments and one
 trailing comma before ``}`` or ``]``, as in Wrangler's parser.
@@ -15,7 +15,7 @@ import math
 import re
 from typing import Any
 
-from fakes.datafiles import DataFileError, Problem
+from aigw_fakes.datafiles import DataFileError, Problem
 
 __all__ = ["parse_jsonc"]
 
@@ -24,7 +24,7 @@ type Path = tuple[str | int, ...]
 _WHITESPACE = " \t\r\n\ufeff"
 _LITERALS = {"true": True, "false": False, "null": None}
 _NUMBER_CHARS = frozenset("0123456789+-.eE")
-_MAX_DEPTH = 100  # as fakes.datafiles: deeper nesting is a mistake, and this parser recurses
+_MAX_DEPTH = 100  # as aigw_fakes.datafiles: deeper nesting is a mistake, and this parser recurses
 
 
 class _Parser:

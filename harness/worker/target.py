@@ -16,7 +16,7 @@ adds; timers keep the real clock). Its tenants are its own unless the ``tenants`
 
 What the Worker charged is read from its own KV namespaces: the key of a tenant's usage for a period
 follows ``ledger_key`` (default ``{tenant}:token-usage:{period}:{date}``, the platform's keys; see
-``harness.scenarios.state.ledger_key`` for the placeholders), looked up in ``ledger_kv`` or, without it,
+``aigw_harness.scenarios.state.ledger_key`` for the placeholders), looked up in ``ledger_kv`` or, without it,
 in every KV namespace the Worker declares. A Worker has no usage records the harness could read, so
 checks that need ``metrics`` are skipped alone (ledger checks compare with what the upstream billed).
 
@@ -50,9 +50,9 @@ from typing import Any, Literal
 
 import httpx
 
-from harness.errors import ConfigError
-from harness.scenarios.control import fake_sources
-from harness.scenarios.sessions import (
+from aigw_harness.errors import ConfigError
+from aigw_harness.scenarios.control import fake_sources
+from aigw_harness.scenarios.sessions import (
     DEFAULT_SESSION_KEY,
     DEFAULT_SESSION_NAME,
     check_session_pattern,
@@ -60,8 +60,8 @@ from harness.scenarios.sessions import (
     session_name,
     stored_session,
 )
-from harness.scenarios.state import DEFAULT_LEDGER_KEY, check_pattern, ledger_key, parse_usage
-from harness.scenarios.targets import (
+from aigw_harness.scenarios.state import DEFAULT_LEDGER_KEY, check_pattern, ledger_key, parse_usage
+from aigw_harness.scenarios.targets import (
     Capability,
     ScenarioSetup,
     StoredSession,
@@ -69,8 +69,8 @@ from harness.scenarios.targets import (
     SystemUnderTest,
     TargetOptions,
 )
-from harness.worker.bridge import WorkerBridge, find_node, node_modules_dir
-from harness.worker.wrangler import WorkerConfig, load_worker_config
+from aigw_harness.worker.bridge import WorkerBridge, find_node, node_modules_dir
+from aigw_harness.worker.wrangler import WorkerConfig, load_worker_config
 
 __all__ = ["WorkerTarget"]
 
@@ -284,7 +284,7 @@ class WorkerTarget:
         return _SessionSelection(binding, classes[binding], name, key, prefix)
 
     def _fake_config(self, setup: ScenarioSetup) -> Any:
-        from fakes.config import (
+        from aigw_fakes.config import (
             DEFAULT_ACCOUNT_ID,
             DEFAULT_API_TOKEN,
             AccountConfig,
@@ -336,7 +336,7 @@ class WorkerTarget:
 
     @asynccontextmanager
     async def session(self, setup: ScenarioSetup) -> AsyncIterator[SystemUnderTest]:
-        from fakes.server import FakeGateway  # the fake loads only when a scenario runs
+        from aigw_fakes.server import FakeGateway  # the fake loads only when a scenario runs
 
         async with (
             FakeGateway.running(config=self._fake_config(setup)) as fake,

@@ -21,9 +21,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fakes.datafiles import DataFileError, Problem, read_text, validate_data
-from harness.errors import ConfigError
-from harness.worker.jsonc import parse_jsonc
+from aigw_fakes.datafiles import DataFileError, Problem, read_text, validate_data
+from aigw_harness.errors import ConfigError
+from aigw_harness.worker.jsonc import parse_jsonc
 
 __all__ = ["BindingStub", "DurableObjectBinding", "WorkerConfig", "load_worker_config"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.report.results import (
+from aigw_harness.report.results import (
     CheckResult,
     Evidence,
     FindingResult,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from fakes.datafiles import DataFileError
-from harness.ci.baseline import baseline_of, compare, load_baseline, summary_lines, write_baseline
-from harness.report.results import BaselineComparison, Results
+from aigw_fakes.datafiles import DataFileError
+from aigw_harness.ci.baseline import baseline_of, compare, load_baseline, summary_lines, write_baseline
+from aigw_harness.report.results import BaselineComparison, Results
 
 from .results_factory import check, finding, results, scenario
 

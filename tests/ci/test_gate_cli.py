@@ -31,7 +31,7 @@ findings:
 
 def aigw(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "harness", *args], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "aigw_harness", *args], cwd=ROOT, capture_output=True, text=True, timeout=120,
         check=False,
     )  # fmt: skip
 

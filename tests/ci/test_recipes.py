@@ -7,7 +7,6 @@ artifact steps' paths must exist afterwards. A deliberately changed scenario mus
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -18,17 +17,16 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.docs.blocks import named
+
 from .test_gate_cli import SCENARIO
 
 ROOT = Path(__file__).parents[2]
-DOC = ROOT / "docs" / "ci.md"
 INSTALL_STEP = "Install aigw-harness"
 
 
 def recipe(name: str) -> str:
-    match = re.search(rf"<!-- recipe: {name} -->\n```\w+\n(.*?)```", DOC.read_text(), re.DOTALL)
-    assert match is not None, f"docs/ci.md has no recipe {name!r}"
-    return match.group(1)
+    return named("docs/ci.md", name).text
 
 
 def shell(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -8,9 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.ci.baseline import baseline_of, compare
-from harness.ci.snapshot import diff, header_format, load_snapshot, snapshot_of, with_drift, write_snapshot
-from harness.report.results import EventRecord, Exchange, Results, ScenarioStatus
+from aigw_harness.ci.baseline import baseline_of, compare
+from aigw_harness.ci.snapshot import (
+    diff,
+    header_format,
+    load_snapshot,
+    snapshot_of,
+    with_drift,
+    write_snapshot,
+)
+from aigw_harness.report.results import EventRecord, Exchange, Results, ScenarioStatus
 
 from .results_factory import results, scenario
 
@@ -131,7 +138,7 @@ def test_the_commands_record_and_report_drift(tmp_path: Path) -> None:
     snap = tmp_path / "snap.yaml"
 
     def aigw(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "harness", *args], cwd=ROOT, capture_output=True,
+        return subprocess.run([sys.executable, "-m", "aigw_harness", *args], cwd=ROOT, capture_output=True,
                               text=True, timeout=60, check=False)  # fmt: skip
 
     done = aigw("snapshot", "record", "--from", str(recorded), "--out", str(snap))

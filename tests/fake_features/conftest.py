@@ -11,8 +11,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from fakes.clock import ManualClock
-from fakes.server import FakeGateway
+from aigw_fakes.clock import ManualClock
+from aigw_fakes.server import FakeGateway
 
 from .support import START, make_config
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
-from fakes.clock import ManualClock
-from fakes.config import AccountConfig, FakeConfig, GatewayConfig
+from aigw_fakes.clock import ManualClock
+from aigw_fakes.config import AccountConfig, FakeConfig, GatewayConfig
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 TOKEN = "features-test-token"

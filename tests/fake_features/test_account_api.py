@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from fakes.server import FakeGateway
+from aigw_fakes.server import FakeGateway
 
 
 async def test_token_verify_answers_active_for_a_known_token_and_401_code_1000_otherwise(

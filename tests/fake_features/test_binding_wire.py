@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from fakes.server import FakeGateway
+from aigw_fakes.server import FakeGateway
 
 from .support import ACCOUNT, GATEWAY, NATIVE, SMALL, TOKEN, auth, behaviour, configure, logs_api
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fakes.state.cache import (
+from aigw_fakes.state.cache import (
     CUSTOM_KEY_DEFAULT_TTL,
     MAX_TTL,
     MIN_TTL,

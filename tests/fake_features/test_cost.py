@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fakes.models.cost import CustomCost, log_cost, neurons, parse_custom_cost
+from aigw_fakes.models.cost import CustomCost, log_cost, neurons, parse_custom_cost
 
 
 def test_the_observed_llama_3_2_3b_call_costs_what_the_live_log_showed() -> None:

@@ -6,8 +6,8 @@ import json
 
 import httpx
 
-from fakes.clock import ManualClock
-from fakes.server import FakeGateway
+from aigw_fakes.clock import ManualClock
+from aigw_fakes.server import FakeGateway
 
 from .support import (
     ACCOUNT,

@@ -7,7 +7,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fakes.state.limits import FixedWindow, RateLimiter, RateLimitTechnique, SlidingWindow
+from aigw_fakes.state.limits import FixedWindow, RateLimiter, RateLimitTechnique, SlidingWindow
 
 times = st.lists(st.floats(min_value=0, max_value=10_000, allow_nan=False), min_size=1, max_size=200).map(
     sorted

@@ -8,8 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fakes.api.logfilters import LogQueryError, matches, order_logs, page_logs, parse_filters, parse_log_query
-from fakes.state.logs import GatewayLog
+from aigw_fakes.api.logfilters import (
+    LogQueryError,
+    matches,
+    order_logs,
+    page_logs,
+    parse_filters,
+    parse_log_query,
+)
+from aigw_fakes.state.logs import GatewayLog
 
 T0 = 1_790_000_000.0
 

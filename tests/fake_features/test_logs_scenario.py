@@ -8,8 +8,8 @@ import json
 import httpx
 import pytest
 
-from fakes.clock import ManualClock
-from fakes.models.catalogue import Catalogue
+from aigw_fakes.clock import ManualClock
+from aigw_fakes.models.catalogue import Catalogue
 
 from .support import GATEWAY, NATIVE, SMALL, USD_PER_NEURON, auth, behaviour, call, configure, logs_api
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fakes.gateway.retries import Backoff, RetryPolicy, policy_from_headers, run_attempts
+from aigw_fakes.gateway.retries import Backoff, RetryPolicy, policy_from_headers, run_attempts
 
 
 @pytest.mark.parametrize(

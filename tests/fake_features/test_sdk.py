@@ -19,7 +19,7 @@ from cloudflare.types.ai_gateway import (
     LogListResponse,
 )
 
-from fakes.server import FakeGateway
+from aigw_fakes.server import FakeGateway
 
 from .support import ACCOUNT, GATEWAY, NATIVE, TOKEN, call
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from fakes.state.spend import SpendLedger, SpendLimits, spend_limit_message
+from aigw_fakes.state.spend import SpendLedger, SpendLimits, spend_limit_message
 
 MODEL = "@cf/meta/llama-3.2-3b-instruct"
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from fakes.server import FakeGateway
+from aigw_fakes.server import FakeGateway
 
 from .support import ACCOUNT, GATEWAY, NATIVE, SMALL, TOKEN, auth, configure, logs_api, set_options
 

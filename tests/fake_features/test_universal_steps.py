@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fakes.gateway.universal import (
+from aigw_fakes.gateway.universal import (
     AllFailed,
     FailureClass,
     FailurePolicy,

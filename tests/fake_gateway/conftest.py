@@ -11,7 +11,7 @@ import httpx
 import pytest_asyncio
 from fake_helpers import make_config
 
-from fakes.server import FakeGateway
+from aigw_fakes.server import FakeGateway
 
 
 @pytest_asyncio.fixture

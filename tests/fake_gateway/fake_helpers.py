@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 
-from fakes.config import AccountConfig, FakeConfig, GatewayConfig
-from fakes.server import FakeGateway
-from harness.sse import ServerSentEvent, SSEDecoder
+from aigw_fakes.config import AccountConfig, FakeConfig, GatewayConfig
+from aigw_fakes.server import FakeGateway
+from aigw_harness.sse import ServerSentEvent, SSEDecoder
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 TOKEN = "test-token-1"

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fake_helpers import NATIVE, api_path, auth, gateway_path, make_config, serving
 
-from fakes.server import FakeGateway
+from aigw_fakes.server import FakeGateway
 
 RUN = gateway_path(f"workers-ai/{NATIVE}")
 INVALID = r"AiError: AiError: Invalid input \([0-9a-f-]{36}\)"

@@ -11,10 +11,10 @@ import httpx
 import pytest
 from fake_helpers import GATEWAY, NATIVE, SMALL, TOKEN, api_path, auth, gateway_path, make_config, read_stream
 
-from fakes.datafiles import DataFileError
-from fakes.server import FakeGateway
-from fakes.state.fake import FakeState
-from harness.sse import decode_all
+from aigw_fakes.datafiles import DataFileError
+from aigw_fakes.server import FakeGateway
+from aigw_fakes.state.fake import FakeState
+from aigw_harness.sse import decode_all
 
 RUN = gateway_path(f"workers-ai/{NATIVE}")
 STREAM = {"prompt": "x", "stream": True}

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from fake_helpers import NATIVE, auth, gateway_path, make_config, serving
 
-from fakes.datafiles import DataFileError
-from fakes.models.catalogue import Catalogue
-from fakes.state.fake import FakeState
+from aigw_fakes.datafiles import DataFileError
+from aigw_fakes.models.catalogue import Catalogue
+from aigw_fakes.state.fake import FakeState
 
 
 def test_builtin_catalogue_has_both_shapes_with_rates() -> None:

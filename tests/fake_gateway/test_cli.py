@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from aigw_harness.cli import main
 
 
 def test_behaviour_file_mistakes_name_file_line_and_field(

@@ -7,7 +7,7 @@ import json
 import httpx
 from fake_helpers import NATIVE, auth, gateway_path
 
-from fakes.server import FakeGateway
+from aigw_fakes.server import FakeGateway
 
 
 async def run(client: httpx.AsyncClient, headers: dict[str, str] | None = None) -> httpx.Response:

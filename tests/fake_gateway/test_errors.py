@@ -9,8 +9,8 @@ import httpx
 import pytest
 from fake_helpers import ACCOUNT, AUTH_GATEWAY, GATEWAY, NATIVE, TOKEN, api_path, auth, gateway_path
 
-from fakes.server import FakeGateway
-from fakes.wire.errors import GATEWAY_ERRORS, WORKERS_AI_ERRORS, ErrorRow
+from aigw_fakes.server import FakeGateway
+from aigw_fakes.wire.errors import GATEWAY_ERRORS, WORKERS_AI_ERRORS, ErrorRow
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 

@@ -21,8 +21,8 @@ from fake_helpers import (
     read_stream,
 )
 
-from fakes.clock import ManualClock
-from fakes.server import FakeGateway
+from aigw_fakes.clock import ManualClock
+from aigw_fakes.server import FakeGateway
 
 CREATED = 1_791_402_397
 FIXED = {"text": "Hello world!", "prompt_tokens": 10, "stream": {"padding": False}}

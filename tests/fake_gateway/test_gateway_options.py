@@ -10,8 +10,8 @@ import httpx
 import pytest
 from fake_helpers import ACCOUNT, GATEWAY, NATIVE, SMALL, api_path, auth, gateway_path, make_config, serving
 
-from fakes.clock import ManualClock
-from fakes.server import FakeGateway
+from aigw_fakes.clock import ManualClock
+from aigw_fakes.server import FakeGateway
 
 ULID = r"[0-9A-HJKMNP-TV-Z]{26}"
 UUID7 = r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"

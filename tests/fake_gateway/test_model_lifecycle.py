@@ -10,8 +10,8 @@ import httpx
 import pytest
 from fake_helpers import ACCOUNT, GATEWAY, TOKEN, auth, gateway_path, make_config, serving
 
-from fakes.clock import ManualClock
-from fakes.config import AccountConfig, FakeConfig, GatewayConfig
+from aigw_fakes.clock import ManualClock
+from aigw_fakes.config import AccountConfig, FakeConfig, GatewayConfig
 
 RETIRED = "@cf/meta/llama-3.1-8b-instruct"
 KIMI_25, KIMI_26 = "@cf/moonshotai/kimi-k2.5", "@cf/moonshotai/kimi-k2.6"

@@ -13,11 +13,11 @@ from fake_helpers import NATIVE, auth, fake_in_thread, gateway_path, make_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fakes.behaviour import BehaviourController, BehaviourDocument, CallInfo, StreamFaults, Writes
-from fakes.gateway.metadata import parse_metadata
-from fakes.models.streams import Frame, plan_writes
-from fakes.server import FakeGateway
-from harness.sse import ServerSentEvent, SSEDecoder
+from aigw_fakes.behaviour import BehaviourController, BehaviourDocument, CallInfo, StreamFaults, Writes
+from aigw_fakes.gateway.metadata import parse_metadata
+from aigw_fakes.models.streams import Frame, plan_writes
+from aigw_fakes.server import FakeGateway
+from aigw_harness.sse import ServerSentEvent, SSEDecoder
 
 RUN = gateway_path(f"workers-ai/{NATIVE}")
 FIXED = {"text": "Hello, wörld: a stream in pieces 🚀", "prompt_tokens": 5, "stream": {"padding": False}}

@@ -12,11 +12,11 @@ import httpx
 import pytest
 from fake_helpers import NATIVE, auth, gateway_path, make_config, read_stream, serving
 
-from fakes.behaviour import StreamFaults
-from fakes.clock import ManualClock
-from fakes.datafiles import DataFileError
-from fakes.models.streams import Frame, plan_writes
-from fakes.server import FakeGateway
+from aigw_fakes.behaviour import StreamFaults
+from aigw_fakes.clock import ManualClock
+from aigw_fakes.datafiles import DataFileError
+from aigw_fakes.models.streams import Frame, plan_writes
+from aigw_fakes.server import FakeGateway
 
 RUN = gateway_path(f"workers-ai/{NATIVE}")
 STREAM = {"prompt": "x", "stream": True}
@@ -158,7 +158,7 @@ async def test_rules_scheduled_in_time_by_the_fake_clock() -> None:
 
 
 def test_a_window_that_ends_before_it_starts_is_refused() -> None:
-    from fakes.behaviour import parse_document
+    from aigw_fakes.behaviour import parse_document
 
     with pytest.raises(DataFileError, match=r"rules\[0\].*until_s \(5.0\) must be later than from_s"):
         parse_document({"rules": [{"from_s": 10, "until_s": 5, "script": [{"tokens": 1}]}]})

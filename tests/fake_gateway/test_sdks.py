@@ -9,7 +9,7 @@ from cloudflare import AsyncCloudflare
 from fake_helpers import ACCOUNT, CHAT, GATEWAY, NATIVE, TOKEN
 from openai import AsyncOpenAI
 
-from fakes.server import FakeGateway
+from aigw_fakes.server import FakeGateway
 
 
 def cloudflare_client(fake: FakeGateway, token: str = TOKEN) -> AsyncCloudflare:

@@ -1,8 +1,8 @@
 """The fake's module structure: no import cycles, and nothing of the harness.
 
 The graph is read from the source (every ``import``, including those under ``TYPE_CHECKING`` and inside
-functions, and the feature modules ``fakes.app`` imports by name), so a cycle that only type checkers or a
-late import would meet is found too.
+functions, and the feature modules ``aigw_fakes.app`` imports by name), so a cycle that only type checkers or
+a late import would meet is found too.
 """
 
 from __future__ import annotations
@@ -10,14 +10,15 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import fakes
-from fakes.features import FEATURES
+import aigw_fakes
+from aigw_fakes.features import FEATURES
 
-ROOT = Path(fakes.__file__).parent
+ROOT = Path(aigw_fakes.__file__).parent
 
 
 def _module_name(path: Path) -> str:
-    parts = path.relative_to(ROOT.parent).with_suffix("").parts
+    # The folder is fakes/; its import name is aigw_fakes.
+    parts = ("aigw_fakes", *path.relative_to(ROOT).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -39,7 +40,7 @@ def _imported(path: Path, name: str, known: set[str]) -> set[str]:
                 base = ".".join([*anchor, base] if base else anchor)
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in known)
-    if name == "fakes.app":
+    if name == "aigw_fakes.app":
         found.update(FEATURES)
     return found
 
@@ -87,10 +88,10 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_graph_sees_the_fakes_modules_and_their_imports() -> None:
     graph = _graph()
-    assert "fakes.server" in graph
-    assert "fakes.app" in graph["fakes.server"]
-    assert "fakes.state.fake" in graph["fakes.gateway.pipeline"]
-    assert set(FEATURES) <= graph["fakes.app"]
+    assert "aigw_fakes.server" in graph
+    assert "aigw_fakes.app" in graph["aigw_fakes.server"]
+    assert "aigw_fakes.state.fake" in graph["aigw_fakes.gateway.pipeline"]
+    assert set(FEATURES) <= graph["aigw_fakes.app"]
 
 
 def test_the_cycle_finder_finds_a_cycle() -> None:
@@ -100,7 +101,7 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
 
 
 def test_fakes_has_no_import_cycles() -> None:
-    graph = {name: {t for t in targets if t.startswith("fakes")} for name, targets in _graph().items()}
+    graph = {name: {t for t in targets if t.startswith("aigw_fakes")} for name, targets in _graph().items()}
     assert _cycles(graph) == []
 
 
@@ -122,7 +123,7 @@ def test_fakes_subpackages_are_layered() -> None:
 
 def test_fakes_never_imports_harness() -> None:
     offending = {
-        name: sorted(t for t in targets if t == "harness" or t.startswith("harness."))
+        name: sorted(t for t in targets if t == "aigw_harness" or t.startswith("aigw_harness."))
         for name, targets in _graph().items()
     }
     assert {name: found for name, found in offending.items() if found} == {}
@@ -131,5 +132,5 @@ def test_fakes_never_imports_harness() -> None:
 def test_shared_leaves_import_nothing_else_of_fakes() -> None:
     """``datafiles`` and ``hardened_http`` are shared with the harness; they must stay leaves."""
     graph = _graph()
-    for leaf in ("fakes.datafiles", "fakes.hardened_http"):
-        assert {t for t in graph[leaf] if t == "fakes" or t.startswith("fakes.")} == set(), leaf
+    for leaf in ("aigw_fakes.datafiles", "aigw_fakes.hardened_http"):
+        assert {t for t in graph[leaf] if t == "aigw_fakes" or t.startswith("aigw_fakes.")} == set(), leaf

@@ -17,10 +17,10 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from fakes.config import AccountConfig, FakeConfig, GatewayConfig
-from fakes.server import FakeGateway
-from harness.gateway import GatewaySettings, ManualClock, ReferenceGateway
-from harness.gateway.tenants import TenantConfig
+from aigw_fakes.config import AccountConfig, FakeConfig, GatewayConfig
+from aigw_fakes.server import FakeGateway
+from aigw_harness.gateway import GatewaySettings, ManualClock, ReferenceGateway
+from aigw_harness.gateway.tenants import TenantConfig
 
 TENANTS_DIR = Path(__file__).resolve().parents[2] / "scenarios" / "tenants"
 SESSION = "11111111-1111-1111-1111-111111111111"

@@ -9,8 +9,8 @@ import uuid
 
 import httpx
 
-from fakes.server import FakeGateway
-from harness.gateway import KVOptions, ManualClock
+from aigw_fakes.server import FakeGateway
+from aigw_harness.gateway import KVOptions, ManualClock
 
 from .conftest import SESSION, GatewayFactory, tenant
 

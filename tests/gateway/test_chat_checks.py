@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from fakes.server import FakeGateway
+from aigw_fakes.server import FakeGateway
 
 from .conftest import LLAMA, LLAMA_FAST, SESSION, GatewayFactory, tenant
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from fakes.server import FakeGateway
-from harness.gateway import ErrorClass, FallbackPolicy, PlatformQuirks, Timeouts
+from aigw_fakes.server import FakeGateway
+from aigw_harness.gateway import ErrorClass, FallbackPolicy, PlatformQuirks, Timeouts
 
 from .conftest import LLAMA, LLAMA_FAST, SESSION, GatewayFactory
 from .test_streaming import CHAT, EXAMPLE, WITH_FALLBACK, kinds, payloads, text

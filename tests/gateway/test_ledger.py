@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.gateway.clock import ManualClock
-from harness.gateway.ledger import (
+from aigw_harness.gateway.clock import ManualClock
+from aigw_harness.gateway.ledger import (
     AtomicLedger,
     BudgetExceeded,
     KVLedger,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from fakes.server import FakeGateway
+from aigw_fakes.server import FakeGateway
 
 from .conftest import LLAMA, LLAMA_FAST, SESSION, GatewayFactory
 

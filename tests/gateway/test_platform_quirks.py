@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 
-from fakes.server import FakeGateway
-from harness.gateway import PlatformQuirks
-from harness.sse import decode_all
+from aigw_fakes.server import FakeGateway
+from aigw_harness.gateway import PlatformQuirks
+from aigw_harness.sse import decode_all
 
 from .conftest import LLAMA, LLAMA_FAST, SESSION, GatewayFactory, tenant
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from fakes.server import FakeGateway
-from harness.gateway import ManualClock
+from aigw_fakes.server import FakeGateway
+from aigw_harness.gateway import ManualClock
 
 from .conftest import LLAMA, SESSION, GatewayFactory, tenant
 

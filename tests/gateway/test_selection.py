@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.gateway.selection import Layer, ModelNotAllowed, select_models
-from harness.gateway.tenants import EnvOverrides
+from aigw_harness.gateway.selection import Layer, ModelNotAllowed, select_models
+from aigw_harness.gateway.tenants import EnvOverrides
 
 from .conftest import tenant
 

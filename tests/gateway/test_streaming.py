@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 
-from fakes.server import FakeGateway
-from harness.gateway import ErrorClass, FallbackPolicy, Timeouts
-from harness.sse import decode_all
+from aigw_fakes.server import FakeGateway
+from aigw_harness.gateway import ErrorClass, FallbackPolicy, Timeouts
+from aigw_harness.sse import decode_all
 
 from .conftest import (
     AUTH_GATEWAY,

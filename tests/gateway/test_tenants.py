@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from fakes.datafiles import DataFileError
-from harness.cli import main
-from harness.errors import ConfigError
-from harness.gateway.tenants import EnvOverrides, TenantRegistry, load_tenants
+from aigw_fakes.datafiles import DataFileError
+from aigw_harness.cli import main
+from aigw_harness.errors import ConfigError
+from aigw_harness.gateway.tenants import EnvOverrides, TenantRegistry, load_tenants
 
 from .conftest import TENANTS_DIR, tenant
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.gateway.tokens import (
+from aigw_harness.gateway.tokens import (
     UsageTracker,
     estimate_tokens_from_messages,
     estimate_tokens_from_text,
@@ -13,7 +13,7 @@ from harness.gateway.tokens import (
     interpret_event,
     utf16_len,
 )
-from harness.sse import ServerSentEvent
+from aigw_harness.sse import ServerSentEvent
 
 
 def frame(data: str):  # type: ignore[no-untyped-def]

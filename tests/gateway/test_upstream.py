@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.gateway.tokens import Frame
-from harness.gateway.upstream import (
+from aigw_harness.gateway.tokens import Frame
+from aigw_harness.gateway.upstream import (
     METADATA_LIMIT,
     AttemptLimits,
     ChatMessage,

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from fakes.server import FakeGateway
-from harness.gateway.wire import WireError, WirePool, _Chunks
+from aigw_fakes.server import FakeGateway
+from aigw_harness.gateway.wire import WireError, WirePool, _Chunks
 
 from .conftest import FAKE_ACCOUNT, FAKE_TOKEN, LLAMA_FAST
 

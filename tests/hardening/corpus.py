@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from fakes.behaviour import BehaviourDocument
-from fakes.datafiles import load_model
-from harness.gateway.tenants import load_tenants
-from harness.scenarios.loader import load_scenario
-from harness.worker.wrangler import load_worker_config
+from aigw_fakes.behaviour import BehaviourDocument
+from aigw_fakes.datafiles import load_model
+from aigw_harness.gateway.tenants import load_tenants
+from aigw_harness.scenarios.loader import load_scenario
+from aigw_harness.worker.wrangler import load_worker_config
 
 ROOT = Path(__file__).parents[2]
 TENANTS = ROOT / "scenarios" / "tenants"

@@ -2,7 +2,7 @@
 flags and options, closed pipes, unreachable URLs and port 0. Each ends with exit status 2 (141 for a closed
 pipe) and one clear message naming file and line where there is one, never a traceback.
 
-In-process runs (``harness.cli.main``) cover the corpus; a few real processes cover what only a process
+In-process runs (``aigw_harness.cli.main``) cover the corpus; a few real processes cover what only a process
 shows (pipes, printed ports, tracebacks on stderr, peak memory of the child).
 """
 
@@ -17,9 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.cli import EXIT_CLOSED_PIPE, EXIT_USAGE, main
-from harness.scenarios import fake_target, url_target
-from harness.scenarios.targets import REGISTRY
+from aigw_harness.cli import EXIT_CLOSED_PIPE, EXIT_USAGE, main
+from aigw_harness.scenarios import fake_target, url_target
+from aigw_harness.scenarios.targets import REGISTRY
 from tests.hardening.corpus import CASES, ROOT, SCENARIO, TENANTS, Case, Kind, alias_bomb, error_path, write
 from tests.hardening.test_files_corpus import no_hang
 
@@ -172,7 +172,7 @@ _PEAK_OF_CHILD = (
 
 def _aigw(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # type: ignore[call-overload, no-any-return]
-        [sys.executable, "-m", "harness", *args],
+        [sys.executable, "-m", "aigw_harness", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -187,7 +187,7 @@ def _closed_stdout(*args: str) -> subprocess.CompletedProcess[str]:
     os.close(read)
     try:
         return subprocess.run(
-            [sys.executable, "-m", "harness", *args],
+            [sys.executable, "-m", "aigw_harness", *args],
             cwd=ROOT,
             stdout=write_end,
             stderr=subprocess.PIPE,
@@ -233,7 +233,7 @@ def test_hostile_scenario_files_in_a_process(name: str, text: str, tmp_path: Pat
     # ru_maxrss over children is a maximum over every child this test process ever had (a browser, a
     # Worker...), so the command runs under a small parent of its own that reports its peak alone.
     measured = subprocess.run(
-        [sys.executable, "-c", _PEAK_OF_CHILD, sys.executable, "-m", "harness", "validate", str(path),
+        [sys.executable, "-c", _PEAK_OF_CHILD, sys.executable, "-m", "aigw_harness", "validate", str(path),
          "--tenants", str(TENANTS)],
         cwd=ROOT, capture_output=True, text=True, timeout=_PROCESS_TIMEOUT_S,
     )  # fmt: skip
@@ -246,7 +246,7 @@ def test_hostile_scenario_files_in_a_process(name: str, text: str, tmp_path: Pat
 
 def _served_port(args: list[str], stream: str, pattern: str) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "harness", *args],
+        [sys.executable, "-m", "aigw_harness", *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -26,11 +26,11 @@ import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fakes.app import FakeApp
-from fakes.config import AccountConfig, FakeConfig, GatewayConfig
-from fakes.server import FakeGateway
-from fakes.state.fake import FakeState
-from fakes.state.options import FeatureOptions
+from aigw_fakes.app import FakeApp
+from aigw_fakes.config import AccountConfig, FakeConfig, GatewayConfig
+from aigw_fakes.server import FakeGateway
+from aigw_fakes.state.fake import FakeState
+from aigw_fakes.state.options import FeatureOptions
 from tests.fake_gateway.fake_helpers import fake_in_thread
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"

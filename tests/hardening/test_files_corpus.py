@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fakes.datafiles import DataFileError
-from harness.errors import HarnessError
+from aigw_fakes.datafiles import DataFileError
+from aigw_harness.errors import HarnessError
 from tests.hardening.corpus import CASES, VALID, Case, Kind, error_path, loader, write
 
 _PEAK_BYTES = 64 * 1024 * 1024  # the 50 MB case reads at most the limit (8 MiB) plus one byte

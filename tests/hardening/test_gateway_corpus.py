@@ -22,9 +22,9 @@ import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fakes.config import AccountConfig, FakeConfig, GatewayConfig
-from fakes.server import FakeGateway
-from harness.gateway import GatewaySettings, ManualClock, ReferenceGateway, Timeouts
+from aigw_fakes.config import AccountConfig, FakeConfig, GatewayConfig
+from aigw_fakes.server import FakeGateway
+from aigw_harness.gateway import GatewaySettings, ManualClock, ReferenceGateway, Timeouts
 
 TENANTS = Path(__file__).resolve().parents[2] / "scenarios" / "tenants"
 ACCOUNT = "0123456789abcdef0123456789abcdef"

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from harness.live.client import CloudflareClient
-from harness.live.credentials import LiveCredentials
-from harness.proxy.serve import serve_asgi
+from aigw_harness.live.client import CloudflareClient
+from aigw_harness.live.credentials import LiveCredentials
+from aigw_harness.proxy.serve import serve_asgi
 from tests.live.cloudflare_stub import StubAccount, build_app
 
 

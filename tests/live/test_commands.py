@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
-from harness.report.results import Results, load_results
+from aigw_harness.cli import main
+from aigw_harness.report.results import Results, load_results
 from tests.live.cloudflare_stub import StubAccount
 from tests.live.conftest import environment
 

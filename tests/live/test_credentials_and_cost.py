@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness.errors import ConfigError, TargetUnavailable
-from harness.live.cost import CostCapExceeded, CostCaps, CostGuard, PlannedRequest, estimate, parse_rate
-from harness.live.credentials import LiveCredentials, Secret
-from harness.live.spike import default_plan
+from aigw_harness.errors import ConfigError, TargetUnavailable
+from aigw_harness.live.cost import CostCapExceeded, CostCaps, CostGuard, PlannedRequest, estimate, parse_rate
+from aigw_harness.live.credentials import LiveCredentials, Secret
+from aigw_harness.live.spike import default_plan
 
 
 def test_missing_variables_are_all_named_with_their_purpose() -> None:

@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from fakes.config import AccountConfig, FakeConfig, GatewayConfig
-from fakes.datafiles import DataFileError
-from fakes.server import FakeGateway
-from harness.errors import ConfigError
-from harness.live.cost import CostCapExceeded, CostCaps, CostGuard
-from harness.live.credentials import LiveCredentials
-from harness.live.fidelity import default_probes, json_shape, load_fidelity
-from harness.live.fidelity_run import RUN_FILE, against_cassettes, against_live
-from harness.live.findings import fidelity_results
-from harness.live.logcheck import PollSchedule
-from harness.proxy.redaction import Redactor
+from aigw_fakes.config import AccountConfig, FakeConfig, GatewayConfig
+from aigw_fakes.datafiles import DataFileError
+from aigw_fakes.server import FakeGateway
+from aigw_harness.errors import ConfigError
+from aigw_harness.live.cost import CostCapExceeded, CostCaps, CostGuard
+from aigw_harness.live.credentials import LiveCredentials
+from aigw_harness.live.fidelity import default_probes, json_shape, load_fidelity
+from aigw_harness.live.fidelity_run import RUN_FILE, against_cassettes, against_live
+from aigw_harness.live.findings import fidelity_results
+from aigw_harness.live.logcheck import PollSchedule
+from aigw_harness.proxy.redaction import Redactor
 from tests.live.cloudflare_stub import StubAccount
 from tests.live.conftest import environment
 

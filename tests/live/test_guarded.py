@@ -7,8 +7,8 @@ import json
 import httpx
 import pytest
 
-from harness.live.cost import CostCaps, CostGuard, PlannedRequest, estimate
-from harness.live.guarded import DEFAULT_MAX_TOKENS, GuardedTransport
+from aigw_harness.live.cost import CostCaps, CostGuard, PlannedRequest, estimate
+from aigw_harness.live.guarded import DEFAULT_MAX_TOKENS, GuardedTransport
 
 URL = "https://gateway.test/v1/acct/gw/workers-ai/@cf/meta/llama-3.1-8b-instruct-fp8-fast"
 

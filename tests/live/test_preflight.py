@@ -4,10 +4,10 @@ from datetime import date
 
 import httpx
 
-from harness.live.client import CloudflareClient
-from harness.live.credentials import LiveCredentials
-from harness.live.preflight import CheckState, run_preflight
-from harness.proxy.serve import serve_asgi
+from aigw_harness.live.client import CloudflareClient
+from aigw_harness.live.credentials import LiveCredentials
+from aigw_harness.live.preflight import CheckState, run_preflight
+from aigw_harness.proxy.serve import serve_asgi
 from tests.live.cloudflare_stub import StubAccount, build_app
 from tests.live.conftest import environment
 

@@ -22,10 +22,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.live.target import LiveTarget
-from harness.report.results import load_results
-from harness.scenarios import kinds
-from harness.scenarios.loader import discover, load_scenarios
+from aigw_harness.live.target import LiveTarget
+from aigw_harness.report.results import load_results
+from aigw_harness.scenarios import kinds
+from aigw_harness.scenarios.loader import discover, load_scenarios
 
 REPO = Path(__file__).resolve().parents[2]
 GATEWAY_ID = "rehearsal"
@@ -60,7 +60,7 @@ async def _aigw(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "harness",
+        "aigw_harness",
         *args,
         env=env,
         cwd=cwd,
@@ -93,7 +93,7 @@ async def stand_in(tmp_path: Path) -> AsyncIterator[StandIn]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "harness",
+        "aigw_harness",
         "fake",
         "serve",
         "--port",

@@ -5,13 +5,13 @@ import json
 import httpx
 import pytest
 
-from harness.live.client import CloudflareClient, LiveError
-from harness.live.cost import CostCapExceeded, CostCaps, CostGuard
-from harness.live.credentials import LiveCredentials, Secret
-from harness.live.findings import spike_results
-from harness.live.logcheck import PollSchedule
-from harness.live.spike import ItemState, WorkerClient, default_plan, new_run_id, run_spike
-from harness.report.render import render_markdown
+from aigw_harness.live.client import CloudflareClient, LiveError
+from aigw_harness.live.cost import CostCapExceeded, CostCaps, CostGuard
+from aigw_harness.live.credentials import LiveCredentials, Secret
+from aigw_harness.live.findings import spike_results
+from aigw_harness.live.logcheck import PollSchedule
+from aigw_harness.live.spike import ItemState, WorkerClient, default_plan, new_run_id, run_spike
+from aigw_harness.report.render import render_markdown
 from tests.live.cloudflare_stub import StubAccount
 from tests.live.conftest import environment
 
@@ -128,8 +128,8 @@ async def test_spike_against_the_fake_standing_in_for_cloudflare() -> None:
     """The same run with the fake as Cloudflare: its gateway endpoint and its Logs API."""
     import secrets
 
-    from fakes.config import AccountConfig, FakeConfig, GatewayConfig
-    from fakes.server import FakeGateway
+    from aigw_fakes.config import AccountConfig, FakeConfig, GatewayConfig
+    from aigw_fakes.server import FakeGateway
 
     account, token = secrets.token_hex(16), secrets.token_urlsafe(32)
     config = FakeConfig(
@@ -172,7 +172,7 @@ async def test_a_stream_that_breaks_off_keeps_what_arrived(account: StubAccount)
         await send({"type": "http.response.body", "body": b'data: {"response":"Hi"}\n\n', "more_body": True})  # type: ignore[operator]
         raise RuntimeError("the upstream went away")
 
-    from harness.proxy.serve import serve_asgi
+    from aigw_harness.proxy.serve import serve_asgi
 
     async with serve_asgi(breaking) as url, httpx.AsyncClient(timeout=5) as http:
         creds = LiveCredentials.from_environment(environment(account, url))

@@ -10,21 +10,21 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fakes.config import AccountConfig, FakeConfig, GatewayConfig
-from fakes.server import FakeGateway
-from harness.errors import TargetUnavailable
-from harness.live.client import CloudflareClient
-from harness.live.cost import CostCaps, CostGuard
-from harness.live.credentials import LiveCredentials, Secret
-from harness.live.spike import WorkerClient, default_plan
-from harness.sse import decode_all
+from aigw_fakes.config import AccountConfig, FakeConfig, GatewayConfig
+from aigw_fakes.server import FakeGateway
+from aigw_harness.errors import TargetUnavailable
+from aigw_harness.live.client import CloudflareClient
+from aigw_harness.live.cost import CostCaps, CostGuard
+from aigw_harness.live.credentials import LiveCredentials, Secret
+from aigw_harness.live.spike import WorkerClient, default_plan
+from aigw_harness.sse import decode_all
 
 SPIKE_WORKER = Path(__file__).parents[2] / "harness" / "live" / "spike_worker" / "wrangler.jsonc"
 KEY = "spike-key-for-tests"
 
 
 def _bridge_missing() -> str | None:
-    from harness.worker.bridge import find_node, node_modules_dir
+    from aigw_harness.worker.bridge import find_node, node_modules_dir
 
     try:
         find_node()
@@ -39,8 +39,8 @@ pytestmark = pytest.mark.skipif(_bridge_missing() is not None, reason=_bridge_mi
 
 @pytest.fixture
 async def worker_and_fake() -> AsyncIterator[tuple[str, FakeGateway]]:
-    from harness.worker.bridge import WorkerBridge
-    from harness.worker.wrangler import load_worker_config
+    from aigw_harness.worker.bridge import WorkerBridge
+    from aigw_harness.worker.wrangler import load_worker_config
 
     config = FakeConfig(
         accounts=[

@@ -9,12 +9,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.errors import TargetUnavailable
-from harness.live.cost import CostCapExceeded
-from harness.live.target import LiveTarget
-from harness.scenarios.loader import discover, load_scenarios
-from harness.scenarios.targets import Capability, ScenarioSetup, TargetOptions, load_target
-from harness.sse import decode_all
+from aigw_harness.errors import TargetUnavailable
+from aigw_harness.live.cost import CostCapExceeded
+from aigw_harness.live.target import LiveTarget
+from aigw_harness.scenarios.loader import discover, load_scenarios
+from aigw_harness.scenarios.targets import Capability, ScenarioSetup, TargetOptions, load_target
+from aigw_harness.sse import decode_all
 from tests.live.cloudflare_stub import StubAccount
 from tests.live.conftest import environment
 

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.load.analysis import BudgetSample, LoadFacts, LocustEntry, analyse, hist_percentile
-from harness.load.profile import LoadProfile
-from harness.report.stats import percentile
-from harness.scenarios.targets import UpstreamCall, UsageRecord
+from aigw_harness.load.analysis import BudgetSample, LoadFacts, LocustEntry, analyse, hist_percentile
+from aigw_harness.load.profile import LoadProfile
+from aigw_harness.report.stats import percentile
+from aigw_harness.scenarios.targets import UpstreamCall, UsageRecord
 
 
 @given(

@@ -9,7 +9,11 @@ from pathlib import Path
 
 def _aigw(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "harness", "load", *args], capture_output=True, text=True, timeout=60, cwd=cwd
+        [sys.executable, "-m", "aigw_harness", "load", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
     )
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.load.analysis import analyse
-from harness.load.run import LoadOptions, run_load, run_worker
-from harness.scenarios.targets import TargetOptions
+from aigw_harness.load.analysis import analyse
+from aigw_harness.load.run import LoadOptions, run_load, run_worker
+from aigw_harness.scenarios.targets import TargetOptions
 
 PROFILE = """\
 name: loopback

@@ -8,8 +8,8 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.load.stream import AnswerRecorder, outcome_class
-from harness.sse import encode_event
+from aigw_harness.load.stream import AnswerRecorder, outcome_class
+from aigw_harness.sse import encode_event
 
 SSE = {"content-type": "text/event-stream", "cache-control": "no-cache"}
 SESSION = "11111111-1111-1111-1111-111111111111"

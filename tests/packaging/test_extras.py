@@ -12,7 +12,7 @@ _WITHOUT = """
 import sys
 for name in ("mitmproxy", "locust"):
     sys.modules[name] = None  # importing it now raises ModuleNotFoundError, as on a plain install
-from harness.cli import main
+from aigw_harness.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -43,7 +43,7 @@ def test_the_proxy_without_mitmproxy_names_the_extra() -> None:
 import sys
 sys.modules["mitmproxy"] = None
 try:
-    import harness.proxy.mitm
+    import aigw_harness.proxy.mitm
 except Exception as exc:
     print(type(exc).__name__, exc)
 """

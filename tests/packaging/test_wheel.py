@@ -62,7 +62,8 @@ def _outside(tmp_path: Path) -> Path:
 
 def test_imports_come_from_the_wheel(installed: Path, tmp_path: Path) -> None:
     where = _run(
-        installed / "python", "-c", "import harness, fakes; print(harness.__file__); print(fakes.__file__)",
+        installed / "python", "-c",
+        "import aigw_harness, aigw_fakes; print(aigw_harness.__file__); print(aigw_fakes.__file__)",
         cwd=_outside(tmp_path),
     )  # fmt: skip
     assert where.returncode == 0, where.stderr
@@ -105,7 +106,7 @@ def test_fake_serve_answers_the_official_sdk(installed: Path, tmp_path: Path) ->
     try:
         script = f"""
 import time, openai
-from fakes.config import DEFAULT_ACCOUNT_ID, DEFAULT_API_TOKEN
+from aigw_fakes.config import DEFAULT_ACCOUNT_ID, DEFAULT_API_TOKEN
 base = "http://127.0.0.1:{port}/client/v4/accounts/" + DEFAULT_ACCOUNT_ID + "/ai/v1"
 client = openai.OpenAI(base_url=base, api_key=DEFAULT_API_TOKEN, max_retries=0)
 for _ in range(100):
@@ -125,18 +126,30 @@ print(answer.choices[0].message.content)
         server.wait(timeout=10)
 
 
-def test_a_consumer_project_uses_the_plugin(installed: Path, tmp_path: Path) -> None:
+def test_a_consumer_with_own_harness_and_fakes_uses_the_plugin(installed: Path, tmp_path: Path) -> None:
+    """The import names are aigw_harness and aigw_fakes: a project's own ``harness`` and ``fakes`` (common
+    names for test helpers) stay its own, first on the path, while the plugin and its fixtures work."""
     project = _outside(tmp_path)
+    (project / "harness.py").write_text('OWNER = "consumer harness"\n', encoding="utf-8")
+    (project / "fakes").mkdir()
+    (project / "fakes" / "__init__.py").write_text('OWNER = "consumer fakes"\n', encoding="utf-8")
+    (project / "conftest.py").write_text("import fakes\nimport harness\n", encoding="utf-8")
     (project / "test_mine.py").write_text(
         """
 import uuid
 
+import fakes
+import harness
 import pytest
 
-pytestmark = pytest.mark.asyncio
+
+def test_my_modules_are_mine():
+    assert harness.OWNER == "consumer harness"
+    assert fakes.OWNER == "consumer fakes"
 
 
-async def test_my_gateway_streams(aigw_chat_url, aigw_sse_client):
+@pytest.mark.asyncio
+async def test_the_plugin_still_serves(aigw_chat_url, aigw_sse_client):
     body = {"sessionId": str(uuid.uuid4()), "message": "hello"}
     headers = {"x-tenant-id": "example"}
     async with aigw_sse_client.stream(f"{aigw_chat_url}/chat", json=body, headers=headers) as stream:
@@ -147,7 +160,8 @@ async def test_my_gateway_streams(aigw_chat_url, aigw_sse_client):
     )
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     ran = _run(
-        installed / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", project, cwd=project, env=env
-    )
+        installed / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", project, project,
+        cwd=project, env=env,
+    )  # fmt: skip
     assert ran.returncode == 0, ran.stdout + ran.stderr
-    assert "1 passed" in ran.stdout
+    assert "2 passed" in ran.stdout

@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
-from harness.sse import encode_event
-from harness.testing.sse_client import SSEClient
+from aigw_harness.sse import encode_event
+from aigw_harness.testing.sse_client import SSEClient
 
 SESSION = "11111111-1111-1111-1111-111111111111"
 

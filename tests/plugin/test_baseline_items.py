@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.testing.fixtures import DEFAULT_TENANT
+from aigw_harness.testing.fixtures import DEFAULT_TENANT
 
 from .test_scenario_items import FAILING, PASSING
 

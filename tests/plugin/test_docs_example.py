@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-import re
+import shutil
 from pathlib import Path
 
 import pytest
 
-from harness.gateway.server import ReferenceGateway
+from aigw_harness.gateway.server import ReferenceGateway
+from tests.docs.blocks import named
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "pytest-plugin.md"
+DOC = "docs/pytest-plugin.md"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def example() -> str:
-    text = DOC.read_text(encoding="utf-8")
-    found = re.search(r"<!-- example: tests/test_chat_stream.py -->\n```python\n(.*?)```", text, re.DOTALL)
-    assert found is not None, "docs/pytest-plugin.md lost its worked example"
-    return found.group(1)
+    return named(DOC, "example").text
 
 
 def test_the_example_passes_against_the_reference_gateway(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_chat_stream=example())
+    pytester.runpytest().assert_outcomes(passed=4)
+
+
+def test_the_example_passes_with_the_documented_conftest(pytester: pytest.Pytester) -> None:
+    shutil.copytree(ROOT / "scenarios" / "tenants", pytester.path / "tenants")
+    pytester.makeconftest(named(DOC, "conftest").text)
     pytester.makepyfile(test_chat_stream=example())
     pytester.runpytest().assert_outcomes(passed=4)
 
@@ -43,8 +49,8 @@ async def test_the_example_runs_against_a_deployment_given_by_url(
 
 
 def _node_missing() -> str | None:
-    from harness.errors import TargetUnavailable
-    from harness.worker.bridge import find_node, node_modules_dir
+    from aigw_harness.errors import TargetUnavailable
+    from aigw_harness.worker.bridge import find_node, node_modules_dir
 
     try:
         find_node()

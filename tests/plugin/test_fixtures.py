@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from fakes.server import FakeGateway
-from harness.gateway.server import ReferenceGateway
-from harness.testing import SSEClient
-from harness.testing.fixtures import DEFAULT_TENANT
+from aigw_fakes.server import FakeGateway
+from aigw_harness.gateway.server import ReferenceGateway
+from aigw_harness.testing import SSEClient
+from aigw_harness.testing.fixtures import DEFAULT_TENANT
 
 SESSION = "11111111-1111-1111-1111-111111111111"
 BUDGETED = {

@@ -33,7 +33,7 @@ def test_registered_through_the_entry_point(pytester: pytest.Pytester) -> None:
         """
         def test_plugin_is_loaded(pytestconfig):
             plugin = pytestconfig.pluginmanager.get_plugin("aigw")
-            assert plugin is not None and plugin.__name__ == "harness.pytest_plugin"
+            assert plugin is not None and plugin.__name__ == "aigw_harness.pytest_plugin"
         """
     )
     pytester.runpytest().assert_outcomes(passed=1)
@@ -61,12 +61,12 @@ def test_an_unrelated_run_loads_nothing_heavy(pytester: pytest.Pytester) -> None
         """
         import sys
 
-        HEAVY = ["httpx", "uvicorn", "starlette", "jinja2", "mitmproxy", "pydantic", "yaml", "fakes",
-                 "harness.sse", "harness.scenarios", "harness.gateway", "harness.report",
-                 "harness.testing.sse_client", "harness.testing.collect"]
+        HEAVY = ["httpx", "uvicorn", "starlette", "jinja2", "mitmproxy", "pydantic", "yaml", "aigw_fakes",
+                 "aigw_harness.sse", "aigw_harness.scenarios", "aigw_harness.gateway", "aigw_harness.report",
+                 "aigw_harness.testing.sse_client", "aigw_harness.testing.collect"]
 
         def test_nothing_heavy_is_imported():
-            assert "harness.pytest_plugin" in sys.modules
+            assert "aigw_harness.pytest_plugin" in sys.modules
             assert [name for name in HEAVY if name in sys.modules] == []
         """
     )
@@ -226,7 +226,7 @@ def test_configuration_precedence(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(
         """
         import pytest
-        from harness.testing.fixtures import resolve_config
+        from aigw_harness.testing.fixtures import resolve_config
 
         @pytest.fixture
         def aigw_config():
@@ -265,7 +265,7 @@ def test_unknown_aigw_config_keys_are_rejected(pytester: pytest.Pytester) -> Non
     pytester.makeconftest(
         """
         import pytest
-        from harness.testing.fixtures import resolve_config
+        from aigw_harness.testing.fixtures import resolve_config
 
         @pytest.fixture
         def aigw_config():
@@ -318,11 +318,11 @@ def test_fixtures_without_pytest_asyncio_say_what_is_missing(pytester: pytest.Py
 
 
 def test_the_public_names_are_complete_and_sorted() -> None:
-    import harness.testing
+    import aigw_harness.testing
 
-    assert harness.testing.__all__ == sorted(harness.testing.__all__)
-    for name in harness.testing.__all__:
-        assert getattr(harness.testing, name).__name__ == name
+    assert aigw_harness.testing.__all__ == sorted(aigw_harness.testing.__all__)
+    for name in aigw_harness.testing.__all__:
+        assert getattr(aigw_harness.testing, name).__name__ == name
     with pytest.raises(AttributeError) as missing:
-        _ = harness.testing.Nothing  # type: ignore[attr-defined]
-    assert str(missing.value) == "module 'harness.testing' has no attribute 'Nothing'"
+        _ = aigw_harness.testing.Nothing  # type: ignore[attr-defined]
+    assert str(missing.value) == "module 'aigw_harness.testing' has no attribute 'Nothing'"

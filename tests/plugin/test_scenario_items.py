@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.report.results import load_results
-from harness.testing.fixtures import DEFAULT_TENANT
-from harness.testing.verdicts import PytestVerdicts, compare
+from aigw_harness.report.results import load_results
+from aigw_harness.testing.fixtures import DEFAULT_TENANT
+from aigw_harness.testing.verdicts import PytestVerdicts, compare
 
 PASSING = """
 id: demo.passing

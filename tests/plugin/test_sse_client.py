@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.sse import encode_comment, encode_event
-from harness.testing import StreamContractError
-from harness.testing.sse_client import ChatStream
+from aigw_harness.sse import encode_comment, encode_event
+from aigw_harness.testing import StreamContractError
+from aigw_harness.testing.sse_client import ChatStream
 
 from .streams import SESSION, done, error, platform_stream, streaming_client, token
 

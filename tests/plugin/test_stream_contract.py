@@ -9,8 +9,8 @@ from typing import Any
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from harness.sse import ServerSentEvent, SSEDecoder
-from harness.testing import stream_contract as rules
+from aigw_harness.sse import ServerSentEvent, SSEDecoder
+from aigw_harness.testing import stream_contract as rules
 
 from .streams import compact, done, error, token
 

@@ -7,8 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from harness.report.results import CheckResult, CheckStatus, Results, RunInfo, ScenarioResult, ScenarioStatus
-from harness.testing.verdicts import PytestVerdicts, compare, main
+from aigw_harness.report.results import (
+    CheckResult,
+    CheckStatus,
+    Results,
+    RunInfo,
+    ScenarioResult,
+    ScenarioStatus,
+)
+from aigw_harness.testing.verdicts import PytestVerdicts, compare, main
 
 
 def results(failed_checks: dict[str, list[str]] | None = None, **statuses: str) -> Results:

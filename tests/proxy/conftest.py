@@ -14,8 +14,8 @@ with warnings.catch_warnings():
 from mitmproxy import http
 from mitmproxy.test import tflow, tutils
 
-from harness.proxy.redaction import Redactor
-from harness.sse import encode_event
+from aigw_harness.proxy.redaction import Redactor
+from aigw_harness.sse import encode_event
 
 SSE_FRAMES = [
     encode_event('{"response":"Hel","p":"abc"}'),

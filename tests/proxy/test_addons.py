@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 from mitmproxy import exceptions
 from mitmproxy.test import taddons, tflow
 
-from harness.proxy.cassette import load_cassette
-from harness.proxy.faults import FaultInjector, FaultPlan, SSEEventFilter
-from harness.proxy.record import Recorder
-from harness.proxy.redaction import Redactor
-from harness.sse import decode_all
+from aigw_harness.proxy.cassette import load_cassette
+from aigw_harness.proxy.faults import FaultInjector, FaultPlan, SSEEventFilter
+from aigw_harness.proxy.record import Recorder
+from aigw_harness.proxy.redaction import Redactor
+from aigw_harness.sse import decode_all
 from tests.proxy.conftest import SSE_FRAMES, sse_flow
 
 

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fakes.datafiles import DataFileError
-from harness.proxy.cassette import build_cassette, load_cassette, load_cassettes, write_cassette
-from harness.proxy.redaction import Redactor
+from aigw_fakes.datafiles import DataFileError
+from aigw_harness.proxy.cassette import build_cassette, load_cassette, load_cassettes, write_cassette
+from aigw_harness.proxy.redaction import Redactor
 
 
 def _build(redactor: Redactor, secrets: dict[str, str], chunks: list[tuple[float, bytes]]) -> object:
@@ -110,7 +110,7 @@ def test_bad_cassette_names_file_and_field(tmp_path: Path) -> None:
 
 
 def test_missing_directory_is_a_config_error(tmp_path: Path) -> None:
-    from harness.errors import ConfigError
+    from aigw_harness.errors import ConfigError
 
     with pytest.raises(ConfigError, match=f"cassette directory {tmp_path / 'nope'} does not exist"):
         load_cassettes(tmp_path / "nope")

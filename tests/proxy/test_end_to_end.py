@@ -8,13 +8,13 @@ from pathlib import Path
 
 import httpx
 
-from fakes.config import AccountConfig, FakeConfig, GatewayConfig
-from fakes.server import FakeGateway
-from harness.proxy.cassette import load_cassettes
-from harness.proxy.mitm import ProxySettings, running_proxy
-from harness.proxy.redaction import Redactor
-from harness.proxy.replay import CassetteLibrary, running_replay
-from harness.sse import decode_all
+from aigw_fakes.config import AccountConfig, FakeConfig, GatewayConfig
+from aigw_fakes.server import FakeGateway
+from aigw_harness.proxy.cassette import load_cassettes
+from aigw_harness.proxy.mitm import ProxySettings, running_proxy
+from aigw_harness.proxy.redaction import Redactor
+from aigw_harness.proxy.replay import CassetteLibrary, running_replay
+from aigw_harness.sse import decode_all
 
 
 async def test_record_through_the_proxy_then_replay(tmp_path: Path, generated: dict[str, str]) -> None:

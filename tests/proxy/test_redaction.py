@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.proxy.redaction import Redactor, marker
+from aigw_harness.proxy.redaction import Redactor, marker
 
 
 def test_values_are_replaced_everywhere_with_a_named_marker(generated: dict[str, str]) -> None:

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from harness.proxy.cassette import Cassette, build_cassette
-from harness.proxy.faults import FaultPlan
-from harness.proxy.redaction import Redactor
-from harness.proxy.replay import CassetteLibrary, ReplayApp
-from harness.sse import decode_all
+from aigw_harness.proxy.cassette import Cassette, build_cassette
+from aigw_harness.proxy.faults import FaultPlan
+from aigw_harness.proxy.redaction import Redactor
+from aigw_harness.proxy.replay import CassetteLibrary, ReplayApp
+from aigw_harness.sse import decode_all
 from tests.proxy.conftest import SSE_FRAMES
 
 ACCOUNT = "acct-recorded-0001"

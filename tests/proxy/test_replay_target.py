@@ -9,15 +9,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fakes.config import AccountConfig, FakeConfig, GatewayConfig
-from fakes.server import FakeGateway
-from harness.errors import ConfigError
-from harness.live.target import LiveTarget
-from harness.proxy.mitm import ProxySettings, running_proxy
-from harness.proxy.redaction import Redactor
-from harness.proxy.replay_target import ReplayTarget
-from harness.scenarios.targets import ScenarioSetup, TargetOptions
-from harness.sse import decode_all
+from aigw_fakes.config import AccountConfig, FakeConfig, GatewayConfig
+from aigw_fakes.server import FakeGateway
+from aigw_harness.errors import ConfigError
+from aigw_harness.live.target import LiveTarget
+from aigw_harness.proxy.mitm import ProxySettings, running_proxy
+from aigw_harness.proxy.redaction import Redactor
+from aigw_harness.proxy.replay_target import ReplayTarget
+from aigw_harness.scenarios.targets import ScenarioSetup, TargetOptions
+from aigw_harness.sse import decode_all
 
 TENANT = json.loads(Path("scenarios/tenants/example.json").read_text())
 SETUP = ScenarioSetup(

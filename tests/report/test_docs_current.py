@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from harness.report.render import render_docs
-from harness.scenarios.loader import load_scenarios
-from harness.scenarios.runner import RunOptions, run_scenarios
+from aigw_harness.report.render import render_docs
+from aigw_harness.scenarios.loader import load_scenarios
+from aigw_harness.scenarios.runner import RunOptions, run_scenarios
 
 ROOT = Path(__file__).parents[2]
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
-from harness.report.findings_doc import LabelledRun, load_checklist, render_findings
-from harness.report.results import load_results
+from aigw_harness.cli import main
+from aigw_harness.report.findings_doc import LabelledRun, load_checklist, render_findings
+from aigw_harness.report.results import load_results
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REFERENCE = FIXTURES / "reference-run.json"

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from harness.report.markdown import cell, escape, paragraphs
-from harness.report.render import render_markdown
-from harness.report.results import CheckResult, CheckStatus, FindingResult, Results, ScenarioResult
+from aigw_harness.report.markdown import cell, escape, paragraphs
+from aigw_harness.report.render import render_markdown
+from aigw_harness.report.results import CheckResult, CheckStatus, FindingResult, Results, ScenarioResult
 from tests.report.test_report_render import sample_results
 
 HOSTILE = [

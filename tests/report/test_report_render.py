@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from fakes.datafiles import DataFileError
-from harness.report.render import render_html, render_markdown, write_report
-from harness.report.results import (
+from aigw_fakes.datafiles import DataFileError
+from aigw_harness.report.render import render_html, render_markdown, write_report
+from aigw_harness.report.results import (
     CheckResult,
     CheckStatus,
     EventRecord,
@@ -252,7 +252,7 @@ def test_the_header_leads_with_findings_by_severity_and_what_needs_attention() -
 
 
 def test_severities_are_counted_most_severe_first() -> None:
-    from harness.report.results import Results
+    from aigw_harness.report.results import Results
 
     base = sample_results().scenarios[0]
     findings = [

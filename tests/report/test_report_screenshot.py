@@ -2,7 +2,8 @@
 
 A real run of two streaming scenarios gives the report real charts. Chromium (Debian's, installed by
 scripts/setup.sh) loads the page from disk with the network off, dumps the DOM after the filter script ran,
-and takes a screenshot, which must be a PNG that is not blank.
+and takes a screenshot, which must be a PNG that is not blank. The screenshot is kept as
+reports/screenshots/report.png, so that a CI run leaves the page as Chromium drew it for a person to look at.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ROOT / "scenarios" / "spike-streaming.yaml",
     ]
     done = subprocess.run(
-        [sys.executable, "-m", "harness", "run", "--out", str(out), "-q", *map(str, scenarios)],
+        [sys.executable, "-m", "aigw_harness", "run", "--out", str(out), "-q", *map(str, scenarios)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode in (0, 1), done.stderr
@@ -84,3 +85,6 @@ def test_the_screenshot_is_not_blank(report: Path, tmp_path: Path) -> None:
     width, height, pixels = _png_pixels(shot)
     assert (width, height) == (1200, 1600)
     assert len(set(pixels)) > 32  # text, colours and charts: far more than a blank page's few values
+    kept = ROOT / "reports" / "screenshots"
+    kept.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(shot, kept / "report.png")

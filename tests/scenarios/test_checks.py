@@ -7,10 +7,10 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.report.results import CheckStatus, EventRecord, Exchange
-from harness.scenarios.checks import Observations, agreement_check, expectation_checks, get_path, match
-from harness.scenarios.model import AgreementCheck, Expect, Match
-from harness.scenarios.targets import UpstreamCall, UsageRecord
+from aigw_harness.report.results import CheckStatus, EventRecord, Exchange
+from aigw_harness.scenarios.checks import Observations, agreement_check, expectation_checks, get_path, match
+from aigw_harness.scenarios.model import AgreementCheck, Expect, Match
+from aigw_harness.scenarios.targets import UpstreamCall, UsageRecord
 
 
 def sse_exchange(rid: str, frames: list[tuple[str, dict[str, object]]], *, gap: float = 50.0) -> Exchange:
@@ -77,7 +77,7 @@ def test_each_broken_property_is_caught_and_names_the_request() -> None:
 
 
 def test_framing_rejects_id_fields_and_tolerates_crlf() -> None:
-    # The stream contract (harness.stream_contract) tolerates what EventSource does: CRLF line ends.
+    # The stream contract (aigw_harness.stream_contract) tolerates what EventSource does: CRLF line ends.
     exchange = sse_exchange("r6", GOOD)
     exchange.raw_stream = (exchange.raw_stream or "").replace("\n", "\r\n")
     assert statuses([exchange])["sse.framing"] is CheckStatus.PASSED

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _aigw(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "harness", *args], capture_output=True, text=True, timeout=300, cwd=cwd
+        [sys.executable, "-m", "aigw_harness", *args], capture_output=True, text=True, timeout=300, cwd=cwd
     )
 
 

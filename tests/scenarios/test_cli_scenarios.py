@@ -23,7 +23,7 @@ steps:
 
 def aigw(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "harness", *args],
+        [sys.executable, "-m", "aigw_harness", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -119,7 +119,7 @@ steps:
 async def test_run_prints_a_not_applicable_scenario_with_its_reason(tmp_path: Path) -> None:
     import asyncio
 
-    from harness.gateway.server import GatewaySettings, ReferenceGateway
+    from aigw_harness.gateway.server import GatewaySettings, ReferenceGateway
 
     scenario = tmp_path / "not-applicable.yaml"
     scenario.write_text(NOT_SERVED)

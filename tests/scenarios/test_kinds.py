@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from harness.scenarios import kinds
-from harness.scenarios.model import _STEP_ACTIONS, CHECK_KINDS, MEASUREMENTS, MeasurementCheck, Scenario
-from harness.scenarios.runner import RunOptions, run_scenario
-from harness.scenarios.targets import Capability as C
+from aigw_harness.scenarios import kinds
+from aigw_harness.scenarios.model import _STEP_ACTIONS, CHECK_KINDS, MEASUREMENTS, MeasurementCheck, Scenario
+from aigw_harness.scenarios.runner import RunOptions, run_scenario
+from aigw_harness.scenarios.targets import Capability as C
 
 
 def scenario(**extra: Any) -> Scenario:
@@ -91,8 +91,8 @@ async def test_a_check_the_target_cannot_give_is_skipped_alone_with_the_fact_nam
         name = "no-metrics"
 
         def __init__(self) -> None:
-            from harness.scenarios.fake_target import FakeTarget
-            from harness.scenarios.targets import TargetOptions
+            from aigw_harness.scenarios.fake_target import FakeTarget
+            from aigw_harness.scenarios.targets import TargetOptions
 
             self.inner = FakeTarget(TargetOptions())
             self.capabilities = self.inner.capabilities - {C.METRICS}

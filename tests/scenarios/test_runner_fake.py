@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from fakes.datafiles import parse_model
-from fakes.server import FakeGateway
-from harness.errors import TargetUnavailable
-from harness.report.results import CheckStatus, ScenarioStatus
-from harness.scenarios.model import Scenario
-from harness.scenarios.runner import RunOptions, run_scenario, run_scenarios
-from harness.scenarios.targets import Capability, ScenarioSetup, SystemUnderTest, TargetOptions
-from harness.scenarios.url_target import UrlTarget
+from aigw_fakes.datafiles import parse_model
+from aigw_fakes.server import FakeGateway
+from aigw_harness.errors import TargetUnavailable
+from aigw_harness.report.results import CheckStatus, ScenarioStatus
+from aigw_harness.scenarios.model import Scenario
+from aigw_harness.scenarios.runner import RunOptions, run_scenario, run_scenarios
+from aigw_harness.scenarios.targets import Capability, ScenarioSetup, SystemUnderTest, TargetOptions
+from aigw_harness.scenarios.url_target import UrlTarget
 
 TENANTS = Path(__file__).parents[2] / "scenarios" / "tenants"
 OPTIONS = RunOptions(time_scale=0.02, tenants_dir=TENANTS)

@@ -10,9 +10,15 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fakes.datafiles import DataFileError, Problem, parse_model
-from harness.scenarios.loader import discover, json_schema, load_scenario, load_scenarios, resolve_tenants
-from harness.scenarios.model import Area, FindingWhen, Match, Scenario
+from aigw_fakes.datafiles import DataFileError, Problem, parse_model
+from aigw_harness.scenarios.loader import (
+    discover,
+    json_schema,
+    load_scenario,
+    load_scenarios,
+    resolve_tenants,
+)
+from aigw_harness.scenarios.model import Area, FindingWhen, Match, Scenario
 
 MINIMAL = """\
 id: spike.minimal
@@ -103,7 +109,7 @@ def test_findings_must_point_at_existing_evidence(tmp_path: Path) -> None:
 
 
 def test_scripting_the_upstream_is_a_derived_need_and_old_requires_still_load(tmp_path: Path) -> None:
-    from harness.scenarios.runner import needed_capabilities
+    from aigw_harness.scenarios.runner import needed_capabilities
 
     scripted = load_scenario(write(tmp_path, MINIMAL + "upstream: {default: {tokens: 3}}\n")).scenario
     assert "upstream_control" in needed_capabilities(scripted)

@@ -15,11 +15,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fakes.datafiles import parse_model
-from harness.report.results import ScenarioResult
-from harness.scenarios.model import Scenario
-from harness.scenarios.runner import RunOptions, run_scenario
-from harness.scenarios.sessions import messages_of
+from aigw_fakes.datafiles import parse_model
+from aigw_harness.report.results import ScenarioResult
+from aigw_harness.scenarios.model import Scenario
+from aigw_harness.scenarios.runner import RunOptions, run_scenario
+from aigw_harness.scenarios.sessions import messages_of
 
 SESSION = "22222222-2222-4222-8222-222222222222"
 

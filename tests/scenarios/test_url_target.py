@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fakes.config import DEFAULT_ACCOUNT_ID, DEFAULT_API_TOKEN, AccountConfig, FakeConfig, GatewayConfig
-from fakes.datafiles import parse_model
-from fakes.server import FakeGateway
-from harness.gateway.server import GatewaySettings, ReferenceGateway
-from harness.report.results import CheckStatus, ScenarioStatus
-from harness.scenarios.model import Scenario
-from harness.scenarios.runner import RunOptions, run_scenario
+from aigw_fakes.config import DEFAULT_ACCOUNT_ID, DEFAULT_API_TOKEN, AccountConfig, FakeConfig, GatewayConfig
+from aigw_fakes.datafiles import parse_model
+from aigw_fakes.server import FakeGateway
+from aigw_harness.gateway.server import GatewaySettings, ReferenceGateway
+from aigw_harness.report.results import CheckStatus, ScenarioStatus
+from aigw_harness.scenarios.model import Scenario
+from aigw_harness.scenarios.runner import RunOptions, run_scenario
 
 TENANTS = Path(__file__).parents[2] / "scenarios" / "tenants"
 
@@ -73,9 +73,9 @@ async def test_a_state_probe_gives_the_ledger_of_a_deployment() -> None:
     import httpx
     import pytest
 
-    from harness.errors import ConfigError
-    from harness.scenarios.targets import Capability, TargetOptions
-    from harness.scenarios.url_target import ProbeLedger, UrlTarget
+    from aigw_harness.errors import ConfigError
+    from aigw_harness.scenarios.targets import Capability, TargetOptions
+    from aigw_harness.scenarios.url_target import ProbeLedger, UrlTarget
 
     seen: list[str] = []
 

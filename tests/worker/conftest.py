@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import TargetUnavailable
-from harness.worker.bridge import find_node, node_modules_dir
+from aigw_harness.errors import TargetUnavailable
+from aigw_harness.worker.bridge import find_node, node_modules_dir
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CHAT_WORKER = FIXTURES / "chat-worker" / "wrangler.jsonc"

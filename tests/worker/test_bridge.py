@@ -14,9 +14,9 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from harness.sse import SSEDecoder
-from harness.worker.bridge import WorkerBridge, WorkerStartError
-from harness.worker.wrangler import load_worker_config
+from aigw_harness.sse import SSEDecoder
+from aigw_harness.worker.bridge import WorkerBridge, WorkerStartError
+from aigw_harness.worker.wrangler import load_worker_config
 
 from .conftest import CHAT_WORKER, ScriptedUpstream, needs_node, serve_scripted
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.cli import main
-from harness.errors import ConfigError
-from harness.scenarios.targets import Capability, TargetOptions, load_target
+from aigw_harness.cli import main
+from aigw_harness.errors import ConfigError
+from aigw_harness.scenarios.targets import Capability, TargetOptions, load_target
 
 from .conftest import CHAT_WORKER, needs_node
 
@@ -39,7 +39,7 @@ def test_serve_runs_until_interrupted_and_stops_cleanly() -> None:
     command = [
         sys.executable,
         "-m",
-        "harness",
+        "aigw_harness",
         "worker",
         "serve",
         "--config",
@@ -106,8 +106,8 @@ def test_target_options_shape_its_capabilities() -> None:
 
 
 def test_runner_config_is_json_with_the_scenario_overrides() -> None:
-    from harness.worker.bridge import runner_config
-    from harness.worker.wrangler import load_worker_config
+    from aigw_harness.worker.bridge import runner_config
+    from aigw_harness.worker.wrangler import load_worker_config
 
     document = runner_config(
         load_worker_config(CHAT_WORKER, "dev"),
@@ -143,7 +143,7 @@ SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 async def test_catalogue_scenarios_run_against_the_test_worker(
     scenario: str, status: str, failed: list[str], skipped: list[str]
 ) -> None:
-    from harness.scenarios.runner import RunOptions, run_scenario
+    from aigw_harness.scenarios.runner import RunOptions, run_scenario
 
     options = RunOptions(
         target="worker",
@@ -162,7 +162,7 @@ async def test_catalogue_scenarios_run_against_the_test_worker(
 def test_ledger_keys_follow_the_pattern_and_usage_values_parse() -> None:
     from datetime import UTC, datetime
 
-    from harness.scenarios.state import DEFAULT_LEDGER_KEY, ledger_key, parse_usage
+    from aigw_harness.scenarios.state import DEFAULT_LEDGER_KEY, ledger_key, parse_usage
 
     at = datetime(2026, 2, 28, 23, 59, tzinfo=UTC)
     assert ledger_key(DEFAULT_LEDGER_KEY, "alpha", "daily", at) == "alpha:token-usage:daily:2026-02-28"

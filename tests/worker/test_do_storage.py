@@ -8,10 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.errors import ConfigError, HarnessError
-from harness.scenarios.targets import TargetOptions, load_target
-from harness.worker.bridge import WorkerBridge
-from harness.worker.wrangler import load_worker_config
+from aigw_harness.errors import ConfigError, HarnessError
+from aigw_harness.scenarios.targets import TargetOptions, load_target
+from aigw_harness.worker.bridge import WorkerBridge
+from aigw_harness.worker.wrangler import load_worker_config
 
 from .conftest import CHAT_WORKER, needs_node
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fakes.datafiles import DataFileError
-from harness.worker.jsonc import parse_jsonc
+from aigw_fakes.datafiles import DataFileError
+from aigw_harness.worker.jsonc import parse_jsonc
 
 json_values = st.recursive(
     st.none()

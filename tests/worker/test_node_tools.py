@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from harness.errors import TargetUnavailable
-from harness.worker.bridge import AI_BINDING_MODULE, find_node
+from aigw_harness.errors import TargetUnavailable
+from aigw_harness.worker.bridge import AI_BINDING_MODULE, find_node
 
 from .conftest import needs_node
 

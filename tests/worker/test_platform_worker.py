@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.report.results import ScenarioResult
-from harness.scenarios.runner import RunOptions, run_scenario
+from aigw_harness.report.results import ScenarioResult
+from aigw_harness.scenarios.runner import RunOptions, run_scenario
 
 from .conftest import needs_node
 

@@ -10,11 +10,11 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from fakes.config import DEFAULT_ACCOUNT_ID, DEFAULT_API_TOKEN, AccountConfig, FakeConfig, GatewayConfig
-from fakes.server import FakeGateway
-from harness.sse import SSEDecoder
-from harness.worker.bridge import WorkerBridge
-from harness.worker.wrangler import load_worker_config
+from aigw_fakes.config import DEFAULT_ACCOUNT_ID, DEFAULT_API_TOKEN, AccountConfig, FakeConfig, GatewayConfig
+from aigw_fakes.server import FakeGateway
+from aigw_harness.sse import SSEDecoder
+from aigw_harness.worker.bridge import WorkerBridge
+from aigw_harness.worker.wrangler import load_worker_config
 
 from .conftest import CHAT_WORKER, needs_node
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from fakes.datafiles import DataFileError
-from harness.errors import ConfigError
-from harness.worker.wrangler import BindingStub, DurableObjectBinding, load_worker_config
+from aigw_fakes.datafiles import DataFileError
+from aigw_harness.errors import ConfigError
+from aigw_harness.worker.wrangler import BindingStub, DurableObjectBinding, load_worker_config
 
 from .conftest import CHAT_WORKER
 
