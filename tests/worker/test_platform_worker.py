@@ -4,14 +4,19 @@ inputs gets one root cause that says so, and no findings about faults it never r
 
 from __future__ import annotations
 
+import json
+import os
+import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from aigw_harness.report.results import ScenarioResult
 from aigw_harness.scenarios.runner import RunOptions, run_scenario
+from tests.docs.blocks import named
 
 from .conftest import needs_node
 
@@ -135,3 +140,34 @@ async def test_a_history_kept_newest_first_is_read_in_order_and_the_model_is_giv
     assert status == "failed"
     assert reason.startswith("sent message 0 role: expected 'user', got \"assistant\"")
     assert "SESSION-ORDER" in raised(result)
+
+
+def test_the_documented_run_reads_sessions_from_storage(tmp_path: Path) -> None:
+    """docs/worker-bridge.md's sessions_do command, as written, from the repository's root."""
+    text = named("docs/worker-bridge.md", "sessions-from-storage").text.replace("\\\n", " ")
+    argv = shlex.split(text)
+    assert argv[:2] == ["aigw", "run"]
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "aigw_harness", *argv[1:], "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 scenarios in" in done.stdout + done.stderr
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    sources = {
+        (s["id"], c["id"]): c["observed"]["source"].partition(" '")[0]
+        for s in results["scenarios"]
+        for c in s["checks"]
+        if c["kind"] == "session" and "source" in c["observed"]
+    }
+    assert sources == {
+        ("accounting.sessions", "history"): "Durable Object SESSIONS",
+        ("taxonomy.sessions", "history"): "Durable Object SESSIONS",
+        ("taxonomy.sessions", "failed-history"): "Durable Object SESSIONS",
+        ("taxonomy.budget", "refused-history"): "Durable Object SESSIONS",
+    }
