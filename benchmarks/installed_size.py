@@ -20,6 +20,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.packaging.source import source_copy  # noqa: E402
 
 
 def _run(*args: str | Path, cwd: Path) -> str:
@@ -60,7 +63,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="aigw-size-") as temp:
         work = Path(temp)
-        build = ["wheel", "-q", "--no-deps", "--no-build-isolation", "-w", "dist", ROOT]
+        source = source_copy(work / "source")  # never a stale build/ of the working tree
+        build = ["wheel", "-q", "--no-deps", "--no-build-isolation", "-w", "dist", source]
         _run(sys.executable, "-m", "pip", *build, cwd=work)
         [wheel] = (work / "dist").glob("aigw_harness-*.whl")
         base_count, base_size = _environment(work, "empty", None)

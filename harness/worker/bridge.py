@@ -9,8 +9,8 @@
 
 The Node side is ``js/runner.mjs``; the two speak JSON lines over the child's stdin and stdout. Leaving the
 context stops the Worker (workerd included) and waits for it; nothing outlives it. Without Node.js or the
-npm packages, ``running`` raises ``TargetUnavailable`` saying what to install. This module never decides
-what a response should be: it starts, reports and stops.
+npm packages (found as ``node_packages`` says), ``running`` raises ``TargetUnavailable`` saying what to
+install. This module never decides what a response should be: it starts, reports and stops.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from aigw_harness.errors import HarnessError, TargetUnavailable
+from aigw_harness.worker.node_packages import find_node_packages
 from aigw_harness.worker.wrangler import WorkerConfig
 
 __all__ = [
@@ -118,25 +119,10 @@ def _check_node_version(version_text: str) -> None:
         )
 
 
-def node_modules_dir(project_dir: Path | None = None) -> Path:
-    """Where ``miniflare`` and ``esbuild`` are installed: ``AIGW_NODE_MODULES``, this repository, or the
-    Worker project (walking up from ``project_dir``)."""
-    candidates: list[Path] = []
-    if override := os.environ.get("AIGW_NODE_MODULES"):
-        candidates.append(Path(override))
-    candidates.extend(parent / "node_modules" for parent in JS_DIR.parents)
-    if project_dir is not None:
-        candidates.extend(parent / "node_modules" for parent in (project_dir, *project_dir.parents))
-    for candidate in candidates:
-        if (candidate / "miniflare" / "package.json").is_file() and (
-            candidate / "esbuild" / "package.json"
-        ).is_file():
-            return candidate
-    raise TargetUnavailable(
-        "the Worker bridge needs the npm packages 'miniflare' and 'esbuild': run 'npm ci' at the "
-        "aigw-harness root (scripts/setup.sh does it when npm is present), or set AIGW_NODE_MODULES "
-        "to a node_modules directory that has them"
-    )
+def node_modules_dir(project_dir: Path | None = None, configured: str | Path | None = None) -> Path:
+    """The ``node_modules`` folder holding supported ``miniflare`` and ``esbuild`` (see
+    ``aigw_harness.worker.node_packages`` for where they are looked for)."""
+    return find_node_packages((project_dir,) if project_dir else (), configured).node_modules
 
 
 def runner_config(
@@ -389,12 +375,15 @@ class WorkerBridge:
         start_timeout: float = START_TIMEOUT_S,
         replace_modules: Mapping[str, str] | None = None,
         inspect_classes: tuple[str, ...] = (),
+        node_modules: str | Path | None = None,
     ) -> AsyncIterator[WorkerBridge]:
         """Bundle and start the Worker; stop it (and workerd) on leaving. ``replace_modules`` maps a source
         file of the Worker to the JavaScript bundled in its place (tenants bundled at build time);
-        ``inspect_classes`` names the Durable Object classes whose storage ``do_storage`` reads."""
+        ``inspect_classes`` names the Durable Object classes whose storage ``do_storage`` reads;
+        ``node_modules`` is where miniflare and esbuild are (by default looked for, see ``node_packages``)."""
         node = find_node()
-        modules = node_modules_dir(config.main.parent)
+        packages = find_node_packages((config.source.parent, config.main.parent), node_modules)
+        log.debug("the Worker bridge runs with %s", packages.describe())
         version = await asyncio.create_subprocess_exec(node, "--version", stdout=asyncio.subprocess.PIPE)
         out, _ = await version.communicate()
         _check_node_version(out.decode())
@@ -420,7 +409,7 @@ class WorkerBridge:
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
-                env={**os.environ, "AIGW_NODE_MODULES": str(modules)},
+                env={**os.environ, "AIGW_NODE_MODULES": str(packages.node_modules)},
                 start_new_session=True,
             )
             bridge = cls(config, process)

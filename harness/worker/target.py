@@ -5,7 +5,7 @@
         [--target-option ledger_key={tenant}:token-usage:{period}:{date}] \\
         [--target-option sessions_do=SESSIONS] [--target-option sessions_name={tenant}:{session}] \\
         [--target-option sessions_key=messages | sessions_prefix=PREFIX] \\
-        [--target-option gateways=gw-a,gw-b] scenarios/...
+        [--target-option gateways=gw-a,gw-b] [--target-option node_modules=DIR] scenarios/...
 
 Each scenario gets a fresh fake and a fresh Worker (fresh KV, Durable Objects and D1), so scenarios cannot
 leak state into each other. The scenario's environment overrides the Worker's vars (``MODEL_ID`` and the
@@ -69,7 +69,8 @@ from aigw_harness.scenarios.targets import (
     SystemUnderTest,
     TargetOptions,
 )
-from aigw_harness.worker.bridge import WorkerBridge, find_node, node_modules_dir
+from aigw_harness.worker.bridge import WorkerBridge, find_node
+from aigw_harness.worker.node_packages import find_node_packages
 from aigw_harness.worker.wrangler import WorkerConfig, load_worker_config
 
 __all__ = ["WorkerTarget"]
@@ -173,6 +174,7 @@ class WorkerTarget:
             "sessions_name",
             "sessions_key",
             "sessions_prefix",
+            "node_modules",
         }
     )
     """The ``--target-option`` keys this target reads; any other is a usage error."""
@@ -194,7 +196,9 @@ class WorkerTarget:
             )
         # Fail now, not in the first scenario, when Node.js or the npm packages are missing.
         find_node()
-        node_modules_dir(self.config.main.parent)
+        self.node_modules = find_node_packages(
+            (self.config.source.parent, self.config.main.parent), options.extra.get("node_modules") or None
+        ).node_modules
         self.ledger_kv = options.extra.get("ledger_kv") or None
         if self.ledger_kv and self.ledger_kv not in self.config.kv_namespaces:
             known = ", ".join(self.config.kv_namespaces) or "none"
@@ -346,6 +350,7 @@ class WorkerTarget:
                 extra_vars=self._vars(setup),
                 replace_modules=self._replaced_modules(setup),
                 inspect_classes=(self.sessions.class_name,) if self.sessions else (),
+                node_modules=self.node_modules,
             ) as worker,
             httpx.AsyncClient(timeout=30.0, trust_env=False) as client,
         ):

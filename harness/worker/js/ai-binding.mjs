@@ -4,9 +4,10 @@
 // properties.
 //
 // Inside workerd the Worker bridge installs it as a wrapped binding (the default export). In your own
-// tests (Vitest, node:test) build one directly:
+// tests (Vitest, node:test) install this folder's npm package, @aigw-harness/worker-bridge
+// (npm install --save-dev --install-links "$(aigw worker js-path)"), and build one directly:
 //
-//     import { createAiBinding } from "aigw-harness/harness/worker/js/ai-binding.mjs";
+//     import { createAiBinding } from "@aigw-harness/worker-bridge";
 //     const env = { AI: createAiBinding({ baseUrl: "http://127.0.0.1:8787" }) };
 //
 // It must stay free of Node-only APIs: it runs in workerd as well as in Node.

@@ -47,8 +47,8 @@ function fatal(message) {
   process.exit(1);
 }
 
-// miniflare and esbuild come from AIGW_NODE_MODULES, this repository's node_modules, or the Worker
-// project's own (wrangler brings miniflare along).
+// miniflare and esbuild come from AIGW_NODE_MODULES, which the bridge sets to the folder it found and checked
+// (harness/worker/node_packages.py); run by hand, from beside this file or the Worker project.
 async function importPackage(name, projectDir) {
   const require = createRequire(import.meta.url);
   const searchPaths = [process.env.AIGW_NODE_MODULES, HERE, projectDir].filter(Boolean);
@@ -58,7 +58,7 @@ async function importPackage(name, projectDir) {
   } catch {
     fatal(
       `the npm package '${name}' is not installed (looked from ${searchPaths.join(", ")}); ` +
-        "run 'npm ci' at the aigw-harness root (scripts/setup.sh does) or set AIGW_NODE_MODULES",
+        "run 'aigw worker setup' to install the pinned versions, or set AIGW_NODE_MODULES to a node_modules that has them",
     );
   }
   return await import(pathToFileURL(resolved).href);
@@ -472,7 +472,7 @@ async function main() {
       event: "warning",
       message:
         `compatibility_date ${compatibilityDate} is newer than this workerd supports; ` +
-        `running with ${supportedCompatibilityDate} (update the miniflare pin to go further)`,
+        `running with ${supportedCompatibilityDate} (a newer miniflare goes further)`,
     });
     compatibilityDate = supportedCompatibilityDate;
   }
