@@ -182,7 +182,10 @@ def _preflight(args: argparse.Namespace) -> int:
     environments: list[Mapping[str, str]] = [os.environ]
     if args.paths:
         # Scenario environments are test arrangements (one names a retired model on purpose): only on request.
-        environments += [item.scenario.environment for item in load_scenarios(discover(args.paths))]
+        environments += [
+            {**item.scenario.environment_defaults, **item.scenario.environment}
+            for item in load_scenarios(discover(args.paths))
+        ]
     tenant_files = sorted(args.tenants.glob("*.json")) if args.tenants.is_dir() else []
     models = models_named(tenant_files, environments, args.model)
     if not models:

@@ -53,8 +53,9 @@ class ScenarioPlan:
 def _models(scenario: Scenario, tenants: Sequence[Mapping[str, Any]], tenant: str | None) -> list[str]:
     chosen = next((t for t in tenants if t.get("tenantId") == tenant), tenants[0] if tenants else {})
     chat = str((chosen.get("aiModels") or {}).get("chat", "@cf/meta/llama-3.1-8b-instruct-fp8-fast"))
-    primary = scenario.environment.get("MODEL_ID", chat)
-    fallback = scenario.environment.get("FALLBACK_MODEL_ID", chat)
+    environment = {**scenario.environment_defaults, **scenario.environment}
+    primary = environment.get("MODEL_ID", chat)
+    fallback = environment.get("FALLBACK_MODEL_ID", chat)
     return [primary, fallback]
 
 

@@ -1,4 +1,5 @@
-"""What a scenario assumes of the system under test, and whether the SUT meets it.
+"""What a scenario assumes of the system under test, whether the SUT meets it, and which models its
+configuration picks.
 
 A scenario assumes its ``environment`` (those variables have those values), its ``assumes.unset`` (those
 variables are not set) and its ``tenants`` (they exist as written). A target arranges what it can (var
@@ -7,22 +8,38 @@ this module tests each assumption against it, or, where the target cannot read t
 the SUT itself (``GET /health`` with ``x-tenant-id``, the platform's contract). An assumption that does
 not hold makes the scenario *not applicable*, with the assumption named: never a finding.
 
+Expected models that depend on configuration are written as references (``primary:TENANT``,
+``fallback:TENANT``; ``aigw_harness.scenarios.model.MODEL_REFERENCE``) and resolved here by the platform's
+precedence over the SUT's effective configuration (``choose_models``), or over what ``/health`` reports when
+the target cannot read it. A reference to a fallback the SUT does not have makes the scenario not
+applicable.
+
 No I/O beyond that one probe; nothing here changes the SUT.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from pydantic import BaseModel
 
-from aigw_harness.scenarios.model import Scenario
-from aigw_harness.scenarios.targets import Capability, ScenarioSetup, SystemUnderTest
+from aigw_harness.scenarios.model import MODEL_REFERENCE, Match, Scenario
+from aigw_harness.scenarios.targets import Capability, ScenarioSetup, SutConfig, SystemUnderTest
 
-__all__ = ["Assumption", "assumptions_of", "unmet"]
+__all__ = [
+    "Assumption",
+    "ModelChoice",
+    "assumptions_of",
+    "choose_models",
+    "model_references",
+    "resolve_models",
+    "unmet",
+]
 
 # Model variables /health reports (the platform's /health: modelId = MODEL_ID ?? the tenant's chat model).
 _HEALTH_FIELDS = {"MODEL_ID": "modelId", "FALLBACK_MODEL_ID": "fallbackModelId"}
@@ -172,3 +189,198 @@ async def _tenant_problem(
     if assumption.inline:
         return "the SUT knows the tenant but its configuration cannot be read"
     return None
+
+
+# --- expected models from the SUT's configuration ---------------------------------------------------------
+
+_REFERENCE = re.compile(MODEL_REFERENCE)
+type _Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelChoice:
+    """The models the platform's precedence picks for a tenant's request that names no model."""
+
+    primary: str
+    fallback: str | None
+    """``None``: no fallback call (it is the primary, or outside the tenant's allow-list)."""
+    why: str
+    """Where the two came from, for reasons (``MODEL_ID=..., FALLBACK_MODEL_ID unset: aiModels.chat``)."""
+
+    def of(self, role: str) -> str | None:
+        return self.primary if role == "primary" else self.fallback
+
+
+def _setting(value: Any) -> str | None:
+    # An empty variable names no model (the platform's documented intent; EMPTY-MODEL-ID checks it).
+    return value if isinstance(value, str) and value else None
+
+
+def _allow_listed(
+    primary: str, fallback: str | None, tenant: Mapping[str, Any], why: list[str]
+) -> str | None:
+    flags = tenant.get("featureFlags")
+    if isinstance(flags, Mapping) and flags.get("modelAllowList") is True and fallback is not None:
+        allowed = tenant.get("allowedModels") or []
+        if fallback not in allowed:
+            why.append(f"{fallback} is outside the tenant's allowedModels, so there is no fallback")
+            return None
+    if fallback == primary:
+        why.append("the fallback is the primary, so there is no fallback call")
+        return None
+    return fallback
+
+
+def choose_models(variables: Mapping[str, Any], tenant: Mapping[str, Any]) -> ModelChoice:
+    """The platform's rule (platform.md 2.4): primary ``MODEL_ID`` else the tenant's ``aiModels.chat``;
+    fallback ``FALLBACK_MODEL_ID`` else the chat model, dropped when it equals the primary or, with the
+    tenant's ``modelAllowList`` on, when it is not in ``allowedModels``."""
+    models = tenant.get("aiModels")
+    chat = models.get("chat") if isinstance(models, Mapping) else None
+    chat = chat if isinstance(chat, str) else ""
+    env_primary, env_fallback = (
+        _setting(variables.get("MODEL_ID")),
+        _setting(variables.get("FALLBACK_MODEL_ID")),
+    )
+    primary = env_primary or chat
+    why = [
+        f"MODEL_ID={env_primary}" if env_primary else f"MODEL_ID unset: aiModels.chat {chat}",
+        f"FALLBACK_MODEL_ID={env_fallback}"
+        if env_fallback
+        else f"FALLBACK_MODEL_ID unset: aiModels.chat {chat}",
+    ]
+    fallback = _allow_listed(primary, env_fallback or chat, tenant, why)
+    return ModelChoice(primary, fallback, ", ".join(why))
+
+
+def _walk(value: Any, loc: _Loc) -> Iterator[tuple[_Loc, str]]:
+    """Every model reference under ``value`` with where it is written (field aliases, as in the file)."""
+    if isinstance(value, Match):
+        if value.model is not None:
+            yield (*loc, "model"), value.model
+        return
+    if isinstance(value, BaseModel):
+        for name, info in type(value).model_fields.items():
+            yield from _walk(getattr(value, name), (*loc, info.alias or name))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _walk(item, (*loc, index))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _walk(item, (*loc, key))
+
+
+def _behaviour_references(document: Any, loc: _Loc) -> Iterator[tuple[_Loc, str]]:
+    models = document.get("models") if isinstance(document, Mapping) else None
+    if isinstance(models, Mapping):
+        for key in models:
+            if isinstance(key, str) and _REFERENCE.match(key):
+                yield (*loc, "models", key), key
+
+
+def model_references(scenario: Scenario) -> list[tuple[_Loc, str, str]]:
+    """Every model reference of a scenario: (where, the reference, the tenant it names). References are
+    written in conditions (``{model: fallback:example}``, also as ``upstream_calls.models`` entries) and as
+    the keys of a behaviour document's ``models``."""
+    found = list(_walk(scenario, ()))
+    found.extend(_behaviour_references(scenario.upstream, ("upstream",)))
+    for index, step in enumerate(scenario.steps):
+        found.extend(_behaviour_references(step.upstream, ("steps", index, "upstream")))
+    out: list[tuple[_Loc, str, str]] = []
+    for loc, reference in found:
+        matched = _REFERENCE.match(reference)
+        if matched:
+            out.append((loc, reference, matched.group(2)))
+    return out
+
+
+def _substitute(value: Any, resolve: Callable[[str], str]) -> Any:
+    if isinstance(value, Match):
+        if value.model is None:
+            return value
+        return value.model_copy(update={"equals": resolve(value.model)})  # model kept for reports
+    if isinstance(value, BaseModel):
+        updates = {}
+        for name in type(value).model_fields:
+            old = getattr(value, name)
+            new = _substitute(old, resolve)
+            if new is not old:
+                updates[name] = new
+        return value.model_copy(update=updates) if updates else value
+    if isinstance(value, list):
+        listed = [_substitute(item, resolve) for item in value]
+        return listed if any(a is not b for a, b in zip(listed, value, strict=True)) else value
+    if isinstance(value, dict):
+        items = {key: _substitute(item, resolve) for key, item in value.items()}
+        models = items.get("models")
+        if isinstance(models, Mapping):  # a behaviour document: references as keys
+            items["models"] = {
+                (resolve(k) if isinstance(k, str) and _REFERENCE.match(k) else k): v
+                for k, v in models.items()
+            }
+        changed = any(a is not b for a, b in zip(items.values(), value.values(), strict=True))
+        return items if changed or items.keys() != value.keys() else value
+    return value
+
+
+def _tenant_document(tenant_id: str, setup: ScenarioSetup, config: SutConfig | None) -> Mapping[str, Any]:
+    if config is not None and config.tenants is not None and tenant_id in config.tenants:
+        return config.tenants[tenant_id]
+    for document in setup.tenants:
+        if str(document.get("tenantId") or document.get("id") or "") == tenant_id:
+            return document
+    return {}
+
+
+async def _choice_by_health(
+    tenant_id: str, tenant: Mapping[str, Any], sut: SystemUnderTest, client: httpx.AsyncClient
+) -> ModelChoice | str:
+    status, body = await _health(client, sut, tenant_id)
+    data = body.get("data") if isinstance(body, Mapping) else None
+    primary = data.get("modelId") if isinstance(data, Mapping) else None
+    fallback = data.get("fallbackModelId") if isinstance(data, Mapping) else None
+    if status != 200 or not isinstance(primary, str) or not isinstance(fallback, str):
+        return (
+            "the target does not report the SUT's configuration and GET /health with its x-tenant-id "
+            f"answered {status or 'nothing'} without modelId and fallbackModelId"
+        )
+    why = [f"/health reports modelId {primary}, fallbackModelId {fallback}"]
+    return ModelChoice(primary, _allow_listed(primary, fallback, tenant, why), ", ".join(why))
+
+
+async def resolve_models(
+    scenario: Scenario, setup: ScenarioSetup, sut: SystemUnderTest, client: httpx.AsyncClient
+) -> tuple[Scenario, list[str]]:
+    """The scenario with every model reference replaced by the model the SUT's configuration picks, and
+    the references that cannot be resolved (each ``REFERENCE (why)``: the scenario is then not
+    applicable). The SUT's effective configuration decides (``sut.config``); without it, ``/health``."""
+    references = model_references(scenario)
+    if not references:
+        return scenario, []
+    choices: dict[str, ModelChoice | str] = {}
+    for _, _, tenant_id in references:
+        if tenant_id in choices:
+            continue
+        tenant = _tenant_document(tenant_id, setup, sut.config)
+        if sut.config is not None:
+            choices[tenant_id] = (
+                choose_models(sut.config.vars, tenant)
+                if tenant
+                else "the scenario has no such tenant and the SUT reports none"
+            )
+        else:
+            choices[tenant_id] = await _choice_by_health(tenant_id, tenant, sut, client)
+    problems: dict[str, str] = {}
+    resolved: dict[str, str] = {}
+    for _, reference, tenant_id in references:
+        role = reference.partition(":")[0]
+        choice = choices[tenant_id]
+        if isinstance(choice, str):
+            problems[reference] = f"{reference} ({choice})"
+        elif (model := choice.of(role)) is None:
+            problems[reference] = f"{reference} (the SUT has no fallback for {tenant_id}: {choice.why})"
+        else:
+            resolved[reference] = model
+    if problems:
+        return scenario, list(problems.values())
+    return _substitute(scenario, resolved.__getitem__), []

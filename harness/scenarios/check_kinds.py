@@ -17,7 +17,7 @@ import httpx
 
 from aigw_harness.report.results import CheckResult, CheckStatus, Exchange, Measurement, OvershootPoint
 from aigw_harness.scenarios import checks as chk
-from aigw_harness.scenarios.kinds import CheckKind, measurement_kind
+from aigw_harness.scenarios.kinds import CheckKind, Symptom, measurement_kind
 from aigw_harness.scenarios.model import (
     AgreementCheck,
     Check,
@@ -63,6 +63,14 @@ class UpstreamCallsKind(CheckKind):
     def needs(self, spec: UpstreamCallsCheck) -> frozenset[Capability]:
         return frozenset({Capability.UPSTREAM_CALLS})
 
+    def symptoms(self, spec: UpstreamCallsCheck) -> frozenset[Symptom]:
+        shown: set[Symptom] = set()
+        if any(x is not None for x in (spec.count, spec.models, spec.statuses, spec.cut)):
+            shown.add(Symptom.ROUTING)
+        if any(x is not None for x in (spec.gateway_id, spec.metadata, spec.metadata_entries)):
+            shown.add(Symptom.ATTRIBUTION)
+        return frozenset(shown)
+
     async def evaluate(self, check: Check, spec: UpstreamCallsCheck, context: CheckContext) -> CheckResult:
         return chk.upstream_calls_check(
             check.id, check.description, spec, context.observations.upstream or []
@@ -75,6 +83,9 @@ class LogsKind(CheckKind):
     def needs(self, spec: LogsCheck) -> frozenset[Capability]:
         return frozenset({Capability.GATEWAY_LOGS})
 
+    def symptoms(self, spec: LogsCheck) -> frozenset[Symptom]:
+        return frozenset({Symptom.ATTRIBUTION})
+
     async def evaluate(self, check: Check, spec: LogsCheck, context: CheckContext) -> CheckResult:
         return chk.logs_check(check.id, check.description, spec, context.observations.logs or [])
 
@@ -85,6 +96,9 @@ class MetricsKind(CheckKind):
     def needs(self, spec: MetricsCheck) -> frozenset[Capability]:
         return frozenset({Capability.METRICS})
 
+    def symptoms(self, spec: MetricsCheck) -> frozenset[Symptom]:
+        return frozenset({Symptom.USAGE})
+
     async def evaluate(self, check: Check, spec: MetricsCheck, context: CheckContext) -> CheckResult:
         return chk.metrics_check(check.id, check.description, spec, context.observations.metrics or [])
 
@@ -94,6 +108,13 @@ _AGREEMENT_SOURCES = {
     "logs": Capability.GATEWAY_LOGS,
     "upstream": Capability.UPSTREAM_CALLS,
 }
+_AGREEMENT_FIELDS = {
+    "model": Symptom.ROUTING,
+    "tokens_in": Symptom.USAGE,
+    "tokens_out": Symptom.USAGE,
+    "cost": Symptom.USAGE,
+    "status": Symptom.ENVELOPE,
+}
 
 
 class AgreementKind(CheckKind):
@@ -101,6 +122,12 @@ class AgreementKind(CheckKind):
 
     def needs(self, spec: AgreementCheck) -> frozenset[Capability]:
         return frozenset(_AGREEMENT_SOURCES[s] for s in spec.sources if s in _AGREEMENT_SOURCES)
+
+    def symptoms(self, spec: AgreementCheck) -> frozenset[Symptom]:
+        shown = {_AGREEMENT_FIELDS[f] for f in spec.fields}
+        if "logs" in spec.sources:
+            shown.add(Symptom.ATTRIBUTION)  # a call outside AI Gateway leaves no record to agree with
+        return frozenset(shown)
 
     async def evaluate(self, check: Check, spec: AgreementCheck, context: CheckContext) -> CheckResult:
         return chk.agreement_check(check.id, check.description, spec, context.observations)
@@ -111,6 +138,9 @@ class MeasurementKindCheck(CheckKind):
 
     def needs(self, spec: MeasurementCheck) -> frozenset[Capability]:
         return measurement_kind(spec.name).needs()
+
+    def symptoms(self, spec: MeasurementCheck) -> frozenset[Symptom]:
+        return measurement_kind(spec.name).symptoms
 
     async def evaluate(self, check: Check, spec: MeasurementCheck, context: CheckContext) -> CheckResult:
         found = context.measurements.get(spec.name)
@@ -155,6 +185,9 @@ class LedgerKind(CheckKind):
         if spec.agrees_with_billed:
             needed.add(Capability.UPSTREAM_CALLS)
         return frozenset(needed)
+
+    def symptoms(self, spec: LedgerCheck) -> frozenset[Symptom]:
+        return frozenset({Symptom.USAGE})
 
     async def evaluate(self, check: Check, spec: LedgerCheck, context: CheckContext) -> CheckResult:
         if context.ledger is None:

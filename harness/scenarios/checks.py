@@ -403,9 +403,19 @@ def upstream_calls_check(
         if (why := match(spec.count, len(calls))) is not None:
             problems.append(f"count: {why}")
     if spec.models is not None:
-        expected.append(f"models {spec.models}")
-        if models != spec.models:
-            problems.append(f"models: expected {spec.models}, got {models}")
+        wanted = (
+            "["
+            + ", ".join(
+                repr(m) if isinstance(m, str) else m.describe().removeprefix("== ") for m in spec.models
+            )
+            + "]"
+        )
+        expected.append(f"models {wanted}")
+        if len(models) != len(spec.models) or any(
+            (model != m) if isinstance(m, str) else match(m, model) is not None
+            for model, m in zip(models, spec.models, strict=False)
+        ):
+            problems.append(f"models: expected {wanted}, got {models}")
     if spec.statuses is not None:
         expected.append(f"statuses {spec.statuses}")
         if statuses != spec.statuses:

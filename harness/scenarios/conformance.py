@@ -28,10 +28,19 @@ from typing import Any
 
 from aigw_harness.report.results import CheckResult, CheckStatus, Evidence, Exchange, FindingResult
 from aigw_harness.scenarios.checks import Observations
+from aigw_harness.scenarios.kinds import Symptom, expectation_symptoms, measurement_kind
 from aigw_harness.scenarios.targets import UpstreamCall
 
 __all__ = ["RootCause", "conformance", "fault_not_exercised", "group_under_root_causes"]
 
+_MEASURED = (
+    "ttft_ms",
+    "inter_token_gap_ms",
+    "tokens_per_s",
+    "duration_ms",
+    "data_events",
+    "overshoot_tokens",
+)
 _METADATA_LIMIT = 5  # AI Gateway keeps the first five custom metadata entries
 # Stream faults of the fake's behaviour documents: applied to streamed calls only.
 _STREAM_FAULTS = ("cut_after_events", "cut_after_bytes", "stall", "malformed_frame", "error_frame")
@@ -43,6 +52,8 @@ class RootCause:
     finding: FindingResult
     failing: frozenset[str] = frozenset()
     """The requests the cause was seen on."""
+    explains: frozenset[Symptom] = frozenset()
+    """The symptoms it can produce (declared with the cause)."""
 
 
 def _calls_by_exchange(observations: Observations) -> dict[str, list[UpstreamCall]]:
@@ -70,6 +81,16 @@ def _sent_metadata(call: UpstreamCall) -> dict[str, Any] | None:
     gateway = options.get("gateway") if isinstance(options, Mapping) else None
     metadata = gateway.get("metadata") if isinstance(gateway, Mapping) else None
     return dict(metadata) if isinstance(metadata, Mapping) else None
+
+
+def _unstreamed(call: UpstreamCall) -> bool:
+    """The call did not ask to stream: read from its inputs where the request body is known (whatever the
+    call's outcome: a call the SUT gave up on was still made unstreamed), else from an answer that was not
+    streamed although it succeeded."""
+    inputs = (call.request or {}).get("inputs")
+    if isinstance(inputs, Mapping):
+        return inputs.get("stream") is not True
+    return call.stream is False and call.status < 400
 
 
 def _why_not_streamed(call: UpstreamCall) -> str:
@@ -101,39 +122,71 @@ def _check(name: str, description: str, problems: list[str], exchanges: Iterable
     )
 
 
-_ROOT_FINDINGS: dict[str, tuple[str, str, str, str]] = {
-    # check name → (finding id, severity, title, recommendation)
-    "stream": (
-        "UPSTREAM-NOT-STREAMED",
-        "high",
-        "The client asked for a stream, but the SUT's upstream call was not streamed",
-        "Put `stream: true` in the inputs of env.AI.run (the second argument), not in its options.",
-    ),
-    "gateway": (
-        "UPSTREAM-WITHOUT-GATEWAY",
-        "high",
-        "Upstream calls bypass AI Gateway (no gateway id)",
-        "Pass `{gateway: {id}}` in the options of every env.AI.run call.",
-    ),
-    "metadata": (
-        "UPSTREAM-METADATA-ATTRIBUTION",
-        "medium",
-        "Tenant attribution does not reach AI Gateway's logs (over five metadata entries, or no tenantId)",
-        "Send at most five metadata entries, tenantId among the first five.",
-    ),
-    "repeated": (
-        "UPSTREAM-CALL-REPEATED",
-        "medium",
-        "An upstream call that had succeeded was made again for the same request",
-        "Call the model once per candidate; retry only after a failure.",
-    ),
-    "cancelled": (
-        "UPSTREAM-NOT-CANCELLED",
-        "medium",
-        "The upstream call is read to the end after the client went away",
-        "Cancel the upstream stream (reader.cancel or an AbortSignal) when a write to the client fails.",
-    ),
-}
+@dataclass(frozen=True, slots=True)
+class _RootCauseKind:
+    finding_id: str
+    severity: str
+    title: str
+    recommendation: str
+    explains: frozenset[Symptom]
+    """The symptoms this cause can produce: a finding is its symptom only when every failing check the
+    finding rests on shows one of them."""
+
+
+_ROOT_CAUSES: dict[str, _RootCauseKind] = {}
+
+
+def _root_cause(name: str, finding_id: str, severity: str, title: str, recommendation: str,
+                explains: Iterable[Symptom]) -> None:  # fmt: skip
+    _ROOT_CAUSES[name] = _RootCauseKind(finding_id, severity, title, recommendation, frozenset(explains))
+
+
+# An unstreamed call changes how the answer streams, when failures surface (and so which model serves)
+# and what the client is sent; it does not explain usage figures: the binding's JSON answer carries the
+# model's usage, so a wrong count there has its own cause.
+_root_cause(
+    "stream",
+    "UPSTREAM-NOT-STREAMED",
+    "high",
+    "The client asked for a stream, but the SUT's upstream call was not streamed",
+    "Put `stream: true` in the inputs of env.AI.run (the second argument), not in its options.",
+    [Symptom.STREAM, Symptom.ROUTING, Symptom.ENVELOPE],
+)
+# Without AI Gateway nothing is logged or attributed, and its fallbacks and cost figures are missing.
+_root_cause(
+    "gateway",
+    "UPSTREAM-WITHOUT-GATEWAY",
+    "high",
+    "Upstream calls bypass AI Gateway (no gateway id)",
+    "Pass `{gateway: {id}}` in the options of every env.AI.run call.",
+    [Symptom.ATTRIBUTION, Symptom.USAGE],
+)
+_root_cause(
+    "metadata",
+    "UPSTREAM-METADATA-ATTRIBUTION",
+    "medium",
+    "Tenant attribution does not reach AI Gateway's logs (over five metadata entries, or no tenantId)",
+    "Send at most five metadata entries, tenantId among the first five.",
+    [Symptom.ATTRIBUTION],
+)
+# A repeated call changes the calls made and what they bill.
+_root_cause(
+    "repeated",
+    "UPSTREAM-CALL-REPEATED",
+    "medium",
+    "An upstream call that had succeeded was made again for the same request",
+    "Call the model once per candidate; retry only after a failure.",
+    [Symptom.ROUTING, Symptom.USAGE],
+)
+# A stream read to the end after the client left bills the whole answer and shows as an uncut call.
+_root_cause(
+    "cancelled",
+    "UPSTREAM-NOT-CANCELLED",
+    "medium",
+    "The upstream call is read to the end after the client went away",
+    "Cancel the upstream stream (reader.cancel or an AbortSignal) when a write to the client fails.",
+    [Symptom.ROUTING, Symptom.USAGE],
+)
 
 
 def conformance(observations: Observations) -> list[RootCause]:
@@ -158,7 +211,7 @@ def conformance(observations: Observations) -> list[RootCause]:
         else:
             pairs = []
         for exchange, call in pairs:
-            if call.stream is False and call.status < 400:
+            if _unstreamed(call):
                 failing.append(exchange.id)
                 if len(problems) < 1:
                     problems.append(
@@ -174,7 +227,7 @@ def conformance(observations: Observations) -> list[RootCause]:
                     problems,
                     failing + [e.id for e, _ in pairs],
                     [c.log_id for _, c in pairs if c.log_id and not c.stream],
-                    {"calls": len(pairs), "not_streamed": sum(1 for _, c in pairs if c.stream is False)},
+                    {"calls": len(pairs), "not_streamed": sum(1 for _, c in pairs if _unstreamed(c))},
                 )
             )
 
@@ -271,19 +324,18 @@ def conformance(observations: Observations) -> list[RootCause]:
     causes: list[RootCause] = []
     for check in out:
         failing_ids = frozenset(check.exchanges if check.status is CheckStatus.FAILED else ())
-        name = check.id.removeprefix("conformance.")
-        finding_id, severity, title, recommendation = _ROOT_FINDINGS[name]
+        kind = _ROOT_CAUSES[check.id.removeprefix("conformance.")]
         causes.append(
             RootCause(
                 check,
                 FindingResult(
-                    id=finding_id,
-                    title=title,
-                    severity=severity,
+                    id=kind.finding_id,
+                    title=kind.title,
+                    severity=kind.severity,
                     raised=check.status is CheckStatus.FAILED,
                     when="failed",
                     detail=check.reason,
-                    recommendation=recommendation,
+                    recommendation=kind.recommendation,
                     evidence=[
                         Evidence(
                             ref=check.id,
@@ -298,6 +350,7 @@ def conformance(observations: Observations) -> list[RootCause]:
                     root_cause=True,
                 ),
                 failing_ids,
+                kind.explains,
             )
         )
     return causes
@@ -327,6 +380,7 @@ def fault_not_exercised(
     by_exchange = _calls_by_exchange(observations)
     mapped = any(by_exchange.values())
     out: dict[str, str] = {}
+    undelivered: dict[int, str] = {}  # behaviour document (by identity) → the step whose fault it missed
     for step, document in step_behaviour.items():
         faults = _stream_faults(document)
         if not faults:
@@ -337,9 +391,17 @@ def fault_not_exercised(
         else:
             calls = list(observations.upstream or [])
         if calls and not any(c.stream for c in calls):
+            undelivered.setdefault(id(document), step)
             out[step] = (
                 f"fault not exercised: {', '.join(faults)} applies to streamed upstream calls, and the SUT's "
                 f"{len(calls)} call(s) for step {step} were not streamed ({_why_not_streamed(calls[0])})"
+            )
+        elif not calls and mapped and id(document) in undelivered:
+            # A step that calls nothing upstream (reading a session's history) sees what the fault of an
+            # earlier step under the same behaviour caused: nothing, when that fault was not delivered.
+            out[step] = (
+                f"fault not exercised: step {step} reads the outcome of step {undelivered[id(document)]}, "
+                f"whose {', '.join(faults)} was not delivered (its upstream calls were not streamed)"
             )
         elif compressed_against is not None and "stream.stall" in faults:
             out[step] = (
@@ -349,25 +411,90 @@ def fault_not_exercised(
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _Ground:
+    """One failing check (or measurement) a raised finding rests on."""
+
+    shows: frozenset[Symptom]
+    requests: frozenset[str]
+    """The requests it concerns; empty when it covers the whole run (an upstream or ledger check)."""
+
+
+def _grounds(
+    finding: FindingResult,
+    checks: Mapping[str, CheckResult],
+    by_step: Mapping[str, Sequence[CheckResult]],
+    symptoms: Mapping[str, frozenset[Symptom]],
+) -> list[_Ground] | None:
+    """What a raised finding rests on, or ``None`` when no root cause can explain it: it states confirmed
+    behaviour (``when: passed``), or it rests on nothing that failed."""
+    if finding.when == "passed":
+        return None
+    grounds: list[_Ground] = []
+    for evidence in finding.evidence:
+        if evidence.kind == "measurement":
+            if finding.when == "always" and evidence.status == "measured":
+                try:
+                    shows = measurement_kind(evidence.ref).symptoms
+                except KeyError:
+                    shows = frozenset()
+                grounds.append(_Ground(shows, frozenset()))
+            continue
+        found = [checks[evidence.ref]] if evidence.ref in checks else list(by_step.get(evidence.ref, ()))
+        for check in found:
+            if check.status is not CheckStatus.FAILED:
+                continue
+            shows = (
+                expectation_symptoms(check.id.removeprefix(f"{check.step}."))
+                if check.step is not None
+                else symptoms.get(check.id, frozenset())
+            )
+            grounds.append(_Ground(shows, frozenset(check.exchanges)))
+    return grounds or None
+
+
 def group_under_root_causes(
-    findings: Sequence[FindingResult], causes: Sequence[RootCause], exchanges: Sequence[Exchange]
+    findings: Sequence[FindingResult],
+    causes: Sequence[RootCause],
+    exchanges: Sequence[Exchange],
+    checks: Sequence[CheckResult] = (),
+    symptoms: Mapping[str, frozenset[Symptom]] | None = None,
 ) -> list[FindingResult]:
-    """Root-cause findings first, each masking the scenario's raised findings on the same requests (a
-    finding resting on measurements over all requests is masked when the cause was seen on all of them)."""
+    """Root-cause findings first, each masking the raised findings it can explain.
+
+    A cause explains a finding when every failing check the finding rests on (its evidence) shows a symptom
+    the cause declares (``explains``) and concerns requests the cause was seen on (a check over the whole
+    run, or a measurement, when the cause was seen on every request). A finding that states confirmed
+    behaviour (``when: passed``) is never a symptom. ``symptoms`` gives what each of the scenario's checks
+    across the run shows (``kinds.check_symptoms``); expectations declare theirs by key
+    (``kinds.expectation_symptoms``) and measurements by kind."""
     raised_causes = [c for c in causes if c.finding.raised]
-    everything = {e.id for e in exchanges if e.status is not None}
+    everything = frozenset(e.id for e in exchanges if e.status is not None)
+    by_id = {c.id: c for c in checks}
+    by_step: dict[str, list[CheckResult]] = {}
+    for check in checks:
+        if check.step is not None:
+            by_step.setdefault(check.step, []).append(check)
+    grounds = {f.id: _grounds(f, by_id, by_step, symptoms or {}) for f in findings if f.raised}
     grouped: list[FindingResult] = []
     masked: dict[str, str] = {}
     for cause in raised_causes:
-        requests = set(cause.failing)
 
-        def symptom(finding: FindingResult, requests: set[str] = requests) -> bool:
-            seen = {r for ev in finding.evidence for r in ev.exchanges}
-            if seen:
-                return bool(requests & seen)
-            return bool(everything) and everything <= requests
+        def explained(ground: _Ground, cause: RootCause = cause) -> bool:
+            if not ground.shows & cause.explains:
+                return False
+            if ground.requests & everything:
+                return bool(ground.requests & cause.failing)
+            return bool(everything) and everything <= cause.failing
 
-        masks = [f.id for f in findings if f.raised and f.id not in masked and symptom(f)]
+        masks = [
+            f.id
+            for f in findings
+            if f.raised
+            and f.id not in masked
+            and (found := grounds.get(f.id)) is not None
+            and all(explained(g) for g in found)
+        ]
         for finding_id in masks:
             masked[finding_id] = cause.finding.id
         grouped.append(cause.finding.model_copy(update={"masks": masks}))

@@ -151,7 +151,7 @@ def gateway_settings(
         account_id=account_id,
         api_token=api_token,
         tenants=tenants,
-        env=dict(setup.environment),
+        env={k: v for k, v in setup.effective_environment().items() if v is not None},
         budget_store=setup.budget_store,
         kv=kv,
         output_reservation=int(g.get("output_reservation", 0)),
@@ -206,7 +206,7 @@ class FakeTarget:
                     sessions=GatewayView(gateway),
                     clock=ClockView(clock, upstream_clock),
                     config=SutConfig(
-                        vars=dict(setup.environment),
+                        vars={k: v for k, v in setup.effective_environment().items() if v is not None},
                         source="the scenario (applied)",
                         reference_gateway=True,
                         scaled_timers=True,

@@ -9,6 +9,11 @@ From the kinds, ``plan`` computes what can run on a target: a scenario whose *st
 the target lacks cannot be played and is skipped with the missing facts named; a *check* that needs one is
 skipped alone, with the missing fact named, and the rest of the scenario runs.
 
+Each kind also declares the *symptoms* its failure shows (``Symptom``: how the answer streamed, which models
+were called, usage and charges, attribution, the envelope), and so does each expectation key: a root cause
+(``aigw_harness.scenarios.conformance``) masks a finding only when every failing check it rests on shows a
+symptom that cause can produce.
+
 The concrete kinds live in ``step_kinds``, ``check_kinds`` and ``measure``; this module holds the bases,
 the registries and the planning, and imports them only when a registry is first read.
 """
@@ -19,6 +24,7 @@ import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from aigw_harness.scenarios.model import Check, Scenario, Step
@@ -34,10 +40,13 @@ __all__ = [
     "MeasurementKind",
     "Plan",
     "StepKind",
+    "Symptom",
     "capability",
     "check_kind",
     "check_needs",
+    "check_symptoms",
     "describe_missing",
+    "expectation_symptoms",
     "measurement_kind",
     "plan",
     "scenario_needs",
@@ -64,6 +73,21 @@ def capability(name: str) -> Capability:
     except ValueError:
         known = ", ".join(c.value for c in Capability)
         raise ValueError(f"unknown capability {name!r}: choose from {known}") from None
+
+
+class Symptom(StrEnum):
+    """What a failed check shows about the SUT's behaviour; root causes declare which they can produce."""
+
+    STREAM = "stream"
+    """How the answer was streamed: its events, their timing and shape, the content type."""
+    ROUTING = "routing"
+    """Which models were called, how often and in which order, and which one served."""
+    USAGE = "usage"
+    """Token counts and charges: usage fields, usage records, ledgers."""
+    ATTRIBUTION = "attribution"
+    """What AI Gateway stored: the gateway, metadata, log records."""
+    ENVELOPE = "envelope"
+    """Status codes, error bodies and the other headers."""
 
 
 def _load_concrete() -> None:
@@ -107,6 +131,10 @@ class CheckKind(ABC):
     def needs(self, spec: Any) -> frozenset[Capability]:
         """The facts this check reads."""
 
+    def symptoms(self, spec: Any) -> frozenset[Symptom]:
+        """What this check's failure shows. None declared: no root cause masks a finding resting on it."""
+        return frozenset()
+
     @abstractmethod
     async def evaluate(self, check: Check, spec: Any, context: CheckContext) -> CheckResult: ...
 
@@ -117,6 +145,8 @@ class MeasurementKind(ABC):
 
     key: ClassVar[str]
     registry: ClassVar[dict[str, MeasurementKind]] = {}
+    symptoms: ClassVar[frozenset[Symptom]] = frozenset()
+    """What a finding resting on this measurement shows."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -154,6 +184,33 @@ def check_kind(check: Check) -> CheckKind:
 def measurement_kind(name: str) -> MeasurementKind:
     _load_concrete()
     return MeasurementKind.registry[name]
+
+
+# Expectation keys (``STEP.KEY`` checks) by prefix: the longest prefix that matches decides.
+_EXPECTATION_SYMPTOMS: dict[str, frozenset[Symptom]] = {}
+
+
+def expectation_symptoms(key: str) -> frozenset[Symptom]:
+    """What a failed expectation (``status``, ``headers.x-model-id``, ``sse.data_events``...) shows."""
+    found = [p for p in _EXPECTATION_SYMPTOMS if key == p or key.startswith(p)]
+    return _EXPECTATION_SYMPTOMS[max(found, key=len)] if found else frozenset()
+
+
+def _expectations(*prefixes: str, shows: Iterable[Symptom]) -> None:
+    for prefix in prefixes:
+        _EXPECTATION_SYMPTOMS[prefix] = frozenset(shows)
+
+
+_expectations("status", "json.", "headers.", shows=[Symptom.ENVELOPE])
+_expectations("content_type", "sse.", "ttft_ms", "duration_ms", shows=[Symptom.STREAM])
+_expectations("headers.x-model-id", "sse.done.usage.modelId", "sse.data.model", shows=[Symptom.ROUTING])
+_expectations("headers.x-tokens-", "sse.done.usage.", shows=[Symptom.USAGE])
+_expectations("sse.error.", "sse.error_event", shows=[Symptom.STREAM, Symptom.ENVELOPE])
+
+
+def check_symptoms(scenario: Scenario) -> dict[str, frozenset[Symptom]]:
+    """Check id → what its failure shows, for the scenario's checks across the run (its kinds declare it)."""
+    return {check.id: check_kind(check).symptoms(getattr(check, check.kind)) for check in scenario.checks}
 
 
 def check_needs(check: Check) -> frozenset[Capability]:

@@ -32,6 +32,7 @@ from aigw_fakes.datafiles import (
 )
 from aigw_harness.catalogue import catalogue_dir
 from aigw_harness.gateway.tenants import TenantConfig
+from aigw_harness.scenarios.assumptions import model_references
 from aigw_harness.scenarios.model import Scenario
 
 __all__ = [
@@ -220,6 +221,17 @@ def _setup_problems(
                     )
                 )
             tenant_ids.setdefault(tenant_id, _field(at))
+    for loc, reference, tenant_id in model_references(scenario):
+        if tenant_id not in tenant_ids:
+            known = ", ".join(sorted(tenant_ids)) or "none"
+            problems.append(
+                Problem(
+                    _field(loc),
+                    f"{reference} names tenant {tenant_id!r}, which is not among the scenario's tenants "
+                    f"({known})",
+                    line=line_of(positions, loc),
+                )
+            )
     return problems
 
 

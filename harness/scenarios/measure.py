@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from aigw_harness.report.results import Exchange, Measurement
 from aigw_harness.report.stats import percentile
-from aigw_harness.scenarios.kinds import MeasurementKind
+from aigw_harness.scenarios.kinds import MeasurementKind, Symptom
 from aigw_harness.scenarios.targets import Capability
 
 __all__ = ["UNITS", "measurement", "percentile", "samples", "scenario_measurements"]
@@ -98,28 +98,34 @@ class _FromExchanges(MeasurementKind):
 
 class TtftMs(_FromExchanges):
     key = "ttft_ms"
+    symptoms = frozenset({Symptom.STREAM})
 
 
 class InterTokenGapMs(_FromExchanges):
     key = "inter_token_gap_ms"
+    symptoms = frozenset({Symptom.STREAM})
 
 
 class TokensPerS(_FromExchanges):
     key = "tokens_per_s"
+    symptoms = frozenset({Symptom.STREAM})
 
 
 class DurationMs(_FromExchanges):
     key = "duration_ms"
+    symptoms = frozenset({Symptom.STREAM})
 
 
 class DataEvents(_FromExchanges):
     key = "data_events"
+    symptoms = frozenset({Symptom.STREAM})
 
 
 class OvershootTokens(MeasurementKind):
     """How far a budget was overshot after a burst: read from the SUT's ledger by the runner."""
 
     key = "overshoot_tokens"
+    symptoms = frozenset({Symptom.USAGE})
 
     def needs(self) -> frozenset[Capability]:
         return frozenset({Capability.LEDGER})

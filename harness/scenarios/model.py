@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
 __all__ = [
+    "MODEL_REFERENCE",
     "Area",
     "Assumptions",
     "BudgetStore",
@@ -37,6 +38,13 @@ __all__ = [
 ]
 
 _ID = r"^[a-z0-9][a-z0-9._-]*$"
+
+MODEL_REFERENCE = r"^(primary|fallback):([A-Za-z0-9][A-Za-z0-9_.-]*)$"
+"""A model named by the SUT's configuration instead of by id: ``primary:TENANT`` is the model the platform's
+precedence picks for a request of the tenant that names none (``MODEL_ID``, else the tenant's chat model),
+``fallback:TENANT`` the model it falls back to (``FALLBACK_MODEL_ID``, else the tenant's chat model; none when
+that is the primary or outside the tenant's allow-list). The runner resolves references against the SUT's
+effective configuration before the steps are played (``aigw_harness.scenarios.assumptions``)."""
 
 # Strict mode would demand enum instances and datetime objects; YAML gives strings for both.
 type _Lax[T] = Annotated[T, Strict(False)]
@@ -103,6 +111,9 @@ class Match(_Strict):
     min: float | None = None
     max: float | None = None
     present: bool | None = None
+    model: Annotated[str, Field(pattern=MODEL_REFERENCE)] | None = None
+    """Equals the model a reference names (``primary:TENANT`` or ``fallback:TENANT``), as the SUT's
+    configuration decides it; resolved into ``equals`` before the scenario is played."""
 
     @model_validator(mode="before")
     @classmethod
@@ -114,7 +125,9 @@ class Match(_Strict):
     @model_validator(mode="after")
     def _something_to_check(self) -> Self:
         if not self.model_fields_set:
-            raise ValueError("give at least one of equals, one_of, regex, contains, min, max, present")
+            raise ValueError("give at least one of equals, one_of, regex, contains, min, max, present, model")
+        if self.model is not None and "equals" in self.model_fields_set:
+            raise ValueError("give equals (a literal) or model (a reference), not both")
         if self.regex is not None:
             try:
                 re.compile(self.regex)
@@ -125,8 +138,12 @@ class Match(_Strict):
     def describe(self) -> str:
         """The condition in words, for reports (``== 200``, ``>= 3``, ``absent``)."""
         parts: list[str] = []
-        if "equals" in self.model_fields_set:
+        if "equals" in self.model_fields_set and self.model is not None:
+            parts.append(f"== {self.equals!r} ({self.model})")
+        elif "equals" in self.model_fields_set:
             parts.append(f"== {self.equals!r}")
+        elif self.model is not None:
+            parts.append(f"== the model {self.model} names")
         if self.one_of is not None:
             parts.append(f"in {self.one_of!r}")
         if self.regex is not None:
@@ -291,8 +308,9 @@ class LedgerCheck(_Strict):
 
 class UpstreamCallsCheck(_Strict):
     count: Match | None = None
-    models: list[str] | None = None
-    """The models the upstream was asked for, in order."""
+    models: list[str | Match] | None = None
+    """The models the upstream was asked for, in order: each a model id or a condition (``{model:
+    primary:example}`` for the model the SUT's configuration picks)."""
     statuses: list[Annotated[int, Field(ge=100, le=599)]] | None = None
     gateway_id: Match | None = None
     """Every call's gateway."""
@@ -474,6 +492,9 @@ class Scenario(_Strict):
     environment: dict[str, str] = Field(default_factory=dict)
     """The deployment's environment variables (``MODEL_ID``, ``FALLBACK_MODEL_ID``...): assumed set to these
     values, arranged by the target where it can."""
+    environment_defaults: dict[str, str] = Field(default_factory=dict)
+    """Environment variables set only where the SUT does not set them itself (not an assumption): a SUT's
+    own ``FALLBACK_MODEL_ID`` is kept, and expected models follow it through ``model`` references."""
     assumes: Assumptions = Field(default_factory=Assumptions)
     """Further assumptions about the SUT; a target arranges them or the scenario is not applicable."""
     budget_store: _Lax[BudgetStore] = BudgetStore.ATOMIC
@@ -510,6 +531,12 @@ class Scenario(_Strict):
         both = sorted(set(self.assumes.unset) & set(self.environment))
         if both:
             raise ValueError(f"assumes.unset names variables the environment sets: {', '.join(both)}")
+        twice = sorted(set(self.environment_defaults) & (set(self.environment) | set(self.assumes.unset)))
+        if twice:
+            raise ValueError(
+                "environment_defaults names variables that environment or assumes.unset already decide: "
+                + ", ".join(twice)
+            )
         check_ids = [c.id for c in self.checks]
         if len(set(check_ids)) != len(check_ids):
             raise ValueError("check ids must be unique")

@@ -51,7 +51,7 @@ from aigw_harness.report.results import (
 )
 from aigw_harness.scenarios import checks as chk
 from aigw_harness.scenarios import kinds
-from aigw_harness.scenarios.assumptions import assumptions_of, unmet
+from aigw_harness.scenarios.assumptions import assumptions_of, resolve_models, unmet
 from aigw_harness.scenarios.check_kinds import CheckContext, billed_tokens
 from aigw_harness.scenarios.conformance import conformance, fault_not_exercised, group_under_root_causes
 from aigw_harness.scenarios.exchange import perform, prepare
@@ -536,6 +536,7 @@ async def _run_loaded(loaded: LoadedScenario, target: Target, options: RunOption
             gateway=scenario.gateway.model_dump(exclude_none=True),
             absent_gateways=tuple(scenario.absent_gateways),
             unset=tuple(scenario.assumes.unset),
+            environment_defaults=dict(scenario.environment_defaults),
         )
         async with asyncio.timeout(_SCENARIO_TIMEOUT_S), target.session(setup) as sut:
             plan = kinds.plan(scenario, sut.capabilities)
@@ -547,12 +548,15 @@ async def _run_loaded(loaded: LoadedScenario, target: Target, options: RunOption
                     reason=plan.reason(target.name),
                     duration_s=round(time.perf_counter() - started, 3),
                 )
-            play = _Play(scenario, sut, setup, options)
             limits = httpx.Limits(max_connections=512, max_keepalive_connections=64)
             async with httpx.AsyncClient(
                 timeout=httpx.Timeout(60.0), limits=limits, trust_env=False
             ) as client:
                 problems = await unmet(assumptions_of(scenario, setup), sut, client)
+                if not problems:
+                    # Expected models that follow the SUT's configuration become the models it picks.
+                    scenario, problems = await resolve_models(scenario, setup, sut, client)
+                play = _Play(scenario, sut, setup, options)
                 if problems:
                     log.warning(
                         "%s is not applicable on %s: %s", scenario.id, target.name, "; ".join(problems)
@@ -603,7 +607,11 @@ async def _run_loaded(loaded: LoadedScenario, target: Target, options: RunOption
         )
     failed = any(c.status is CheckStatus.FAILED for c in checks)
     findings = group_under_root_causes(
-        _findings(scenario, checks, measurements, play.exchanges), causes, play.exchanges
+        _findings(scenario, checks, measurements, play.exchanges),
+        causes,
+        play.exchanges,
+        checks,
+        kinds.check_symptoms(scenario),
     )
     return _base_result(
         loaded,

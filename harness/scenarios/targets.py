@@ -120,6 +120,19 @@ class ScenarioSetup:
     fields, durations in nominal seconds), for targets that run the reference gateway."""
     unset: tuple[str, ...] = ()
     """Environment variables the scenario assumes are not set; a target that can unsets them."""
+    environment_defaults: Mapping[str, str] = field(default_factory=dict)
+    """Environment variables to set only where the SUT does not set them itself (never over its own)."""
+
+    def effective_environment(self, own: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The scenario's environment over a SUT's ``own`` variables, with the defaults where neither sets
+        one and the assumed-unset variables as ``None``."""
+        merged: dict[str, Any] = dict(own or {})
+        for key, value in self.environment_defaults.items():
+            if merged.get(key) is None:
+                merged[key] = value
+        merged.update(self.environment)
+        merged.update(dict.fromkeys(self.unset))
+        return merged
 
 
 @dataclass(frozen=True, slots=True)

@@ -316,6 +316,10 @@ class WorkerTarget:
     def _vars(self, setup: ScenarioSetup) -> dict[str, Any]:
         """The scenario's arrangements on top of the Worker's vars (``None`` unsets)."""
         variables: dict[str, Any] = {**self.var_overrides, **setup.environment}
+        own = {**self.config.vars, **self.var_overrides}
+        for key, value in setup.environment_defaults.items():
+            if own.get(key) is None and key not in variables:
+                variables[key] = value  # a default never replaces the Worker's own value
         variables.update(dict.fromkeys(setup.unset))
         if self.tenants_var and setup.tenants:
             variables[self.tenants_var] = list(setup.tenants)

@@ -54,6 +54,23 @@ def test_a_failed_expectation_exits_1(tmp_path: Path) -> None:
     assert "health.status" in done.stderr
 
 
+def test_a_scenario_the_sut_cannot_meet_is_reported_not_applicable(tmp_path: Path) -> None:
+    # The example tenant's chat model as FALLBACK_MODEL_ID: the SUT has no fallback to expect.
+    chat = "@cf/meta/llama-3.1-8b-instruct-fp8-fast"
+    expect = '{headers: {x-model-id: {model: "fallback:example"}}}'
+    scenario = PASSING.replace("id: cli.pass", "id: cli.na").replace(
+        "tenants: [example]\n", f'tenants: [example]\nenvironment: {{FALLBACK_MODEL_ID: "{chat}"}}\n'
+    )
+    scenario += f"  - {{name: chat, request: {{tenant: example}}, expect: {expect}}}\n"
+    (tmp_path / "na.yaml").write_text(scenario)
+    done = aigw("run", str(tmp_path / "na.yaml"), "--out", str(tmp_path / "r"), "--tenants", str(TENANTS))
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "[1/1] n/a   cli.na (" in done.stderr
+    assert "): not applicable: fallback:example (the SUT has no fallback for example" in done.stderr
+    assert "0 skipped, 1 not applicable; findings raised: none" in done.stderr
+
+
 def test_bad_files_and_flags_exit_2_with_file_line_and_field(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(PASSING.replace("area: spike", "area: nope"))

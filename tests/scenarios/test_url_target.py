@@ -100,3 +100,65 @@ async def test_a_state_probe_gives_the_ledger_of_a_deployment() -> None:
     assert seen[:2] == ["/__usage/alpha/daily/2026-02-07", "/__usage/alpha/monthly/2026-02"]
     with pytest.raises(ConfigError, match="ledger_url="):
         UrlTarget(TargetOptions(sut_url="http://127.0.0.1:9", extra={"ledger_url": "http://x/{who}"}))
+
+
+REFERENCED = parse_model(
+    """
+id: t.url-models
+title: the fallback a deployment is configured with
+area: fallback
+description: d
+tenants: [example]
+upstream:
+  default: {tokens: 4}
+  models: {"primary:example": [{error: out_of_capacity}]}
+steps:
+  - name: chat
+    request: {tenant: example, stream: false}
+    expect: {status: 200, headers: {x-model-id: {model: "fallback:example"}}}
+checks:
+  - {id: calls, upstream_calls: {models: [{model: "primary:example"}, {model: "fallback:example"}]}}
+""",
+    Scenario,
+)
+
+
+async def test_without_its_configuration_a_deployment_s_models_are_read_from_health() -> None:
+    fast, small = "@cf/meta/llama-3.1-8b-instruct-fast", "@cf/meta/llama-3.2-3b-instruct"
+    account = AccountConfig(
+        id=DEFAULT_ACCOUNT_ID, api_tokens=[DEFAULT_API_TOKEN], gateways=[GatewayConfig(id="example-gateway")]
+    )
+    async with FakeGateway.running(config=FakeConfig(accounts=[account], time_scale=0.05)) as fake:
+        results = []
+        for env in (
+            {"MODEL_ID": fast, "FALLBACK_MODEL_ID": small},
+            {"MODEL_ID": fast, "FALLBACK_MODEL_ID": fast},
+        ):
+            settings = GatewaySettings.for_upstream(
+                fake.base_url,
+                account_id=fake.account_id,
+                api_token=fake.api_token,
+                tenants_dir=TENANTS,
+                env=env,
+            )
+            async with ReferenceGateway.running(settings) as gateway:
+                options = RunOptions(
+                    target="url",
+                    sut_url=gateway.base_url,
+                    extra={
+                        "upstream_url": fake.base_url,
+                        "account_id": fake.account_id,
+                        "api_token": fake.api_token,
+                    },
+                )
+                results.append(await run_scenario(REFERENCED, options))
+    served, without = results
+    assert served.status is ScenarioStatus.PASSED, [c.reason for c in served.checks]
+    calls = next(c for c in served.checks if c.id == "calls")
+    assert calls.observed["models"] == [fast, small]
+    # The same model stands by as serves: no fallback to expect, so the scenario does not apply.
+    assert without.status is ScenarioStatus.NOT_APPLICABLE
+    assert without.reason == (
+        f"not applicable: fallback:example (the SUT has no fallback for example: /health reports modelId "
+        f"{fast}, fallbackModelId {fast}, the fallback is the primary, so there is no fallback call)"
+    )

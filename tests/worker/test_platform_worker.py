@@ -54,6 +54,9 @@ def raised(result: ScenarioResult) -> list[str]:
     [
         # MODEL_ID and FALLBACK_MODEL_ID are set in the Worker's every environment: unset as assumed.
         "precedence-tenant-default.yaml",
+        # Nothing unset: the primary and fallback expected are the ones the Worker's own vars pick.
+        "fallback-before-first-token.yaml",
+        "precedence-unknown-model.yaml",
         # A tenant with a 200-token budget, bundled for the scenario; the ledger read from the Worker's KV.
         "budget-boundaries.yaml",
         "streaming-contract.yaml",
@@ -91,6 +94,29 @@ async def test_a_worker_that_puts_stream_in_the_options_gets_one_root_cause(vari
     assert raised(faults) == ["UPSTREAM-NOT-STREAMED"]
     assert faults.reason.startswith("fault not exercised: stream.error_frame")
     assert {c.status for c in faults.checks if c.step == "error-frame"} == {"not_exercised"}
+
+    # Its symptoms are grouped under it; a finding the correct Worker raises too (an estimate where the
+    # upstream sends no usage frame) is not: an unstreamed call does not explain usage figures.
+    fallback = await run_scenario(SCENARIOS / "fallback-before-first-token.yaml", options(variant))
+    cause = next(f for f in fallback.findings if f.root_cause and f.raised)
+    assert cause.masks == ["FALLBACK-NOT-TAKEN"]
+    usage = await run_scenario(SCENARIOS / "spike-usage-in-stream.yaml", options(variant))
+    estimated = next(f for f in usage.findings if f.id == "USAGE-ESTIMATED-WITHOUT-FRAME")
+    assert estimated.raised
+    assert estimated.masked_by is None
+    assert next(f for f in usage.findings if f.root_cause and f.raised).masks == []
+
+    # A later step that reads what the undelivered fault would have caused (the failed turn's history) is
+    # not judged either.
+    sessions = await run_scenario(SCENARIOS / "taxonomy-sessions.yaml", options(variant))
+    assert raised(sessions) == ["UPSTREAM-NOT-STREAMED"]
+    assert {c.status for c in sessions.checks if c.step == "failed-history"} == {"not_exercised"}
+    assert "step failed-history reads the outcome of step failed-turn" in sessions.reason
+
+    # Whatever became of the call (answered, or given up on by the Worker's own timeout), it was made
+    # without `stream` in the inputs: the buffering the client saw is its symptom.
+    buffering = await run_scenario(SCENARIOS / "taxonomy-stream-buffering.yaml", options(variant))
+    assert [f.id for f in buffering.findings if f.raised and not f.masked_by] == ["UPSTREAM-NOT-STREAMED"]
 
     streaming = await run_scenario(SCENARIOS / "streaming-contract.yaml", options(variant))
     assert [f.id for f in streaming.findings if f.raised and f.root_cause] == ["UPSTREAM-NOT-STREAMED"]
