@@ -72,5 +72,9 @@ class SessionStore:
         newest_first = messages[::-1][: max(0, limit)]
         return newest_first[::-1]
 
+    def stored(self, key: str) -> list[StoredMessage]:
+        """Every message kept under ``key``, oldest first, as stored (nothing pruned by this read)."""
+        return list(self._messages.get(key, []))
+
     def clear(self, key: str) -> None:
         self._messages.pop(key, None)

@@ -164,6 +164,7 @@ class LiveTarget:
             Capability.LEDGER,
             Capability.CLOCK,
             Capability.TENANT_CONFIG,
+            Capability.SESSIONS,
         }
     )
     description = "the reference gateway against the real Cloudflare AI Gateway"
@@ -236,6 +237,7 @@ class LiveTarget:
                 logs=logs,
                 metrics=view,
                 ledger=view,
+                sessions=view,
                 clock=ClockView(clock),
                 description=f"{self.description} (gateway {creds.gateway_id}, run {self.run_id})",
             )

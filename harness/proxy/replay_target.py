@@ -77,7 +77,13 @@ class ReplayTarget:
     """The ``--target-option`` keys this target reads; any other is a usage error."""
     name = "replay"
     capabilities = frozenset(
-        {Capability.METRICS, Capability.LEDGER, Capability.CLOCK, Capability.TENANT_CONFIG}
+        {
+            Capability.METRICS,
+            Capability.LEDGER,
+            Capability.CLOCK,
+            Capability.TENANT_CONFIG,
+            Capability.SESSIONS,
+        }
     )
     description = "the reference gateway against recorded cassettes"
 
@@ -117,6 +123,7 @@ class ReplayTarget:
                     capabilities=self.capabilities,
                     metrics=view,
                     ledger=view,
+                    sessions=view,
                     clock=ClockView(clock),
                     description=f"{self.description} ({self.directory})",
                 )

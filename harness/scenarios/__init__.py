@@ -5,6 +5,8 @@
 - ``targets``: the ``Target`` interface, capabilities, the records sources hand back, the registry;
 - ``fake_target``, ``url_target``: the embedded fake with the reference gateway, and any ``/chat`` URL;
 - ``control``: reading the fake over HTTP (control API, Logs API);
+- ``state``, ``sessions``: reading what the SUT stored (ledger keys and figures; chat sessions, from its
+  storage or its history route in any documented shape and order);
 - ``exchange``: one request recorded event by event; ``checks``: expectations and cross-source checks;
   ``measure``: percentiles; ``runner``: ``run_scenario`` and ``run_scenarios``.
 

@@ -1,5 +1,6 @@
-"""The check kinds across a run: ``ledger``, ``upstream_calls``, ``logs``, ``metrics``, ``agreement`` and
-``measurement``, each declaring the facts it reads and evaluating itself from a ``CheckContext``.
+"""The check kinds across a run: ``ledger``, ``upstream_calls``, ``logs``, ``metrics``, ``agreement``,
+``measurement`` and ``session``, each declaring the facts it reads and evaluating itself from a
+``CheckContext``.
 
 Evaluation helpers that compare values (``match``, the per-kind comparisons) stay in
 ``aigw_harness.scenarios.checks``; this module adds what each kind needs and where its facts come from.
@@ -12,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import httpx
+
 from aigw_harness.report.results import CheckResult, CheckStatus, Exchange, Measurement, OvershootPoint
 from aigw_harness.scenarios import checks as chk
 from aigw_harness.scenarios.kinds import CheckKind, Symptom, measurement_kind
@@ -22,9 +25,17 @@ from aigw_harness.scenarios.model import (
     LogsCheck,
     MeasurementCheck,
     MetricsCheck,
+    SessionCheck,
     UpstreamCallsCheck,
 )
-from aigw_harness.scenarios.targets import Capability, LedgerView, UpstreamCall, UsageRecord
+from aigw_harness.scenarios.targets import (
+    Capability,
+    LedgerView,
+    SessionView,
+    StoredSession,
+    UpstreamCall,
+    UsageRecord,
+)
 
 __all__ = ["CheckContext", "billed_tokens", "charged_tokens"]
 
@@ -38,6 +49,7 @@ class CheckContext:
     """Scenario-wide measurements by name."""
     overshoot: Sequence[OvershootPoint] = ()
     ledger: LedgerView | None = None
+    sessions: SessionView | None = None
     clock_now: Callable[[], datetime] = field(default=datetime.now)
 
     @property
@@ -236,3 +248,136 @@ class LedgerKind(CheckKind):
             reason="; ".join(problems),
             exchanges=concerned,
         )
+
+
+def _message_problems(
+    wanted: Sequence[Mapping[str, Any]], count: Any, messages: Sequence[Any], what: str
+) -> list[str]:
+    """Why ``messages`` do not meet per-message conditions (``wanted``) and a count (a ``Match``, or
+    ``None`` for exactly ``len(wanted)``)."""
+    problems: list[str] = []
+    if count is not None:
+        if (why := chk.match(count, len(messages))) is not None:
+            problems.append(f"{what} count: {why}")
+    elif len(messages) != len(wanted):
+        problems.append(f"{len(messages)} {what} messages, expected {len(wanted)}")
+    for index, conditions in enumerate(wanted):
+        if index >= len(messages):
+            problems.append(f"{what} message {index}: absent")
+            continue
+        for path, condition in conditions.items():
+            if (why := chk.match(condition, chk.get_path(messages[index], path))) is not None:
+                problems.append(f"{what} message {index} {path}: {why}")
+    return problems
+
+
+def _describe_messages(wanted: Sequence[Mapping[str, Any]], count: Any, what: str) -> list[str]:
+    parts = [f"{what}: count {count.describe()}" if count is not None else f"{what}: {len(wanted)} messages"]
+    for index, conditions in enumerate(wanted):
+        if conditions:
+            fields = ", ".join(f"{path} {c.describe()}" for path, c in conditions.items())
+            parts.append(f"{what} message {index}: {fields}")
+    return parts
+
+
+def _shown(messages: Sequence[Any]) -> list[dict[str, Any]]:
+    def short(value: Any) -> Any:
+        return value[:77] + "..." if isinstance(value, str) and len(value) > 80 else value
+
+    return [
+        {"role": m.get("role"), "content": short(m.get("content"))}
+        if isinstance(m, Mapping)
+        else {"message": chk.json_short(m, 80)}
+        for m in messages[:12]
+    ]
+
+
+def _sent_messages(call: UpstreamCall) -> list[Any]:
+    """The chat messages of one upstream call: a binding call's ``inputs.messages``, or a REST body's."""
+    body: Any = call.request or {}
+    for path in ("inputs.messages", "messages"):
+        found = chk.get_path(body, path)
+        if isinstance(found, list):
+            return found
+    return []
+
+
+def _session_exchanges(spec: SessionCheck, exchanges: Sequence[Exchange]) -> list[Exchange]:
+    """The scenario's requests in the session."""
+    return [
+        e
+        for e in exchanges
+        if e.tenant == spec.tenant
+        and isinstance(e.request_body, Mapping)
+        and e.request_body.get("sessionId") == spec.session
+    ]
+
+
+def _session_calls(spec: SessionCheck, observations: chk.Observations) -> list[UpstreamCall]:
+    """The upstream calls made for the session's requests: by trace id, else by the ``sessionId`` the SUT
+    put in the call's metadata."""
+    traces = [e.trace_id for e in _session_exchanges(spec, observations.exchanges) if e.trace_id]
+    calls = [c for trace in traces for c in observations.by_trace.get(trace, [])]
+    if calls:
+        return calls
+    return [c for c in observations.upstream or [] if str(c.metadata.get("sessionId", "")) == spec.session]
+
+
+class SessionKind(CheckKind):
+    """What the SUT stored in a session: its storage where the target reads it, else its history route
+    (``aigw_harness.scenarios.sessions``); an order the source does not state is judged both ways. And what it
+    sent the model from the session on its last call (``sent``), from the upstream's requests."""
+
+    key = "session"
+
+    def needs(self, spec: SessionCheck) -> frozenset[Capability]:
+        needed: set[Capability] = set()
+        if spec.messages is not None or spec.count is not None:
+            needed.add(Capability.SESSIONS)
+        if spec.sent is not None:
+            needed.add(Capability.UPSTREAM_CALLS)
+        return frozenset(needed)
+
+    async def evaluate(self, check: Check, spec: SessionCheck, context: CheckContext) -> CheckResult:
+        expected: list[str] = [f"session {spec.session} of {spec.tenant}, oldest first"]
+        problems: list[str] = []
+        observed: dict[str, Any] = {}
+        if spec.messages is not None or spec.count is not None:
+            expected += _describe_messages(spec.messages or [], spec.count, "stored")
+            problems += await self._stored(spec, context, observed)
+        if spec.sent is not None:
+            expected += _describe_messages(spec.sent, None, "sent")
+            calls = _session_calls(spec, context.observations)
+            sent = _sent_messages(calls[-1]) if calls else []
+            observed.update(sent_calls=len(calls), sent=_shown(sent))
+            if not calls:
+                problems.append("no upstream call was made for this session")
+            else:
+                problems += _message_problems(spec.sent, None, sent, "sent")
+        return CheckResult(
+            id=check.id,
+            kind="session",
+            description=check.description,
+            status=CheckStatus.FAILED if problems else CheckStatus.PASSED,
+            expected="; ".join(expected),
+            observed=observed,
+            reason="; ".join(problems[:4]) + (f" (and {len(problems) - 4} more)" if problems[4:] else ""),
+            exchanges=[e.id for e in _session_exchanges(spec, context.exchanges)],
+        )
+
+    async def _stored(self, spec: SessionCheck, context: CheckContext, observed: dict[str, Any]) -> list[str]:
+        if context.sessions is None:
+            raise RuntimeError("a session check ran without a way to read sessions")
+        try:
+            stored: StoredSession = await context.sessions.session(spec.tenant, spec.session)
+        except (ValueError, httpx.HTTPError) as exc:
+            return [f"the stored session could not be read: {exc}"]
+        messages = [dict(m) for m in stored.messages]
+        wanted = spec.messages or []
+        problems = _message_problems(wanted, spec.count, messages, "stored")
+        order = "oldest first" if stored.order == "oldest_first" else "not stated by the source"
+        reverse_fits = problems and stored.order == "unknown"
+        if reverse_fits and not _message_problems(wanted, spec.count, messages[::-1], "stored"):
+            problems, messages, order = [], messages[::-1], "newest first (read reversed)"
+        observed.update(source=stored.source, order=order, count=len(messages), messages=_shown(messages))
+        return problems

@@ -29,6 +29,7 @@ from aigw_harness.scenarios.control import fake_sources
 from aigw_harness.scenarios.targets import (
     Capability,
     ScenarioSetup,
+    StoredSession,
     SutConfig,
     SystemUnderTest,
     TargetOptions,
@@ -76,8 +77,8 @@ class ClockView:
 
 
 class GatewayView:
-    """The reference gateway's metrics and ledger, as the runner reads them (``MetricsSource`` and
-    ``LedgerView``); every target that runs the reference gateway in-process uses it."""
+    """The reference gateway's metrics, ledger and sessions, as the runner reads them (``MetricsSource``,
+    ``LedgerView`` and ``SessionView``); every target that runs the reference gateway in-process uses it."""
 
     def __init__(self, gateway: ReferenceGateway) -> None:
         self._gateway = gateway
@@ -88,6 +89,12 @@ class GatewayView:
     async def used(self, tenant_id: str, period: Literal["daily", "monthly"], at: datetime) -> int:
         daily, monthly = budget_keys(tenant_id, at.timestamp())
         return self._gateway.ledger.usage().get(daily if period == "daily" else monthly, 0)
+
+    async def session(self, tenant_id: str, session_id: str) -> StoredSession:
+        store = self._gateway.app.sessions
+        key = store.key(tenant_id, session_id)
+        messages = [m.as_json() for m in store.stored(key)]
+        return StoredSession(messages=messages, source=f"the reference gateway's session store {key!r}")
 
 
 def usage_record(record: GatewayUsageRecord) -> UsageRecord:
@@ -196,6 +203,7 @@ class FakeTarget:
                     logs=sources.logs,
                     metrics=GatewayView(gateway),
                     ledger=GatewayView(gateway),
+                    sessions=GatewayView(gateway),
                     clock=ClockView(clock, upstream_clock),
                     config=SutConfig(
                         vars={k: v for k, v in setup.effective_environment().items() if v is not None},

@@ -322,6 +322,33 @@ class UpstreamCallsCheck(_Strict):
     """Whether each call's response was cut off (a fault or the client going away), in order."""
 
 
+_SESSION_ID = r"^[0-9A-Za-z][0-9A-Za-z._:-]{0,127}$"
+
+
+class SessionCheck(_Strict):
+    """What the SUT stored in one session, oldest message first: read from its storage where the target
+    can (a Worker's Durable Object, a deployment's state probe, the reference gateway's store), else from
+    its history route in any of the contract's documented shapes and orders. And (``sent``) what it sent
+    the model from that session, read from the upstream's requests."""
+
+    tenant: str
+    session: Annotated[str, Field(pattern=_SESSION_ID)]
+    messages: list[dict[str, Match]] | None = None
+    """One entry per stored message, oldest first: conditions on its fields (``role``, ``content``,
+    ``tokenCount``); ``{}`` accepts any message. Without ``count``, exactly this many messages."""
+    count: Match | None = None
+    """How many messages the session holds (defaults to the length of ``messages``)."""
+    sent: list[dict[str, Match]] | None = None
+    """The messages the SUT sent upstream on the session's last call, oldest first (its history, then the
+    new question), exactly this many: what the model was given, whatever order the SUT stores."""
+
+    @model_validator(mode="after")
+    def _something_to_check(self) -> Self:
+        if self.messages is None and self.count is None and self.sent is None:
+            raise ValueError("a session check needs messages, count or sent")
+        return self
+
+
 class LogsCheck(_Strict):
     count: Match | None = None
     """How many log records there are (all of them, whatever ``where`` says)."""
@@ -367,7 +394,7 @@ class MetricsCheck(_Strict):
 
 class Check(_Strict):
     """A check across the whole run: one of ``ledger``, ``upstream_calls``, ``logs``, ``metrics``,
-    ``agreement`` or ``measurement``."""
+    ``agreement``, ``measurement`` or ``session``."""
 
     id: Annotated[str, Field(pattern=_ID)]
     description: str = ""
@@ -380,6 +407,7 @@ class Check(_Strict):
     metrics: MetricsCheck | None = None
     agreement: AgreementCheck | None = None
     measurement: MeasurementCheck | None = None
+    session: SessionCheck | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> Self:
@@ -395,7 +423,7 @@ class Check(_Strict):
         return next(k for k in CHECK_KINDS if getattr(self, k) is not None)
 
 
-CHECK_KINDS = ("ledger", "upstream_calls", "logs", "metrics", "agreement", "measurement")
+CHECK_KINDS = ("ledger", "upstream_calls", "logs", "metrics", "agreement", "measurement", "session")
 
 
 class FindingWhen(StrEnum):

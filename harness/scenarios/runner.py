@@ -58,6 +58,7 @@ from aigw_harness.scenarios.exchange import perform, prepare
 from aigw_harness.scenarios.loader import LoadedScenario, load_scenario, load_scenarios, resolve_tenants
 from aigw_harness.scenarios.measure import measurement, scenario_measurements
 from aigw_harness.scenarios.model import FindingWhen, Scenario, Step
+from aigw_harness.scenarios.sessions import RouteSessions
 from aigw_harness.scenarios.targets import (
     CAPABILITY_WORDS,
     Capability,
@@ -300,13 +301,19 @@ class _Play:
         return observations
 
     async def scenario_checks(self, observations: chk.Observations, plan: kinds.Plan) -> list[CheckResult]:
-        context = CheckContext(
-            observations=observations,
-            measurements={m.name: m for m in self.measurements() if m.step is None},
-            overshoot=self.overshoot,
-            ledger=self.sut.ledger,
-            clock_now=self._clock_now,
-        )
+        # A SUT whose stored sessions the target cannot read is asked through its own history route.
+        async with httpx.AsyncClient(timeout=30.0, trust_env=False) as client:
+            context = CheckContext(
+                observations=observations,
+                measurements={m.name: m for m in self.measurements() if m.step is None},
+                overshoot=self.overshoot,
+                ledger=self.sut.ledger,
+                sessions=self.sut.sessions or RouteSessions(client, self.sut.chat_url),
+                clock_now=self._clock_now,
+            )
+            return await self._evaluate_checks(context, plan)
+
+    async def _evaluate_checks(self, context: CheckContext, plan: kinds.Plan) -> list[CheckResult]:
         results: list[CheckResult] = []
         for check in self.scenario.checks:
             missing = plan.skipped_checks.get(check.id)

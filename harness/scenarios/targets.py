@@ -17,7 +17,7 @@ the runner and the report never depend on how a particular fake, gateway or acco
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,6 +38,8 @@ __all__ = [
     "LedgerView",
     "MetricsSource",
     "ScenarioSetup",
+    "SessionView",
+    "StoredSession",
     "SutConfig",
     "SystemUnderTest",
     "Target",
@@ -72,6 +74,9 @@ class Capability(StrEnum):
     """The scenario's tenants and environment can be applied to the SUT."""
     SUT_CONFIG = "sut_config"
     """The SUT's effective configuration can be read (vars, tenants), so that assumptions can be tested."""
+    SESSIONS = "sessions"
+    """What the SUT stored in a chat session can be read: from its storage (a Worker's Durable Object, a
+    state probe, the reference gateway's store) or, failing that, from its history route."""
 
     def describe(self) -> str:
         """What the capability is, in a few words, for skip reasons."""
@@ -87,6 +92,7 @@ CAPABILITY_WORDS: dict[Capability, str] = {
     Capability.CLOCK: "moving the system's clock",
     Capability.TENANT_CONFIG: "applying the scenario's tenants and environment",
     Capability.SUT_CONFIG: "reading the system's effective configuration",
+    Capability.SESSIONS: "reading the chat sessions the system stored",
 }
 """Each capability in words (skip reasons say what is missing, not only its name)."""
 
@@ -230,6 +236,25 @@ class LedgerView(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class StoredSession:
+    """The messages one session holds, as read from the SUT."""
+
+    messages: Sequence[Mapping[str, Any]]
+    """``{role, content, ...}`` in the order given by ``order``."""
+    source: str
+    """Where they were read (``Durable Object SESSIONS "acct:1111...", key "messages"``), for reports."""
+    order: Literal["oldest_first", "unknown"] = "oldest_first"
+    """``unknown`` when the source does not say which end is the newest (a history route without
+    timestamps): checks then accept either order."""
+
+
+class SessionView(Protocol):
+    async def session(self, tenant_id: str, session_id: str) -> StoredSession:
+        """What the tenant's session holds; no messages when it was never written."""
+        ...
+
+
 class ClockControl(Protocol):
     def now(self) -> datetime: ...
     async def set(self, instant: datetime) -> None: ...
@@ -271,6 +296,8 @@ class SystemUnderTest:
     clock: ClockControl | None = None
     config: SutConfig | None = None
     """The SUT's effective configuration (``SUT_CONFIG``), when the target can report it."""
+    sessions: SessionView | None = None
+    """Reads the SUT's stored sessions (``SESSIONS``); ``None``: the runner reads its history route."""
     description: str = ""
     """One line for the report: what was tested (``reference gateway 0.1 on the embedded fake``)."""
 

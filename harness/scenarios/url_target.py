@@ -9,6 +9,10 @@ and logs read, and those scenarios run too.
 A state probe reads what the deployment charged: ``--target-option ledger_url=URL`` with the placeholders
 of ``aigw_harness.scenarios.state.ledger_key`` (``http://127.0.0.1:8787/__usage/{tenant}/{period}/{date}``)
 answers with the tenant's usage for the period (a number, or JSON with ``used``); 404 reads as 0.
+Another reads what it stored in a chat session: ``--target-option sessions_url=URL`` with ``{tenant}`` and
+``{session}`` (``http://127.0.0.1:8787/__sessions/{tenant}/{session}``) answers with the session's messages
+in any shape ``aigw_harness.scenarios.sessions.messages_of`` reads; 404 is no session. Without it,
+sessions are read through the deployment's history route.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import httpx
 
 from aigw_harness.errors import ConfigError, TargetUnavailable
 from aigw_harness.scenarios.control import ControlApiUpstream, LogsApiReader
+from aigw_harness.scenarios.sessions import ProbeSessions, check_session_pattern
 from aigw_harness.scenarios.state import check_pattern, ledger_key, parse_usage
 from aigw_harness.scenarios.targets import Capability, ScenarioSetup, SystemUnderTest, TargetOptions
 
@@ -74,7 +79,7 @@ class ProbeLedger:
 
 
 class UrlTarget:
-    option_keys = frozenset({"upstream_url", "account_id", "api_token", "ledger_url"})
+    option_keys = frozenset({"upstream_url", "account_id", "api_token", "ledger_url", "sessions_url"})
     """The ``--target-option`` keys this target reads; any other is a usage error."""
     name = "url"
 
@@ -88,7 +93,14 @@ class UrlTarget:
         self.api_token = options.extra.get("api_token")
         probe = options.extra.get("ledger_url")
         self.ledger_url = check_pattern(_checked_url(probe, "ledger_url"), "ledger_url") if probe else None
-        caps: set[Capability] = {Capability.LEDGER} if self.ledger_url else set()
+        sessions = options.extra.get("sessions_url")
+        self.sessions_url = None
+        if sessions:
+            self.sessions_url = check_session_pattern(_checked_url(sessions, "sessions_url"), "sessions_url")
+        # Sessions are read through the state probe when given, else through the history route.
+        caps: set[Capability] = {Capability.SESSIONS}
+        if self.ledger_url:
+            caps.add(Capability.LEDGER)
         if self.upstream_url:
             caps |= {Capability.UPSTREAM_CALLS, Capability.UPSTREAM_CONTROL}
             if self.account_id and self.api_token:
@@ -109,6 +121,7 @@ class UrlTarget:
                 capabilities=self.capabilities,
                 description=self.description,
                 ledger=ProbeLedger(client, self.ledger_url) if self.ledger_url else None,
+                sessions=ProbeSessions(client, self.sessions_url) if self.sessions_url else None,
             )
             if self.upstream_url:
                 sut.upstream = ControlApiUpstream(client, self.upstream_url)

@@ -5,6 +5,7 @@
         worker.url                      # "http://127.0.0.1:PORT": the Worker, serving what it serves
         worker.problems()               # uncaught exceptions, "hung" cancellations, broken response streams
         await worker.kv_get("USAGE", "t1:token-usage:daily:2026-11-27")
+        await worker.do_storage("SESSIONS", "t1:SESSION-ID", key="messages")   # needs inspect_classes
 
 The Node side is ``js/runner.mjs``; the two speak JSON lines over the child's stdin and stdout. Leaving the
 context stops the Worker (workerd included) and waits for it; nothing outlives it. Without Node.js or the
@@ -132,9 +133,11 @@ def runner_config(
     port: int,
     extra_vars: Mapping[str, Any] | None = None,
     replace_modules: Mapping[str, str] | None = None,
+    inspect_classes: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The JSON document ``runner.mjs`` reads. ``extra_vars`` override the Worker's vars; a ``None`` value
-    removes the var (the Worker sees it unset)."""
+    removes the var (the Worker sees it unset). ``inspect_classes`` names the Durable Object classes whose
+    storage ``WorkerBridge.do_storage`` may read."""
     merged = {**config.vars, **(extra_vars or {})}
     variables = {name: value for name, value in merged.items() if value is not None}
     return {
@@ -158,6 +161,7 @@ def runner_config(
             for s in config.stubs
         ],
         "replaceModules": {str(Path(k).resolve()): v for k, v in (replace_modules or {}).items()},
+        "inspectClasses": list(inspect_classes),
         "upstream": upstream.rstrip("/"),
         "host": host,
         "port": port,
@@ -178,6 +182,8 @@ class WorkerBridge:
         self._next_id = 0
         self._stderr: list[str] = []
         self._listeners: list[Callable[[WorkerEvent], None]] = []
+        self.inspect_classes: tuple[str, ...] = ()
+        """The Durable Object classes whose storage ``do_storage`` may read."""
 
     # -- what the Worker reported ---------------------------------------------------------------
 
@@ -220,6 +226,26 @@ class WorkerBridge:
     async def kv_list(self, binding: str, prefix: str | None = None) -> list[str]:
         result = await self._command({"op": "kv.list", "binding": binding, "prefix": prefix})
         return [str(key) for key in result]
+
+    async def do_storage(
+        self, binding: str, name: str, *, key: str | None = None, prefix: str | None = None
+    ) -> list[tuple[str, Any]]:
+        """The stored entries ``(key, value)`` of the Durable Object called ``name`` in the namespace
+        ``binding``: the one under ``key``, or every one under ``prefix`` in key order (all without either).
+        Its class must be among the ``inspect_classes`` the Worker was started with. Values come back as
+        JSON (a ``Date`` as its ISO string)."""
+        classes = {d.binding: d.class_name for d in self.config.durable_objects}
+        classes.update({s.binding: s.class_name for s in self.config.stubs if s.class_name})
+        if classes.get(binding) not in self.inspect_classes:
+            # Sent anyway, the request would reach the Worker's own fetch handler of that object.
+            raise HarnessError(
+                f"the storage of {binding} cannot be read: its class {classes.get(binding)!r} was not "
+                "among the inspect_classes the Worker was started with"
+            )
+        result = await self._command(
+            {"op": "do.storage", "binding": binding, "name": name, "key": key, "prefix": prefix}
+        )
+        return [(str(entry[0]), entry[1]) for entry in result]
 
     async def set_clock_offset(self, seconds: float) -> None:
         """Move the Worker's ``Date`` (its Durable Objects' too) ``seconds`` away from the real clock."""
@@ -348,10 +374,12 @@ class WorkerBridge:
         extra_vars: Mapping[str, Any] | None = None,
         start_timeout: float = START_TIMEOUT_S,
         replace_modules: Mapping[str, str] | None = None,
+        inspect_classes: tuple[str, ...] = (),
         node_modules: str | Path | None = None,
     ) -> AsyncIterator[WorkerBridge]:
         """Bundle and start the Worker; stop it (and workerd) on leaving. ``replace_modules`` maps a source
         file of the Worker to the JavaScript bundled in its place (tenants bundled at build time);
+        ``inspect_classes`` names the Durable Object classes whose storage ``do_storage`` reads;
         ``node_modules`` is where miniflare and esbuild are (by default looked for, see ``node_packages``)."""
         node = find_node()
         packages = find_node_packages((config.source.parent, config.main.parent), node_modules)
@@ -365,7 +393,13 @@ class WorkerBridge:
         with tempfile.TemporaryDirectory(prefix="aigw-bridge-") as scratch:
             config_path = Path(scratch) / "runner.json"
             document = runner_config(
-                config, upstream, host=host, port=port, extra_vars=extra_vars, replace_modules=replace_modules
+                config,
+                upstream,
+                host=host,
+                port=port,
+                extra_vars=extra_vars,
+                replace_modules=replace_modules,
+                inspect_classes=inspect_classes,
             )
             config_path.write_text(json.dumps(document), encoding="utf-8")
             process = await asyncio.create_subprocess_exec(
@@ -379,6 +413,7 @@ class WorkerBridge:
                 start_new_session=True,
             )
             bridge = cls(config, process)
+            bridge.inspect_classes = inspect_classes
             try:
                 async with asyncio.TaskGroup() as tasks:
                     tasks.create_task(bridge._read_stdout())

@@ -3,6 +3,8 @@
     aigw run --target worker --target-option config=path/to/wrangler.jsonc [--target-option env=dev] \\
         [--target-option tenants=var:TENANTS|worker] [--target-option ledger_kv=RATE_LIMITER] \\
         [--target-option ledger_key={tenant}:token-usage:{period}:{date}] \\
+        [--target-option sessions_do=SESSIONS] [--target-option sessions_name={tenant}:{session}] \\
+        [--target-option sessions_key=messages | sessions_prefix=PREFIX] \\
         [--target-option gateways=gw-a,gw-b] [--target-option node_modules=DIR] scenarios/...
 
 Each scenario gets a fresh fake and a fresh Worker (fresh KV, Durable Objects and D1), so scenarios cannot
@@ -17,6 +19,13 @@ follows ``ledger_key`` (default ``{tenant}:token-usage:{period}:{date}``, the pl
 ``aigw_harness.scenarios.state.ledger_key`` for the placeholders), looked up in ``ledger_kv`` or, without it,
 in every KV namespace the Worker declares. A Worker has no usage records the harness could read, so
 checks that need ``metrics`` are skipped alone (ledger checks compare with what the upstream billed).
+
+What the Worker stored in a chat session is read from its own Durable Object storage when ``sessions_do``
+names the namespace's binding: the object called ``sessions_name`` (default ``{tenant}:{session}``, the
+platform's), its entry under ``sessions_key`` (default ``messages``, a list of messages) or, with
+``sessions_prefix``, every entry under that prefix (one message each, in key order). The object's class is
+re-exported as a subclass that reads its own storage when the runner asks (any storage backend). Without
+``sessions_do``, sessions are read through the Worker's history route.
 
 Catalogue scenarios name tenants and set environments, which the runner counts as ``tenant_config``.
 ``tenants=var:NAME`` hands the scenario's tenant documents (the platform's tenant config format, a JSON
@@ -34,6 +43,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -42,10 +52,19 @@ import httpx
 
 from aigw_harness.errors import ConfigError
 from aigw_harness.scenarios.control import fake_sources
+from aigw_harness.scenarios.sessions import (
+    DEFAULT_SESSION_KEY,
+    DEFAULT_SESSION_NAME,
+    check_session_pattern,
+    entries_document,
+    session_name,
+    stored_session,
+)
 from aigw_harness.scenarios.state import DEFAULT_LEDGER_KEY, check_pattern, ledger_key, parse_usage
 from aigw_harness.scenarios.targets import (
     Capability,
     ScenarioSetup,
+    StoredSession,
     SutConfig,
     SystemUnderTest,
     TargetOptions,
@@ -73,6 +92,34 @@ class _KvLedger:
             if value is not None:
                 return parse_usage(value)
         return 0
+
+
+class _DoSessions:
+    """What the Worker stored in its chat sessions, read from its own Durable Object storage."""
+
+    def __init__(self, worker: WorkerBridge, selection: _SessionSelection) -> None:
+        self._worker = worker
+        self._selection = selection
+
+    async def session(self, tenant_id: str, session_id: str) -> StoredSession:
+        chosen = self._selection
+        name = session_name(chosen.name, tenant_id, session_id)
+        entries = await self._worker.do_storage(chosen.binding, name, key=chosen.key, prefix=chosen.prefix)
+        where = f"key {chosen.key!r}" if chosen.key is not None else f"keys under {chosen.prefix!r}"
+        source = f"Durable Object {chosen.binding} {name!r}, {where}"
+        return stored_session(entries_document(entries, chosen.key), source)
+
+
+@dataclass(frozen=True, slots=True)
+class _SessionSelection:
+    """Where the Worker keeps its sessions: a Durable Object namespace, the object's name pattern, and the
+    key (or key prefix) of its messages."""
+
+    binding: str
+    class_name: str
+    name: str
+    key: str | None
+    prefix: str | None
 
 
 class _WorkerClock:
@@ -115,7 +162,20 @@ def _tenant_files(base: Path, pattern: str) -> dict[str, dict[str, Any]]:
 
 class WorkerTarget:
     option_keys = frozenset(
-        {"config", "env", "ledger_kv", "ledger_key", "gateways", "tenants", "unset", "node_modules"}
+        {
+            "config",
+            "env",
+            "ledger_kv",
+            "ledger_key",
+            "gateways",
+            "tenants",
+            "unset",
+            "sessions_do",
+            "sessions_name",
+            "sessions_key",
+            "sessions_prefix",
+            "node_modules",
+        }
     )
     """The ``--target-option`` keys this target reads; any other is a usage error."""
     name = "worker"
@@ -186,6 +246,9 @@ class WorkerTarget:
                 "exports them as EXPORT) or 'var:NAME' (the scenario's tenants in the Worker's var NAME)"
             )
         capabilities.add(Capability.SUT_CONFIG)
+        # Sessions: the Worker's Durable Object storage when named, else its history route.
+        self.sessions = self._session_selection(options)
+        capabilities.add(Capability.SESSIONS)
         # Vars every scenario runs with: var:KEY=VALUE overrides, unset=KEY[,KEY] removes.
         self.var_overrides: dict[str, Any] = {
             key[4:]: value for key, value in options.extra.items() if key.startswith("var:") and key[4:]
@@ -196,6 +259,33 @@ class WorkerTarget:
         self.capabilities = frozenset(capabilities)
         env_note = f" (env {environment})" if environment else ""
         self.description = f"the Worker {self.config.name}{env_note} in workerd, env.AI on the embedded fake"
+
+    def _session_selection(self, options: TargetOptions) -> _SessionSelection | None:
+        extra = options.extra
+        binding = extra.get("sessions_do") or None
+        if binding is None:
+            given = [k for k in ("sessions_name", "sessions_key", "sessions_prefix") if extra.get(k)]
+            if given:
+                raise ConfigError(
+                    f"{', '.join(given)}: give sessions_do=BINDING too (the sessions' namespace)"
+                )
+            return None
+        classes = {d.binding: d.class_name for d in self.config.durable_objects}
+        classes.update({s.binding: s.class_name for s in self.config.stubs if s.class_name})
+        if binding not in classes:
+            known = ", ".join(sorted(classes)) or "none"
+            raise ConfigError(
+                f"sessions_do={binding!r}: the Worker has no such Durable Object binding (it has {known})"
+            )
+        if extra.get("sessions_key") and extra.get("sessions_prefix"):
+            raise ConfigError(
+                "sessions_key and sessions_prefix: give one (a key holding the list, or a prefix of one key "
+                "per message)"
+            )
+        prefix = extra.get("sessions_prefix") or None
+        key = None if prefix is not None else extra.get("sessions_key") or DEFAULT_SESSION_KEY
+        name = check_session_pattern(extra.get("sessions_name") or DEFAULT_SESSION_NAME, "sessions_name")
+        return _SessionSelection(binding, classes[binding], name, key, prefix)
 
     def _fake_config(self, setup: ScenarioSetup) -> Any:
         from aigw_fakes.config import (
@@ -263,6 +353,7 @@ class WorkerTarget:
                 fake.base_url,
                 extra_vars=self._vars(setup),
                 replace_modules=self._replaced_modules(setup),
+                inspect_classes=(self.sessions.class_name,) if self.sessions else (),
                 node_modules=self.node_modules,
             ) as worker,
             httpx.AsyncClient(timeout=30.0, trust_env=False) as client,
@@ -281,6 +372,7 @@ class WorkerTarget:
                 ledger=_KvLedger(worker, self.ledger_bindings, self.ledger_pattern)
                 if self.ledger_bindings
                 else None,
+                sessions=_DoSessions(worker, self.sessions) if self.sessions else None,
                 clock=clock,
                 config=self.sut_config(setup),
                 description=self.description,

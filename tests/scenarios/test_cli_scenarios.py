@@ -120,3 +120,36 @@ def test_list_validate_schema_and_help() -> None:
     ):
         assert option in done.stdout
     assert aigw("docs", "--help").returncode == 0
+
+
+NOT_SERVED = """\
+id: cli.not-applicable
+title: a tenant the deployment does not serve
+area: spike
+description: d
+tenants: [{extends: example, tenantId: nobody-serves-this}]
+steps:
+  - {name: health, request: {tenant: nobody-serves-this, method: GET, path: /health}, expect: {status: 200}}
+"""
+
+
+async def test_run_prints_a_not_applicable_scenario_with_its_reason(tmp_path: Path) -> None:
+    import asyncio
+
+    from aigw_harness.gateway.server import GatewaySettings, ReferenceGateway
+
+    scenario = tmp_path / "not-applicable.yaml"
+    scenario.write_text(NOT_SERVED)
+    settings = GatewaySettings.for_upstream(
+        "http://127.0.0.1:9", account_id="a" * 32, api_token="t" * 40, tenants_dir=TENANTS
+    )
+    out = str(tmp_path / "out")
+    async with ReferenceGateway.running(settings) as gateway:
+        url = gateway.base_url
+        done = await asyncio.to_thread(aigw, "run", "--sut-url", url, "--out", out, str(scenario))
+    assert "Traceback" not in done.stderr, done.stderr
+    printed = (done.stdout + done.stderr).splitlines()
+    line = next(line for line in printed if line.startswith("[1/1]"))
+    assert line.startswith("[1/1] n/a   cli.not-applicable (")
+    assert "not applicable: tenant 'nobody-serves-this'" in line
+    assert any(" 0 skipped, 1 not applicable; findings raised: none" in line for line in printed)

@@ -87,7 +87,7 @@ async def test_a_state_probe_gives_the_ledger_of_a_deployment() -> None:
 
     pattern = "http://sut.invalid/__usage/{tenant}/{period}/{date}"
     target = UrlTarget(TargetOptions(sut_url="http://127.0.0.1:9", extra={"ledger_url": pattern}))
-    assert target.capabilities == {Capability.LEDGER}
+    assert target.capabilities == {Capability.LEDGER, Capability.SESSIONS}
     at = datetime(2026, 2, 7, 12, tzinfo=UTC)
     async with httpx.AsyncClient(transport=httpx.MockTransport(probe)) as client:
         ledger = ProbeLedger(client, pattern)

@@ -89,6 +89,7 @@ def test_target_options_shape_its_capabilities() -> None:
         Capability.CLOCK,
         Capability.LEDGER,
         Capability.SUT_CONFIG,
+        Capability.SESSIONS,
     }
     full = load_target("worker", TargetOptions(extra={**base, "ledger_kv": "USAGE", "tenants": "var:T"}))
     assert Capability.LEDGER in full.capabilities

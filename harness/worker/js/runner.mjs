@@ -9,7 +9,9 @@
 // It speaks JSON lines. On stdout, events: {"event":"ready","url"}, {"event":"log","level","message"},
 // {"event":"exception"|"hung"|"stream-error", ...}, {"event":"warning","message"},
 // {"event":"reply","id","ok","result"|"error"}, {"event":"fatal","message"}, {"event":"stopped"}.
-// On stdin, commands: {"id","op":"kv.get"|"kv.put"|"kv.list"|"kv.delete"|"d1.query","binding",...}
+// On stdin, commands: {"id","op":"kv.get"|"kv.put"|"kv.list"|"kv.delete"|"d1.query","binding",...},
+// {"id","op":"do.storage","binding","name","key"|"prefix"} (a Durable Object's stored entries, read inside the
+// object: its class, when listed in the config's "inspectClasses", answers the runner's token with them)
 // {"id","op":"ping"} (answered after every event already emitted) and {"op":"stop"}. Closing stdin or SIGTERM/SIGINT also stops it.
 import { randomUUID } from "node:crypto";
 import { createRequire } from "node:module";
@@ -170,12 +172,48 @@ export default function (env) {
 
 // The bundle's entry: the user's module re-exported, its default fetch handler answering the runner's
 // clock requests (recognised by a token only the runner knows) and passing everything else through.
-function entryWrapper(entry, clockToken) {
+function entryWrapper(entry, clockToken, inspectClasses = []) {
   const user = JSON.stringify(entry);
+  // Durable Object classes whose storage the runner reads: re-exported as subclasses that answer a request
+  // carrying the runner's token with the entries asked for, read through the object's own storage API (so
+  // the layout is the Worker's, whatever its storage backend), and pass every other request through.
+  const inspected = inspectClasses
+    .filter((name) => /^[A-Za-z_$][\w$]*$/.test(name))
+    .map((name) => `export const ${name} = inspectable(user.${name});`)
+    .join("\n");
   return `
 import * as user from ${user};
 import { __aigwSetClockOffset } from ${JSON.stringify(CLOCK_SHIM)};
 export * from ${user};
+function inspectable(Base) {
+  if (typeof Base !== "function") return Base;
+  return class extends Base {
+    #aigwStorage;
+    constructor(state, env) {
+      super(state, env);
+      this.#aigwStorage = state?.storage;
+    }
+    async fetch(request) {
+      if (request.headers.get(${JSON.stringify(CLOCK_TOKEN_HEADER)}) === ${JSON.stringify(clockToken)} &&
+          request.headers.get(${JSON.stringify(CONTROL_HEADER)}) === "storage") {
+        const query = await request.json();
+        const storage = this.#aigwStorage;
+        if (!storage) return new Response("this Durable Object was given no storage", { status: 500 });
+        if (query.key !== undefined && query.key !== null) {
+          const value = await storage.get(query.key);
+          return Response.json(value === undefined ? [] : [[query.key, value]]);
+        }
+        const found = await storage.list(query.prefix ? { prefix: query.prefix } : {});
+        return Response.json([...found.entries()]);
+      }
+      if (typeof super.fetch !== "function") {
+        throw new Error("this Durable Object has no fetch handler");
+      }
+      return super.fetch(request);
+    }
+  };
+}
+${inspected}
 const handler = user.default;
 // Requests in flight, by the front's id: how to make the Worker's writes fail, and its waitUntil work.
 const live = new Map();
@@ -271,7 +309,7 @@ async function bundle(esbuild, config, outDir, clockToken) {
       plugins: [replacePlugin],
       metafile: true,
       stdin: {
-        contents: entryWrapper(config.entry, clockToken),
+        contents: entryWrapper(config.entry, clockToken, config.inspectClasses ?? []),
         resolveDir: path.dirname(config.entry),
         sourcefile: "aigw-entry.mjs",
         loader: "js",
@@ -376,6 +414,20 @@ async function command(mf, workerName, request) {
         throw new Error("the Worker's default export has no fetch handler to receive the clock (a class entrypoint?)");
       }
       return null;
+    }
+    case "do.storage": {
+      const namespace = await mf.getDurableObjectNamespace(binding, workerName);
+      const stub = namespace.get(namespace.idFromName(request.name));
+      const response = await stub.fetch("http://aigw.storage/", {
+        method: "POST",
+        headers: { [CLOCK_TOKEN_HEADER]: request.token, [CONTROL_HEADER]: "storage" },
+        body: JSON.stringify({ key: request.key ?? null, prefix: request.prefix ?? null }),
+      });
+      const text = await response.text();
+      if (!response.ok) {
+        throw new Error(`reading the storage of ${binding} ${JSON.stringify(request.name)}: ${response.status} ${text.slice(0, 300)}`);
+      }
+      return JSON.parse(text);
     }
     case "d1.query": {
       const db = await mf.getD1Database(binding, workerName);
