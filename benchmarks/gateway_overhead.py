@@ -13,7 +13,13 @@ Load generators that are not the bottleneck (each figure names its generator):
   for both paths and their ratio (goal: at least 0.5), and server CPU per stream;
 - latency: a raw-socket asyncio client (no HTTP library: it writes the request bytes and looks for the
   first ``data:`` line), 50 streams open at all times, the fake pacing tokens; time to first token at the
-  median (and 90th percentile) for both paths, and the difference (goal: at most 1 ms added).
+  median (and 90th percentile) for both paths, and the difference (goal: at most 1 ms added); also the
+  difference per round against the direct round just before it, whose median other load on a shared
+  machine moves less than it moves the pooled one.
+
+``--before DIR`` adds a second gateway run from another source tree (a checkout of an earlier commit, e.g.
+``git worktree add --detach /tmp/before COMMIT``), in front of the same fake and in the same rounds, so
+that a change is shown before and after in one run.
 
 Run: ``.venv/bin/python benchmarks/gateway_overhead.py`` (about 60 s). Loopback only. On a shared
 machine run it a few times: other load moves the figures.
@@ -87,64 +93,68 @@ def cpu_seconds(pid: int) -> float:
 @dataclass
 class Servers:
     fake: str
-    gateway: str
-    fake_pid: int
-    gateway_pid: int
+    gateways: dict[str, str]  # name -> base URL: "gateway", and "before" with --before
+    pids: dict[str, int]  # "fake" and each gateway's name
 
-    def cpu(self) -> tuple[float, float]:
-        return cpu_seconds(self.fake_pid), cpu_seconds(self.gateway_pid)
+    def cpu(self) -> dict[str, float]:
+        return {name: cpu_seconds(pid) for name, pid in self.pids.items()}
 
 
 @contextlib.contextmanager
-def processes(workdir: Path) -> Iterator[Servers]:
-    fake_port, gateway_port = free_port(), free_port()
+def processes(workdir: Path, before: Path | None = None) -> Iterator[Servers]:
+    """The fake and the gateway of this tree; with ``before``, a second gateway run from that source tree
+    (an earlier checkout), in front of the same fake, so that a change is measured before and after in
+    the same run."""
+    fake_port = free_port()
     config = {"accounts": [{"id": ACCOUNT, "api_tokens": [TOKEN], "gateways": [{"id": GATEWAY}]}]}
     (workdir / "fake.json").write_text(json.dumps(config))
     env = {**os.environ, "AIGW_API_TOKEN": TOKEN, "AIGW_ACCOUNT_ID": ACCOUNT}
     python = [sys.executable, "-m", "aigw_harness"]
-    fake = subprocess.Popen(
-        [
-            *python,
-            "fake",
-            "serve",
-            "--port",
-            str(fake_port),
-            "--config",
-            str(workdir / "fake.json"),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    gateway = subprocess.Popen(
-        [
-            *python,
-            "gateway",
-            "serve",
-            "--port",
-            str(gateway_port),
-            "--upstream",
-            f"http://127.0.0.1:{fake_port}",
-            "--tenants",
-            str(ROOT / "scenarios" / "tenants"),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
+    started: dict[str, subprocess.Popen[bytes]] = {}
+    gateways: dict[str, str] = {}
+    trees = {"gateway": ROOT} | ({"before": before.resolve()} if before is not None else {})
     try:
-        yield Servers(
-            f"http://127.0.0.1:{fake_port}", f"http://127.0.0.1:{gateway_port}", fake.pid, gateway.pid
-        )
+        started["fake"] = subprocess.Popen(
+            [*python, "fake", "serve", "--port", str(fake_port), "--config", str(workdir / "fake.json"),
+             "--log-level", "warning"],
+            cwd=ROOT,
+            env=env,
+        )  # fmt: skip
+        for name, tree in trees.items():
+            port = free_port()
+            command, tree_env = python, env
+            if tree != ROOT:
+                command, tree_env = _tree_python(tree, workdir / name, env)
+            started[name] = subprocess.Popen(
+                [*command, "gateway", "serve", "--port", str(port), "--upstream",
+                 f"http://127.0.0.1:{fake_port}", "--tenants", str(ROOT / "scenarios" / "tenants")],
+                cwd=tree,
+                env=tree_env,
+                stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+            gateways[name] = f"http://127.0.0.1:{port}"
+        yield Servers(f"http://127.0.0.1:{fake_port}", gateways, {k: v.pid for k, v in started.items()})
     finally:
-        for process in (gateway, fake):
+        for process in started.values():
             process.terminate()
-        for process in (gateway, fake):
+        for process in started.values():
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def _tree_python(tree: Path, shim: Path, env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """How to run another source tree's ``aigw``: its ``harness/`` and ``fakes/`` folders under both import
+    names (``aigw_harness``, ``aigw_fakes``, and ``harness``, ``fakes`` as trees before the rename call
+    them) in a folder put first on ``PYTHONPATH``, so that none of this tree's code is imported."""
+    shim.mkdir()
+    for folder, names in (("harness", ("harness", "aigw_harness")), ("fakes", ("fakes", "aigw_fakes"))):
+        for link in names:
+            (shim / link).symlink_to(tree / folder, target_is_directory=True)
+    main = (tree / "harness" / "__main__.py").read_text(encoding="utf-8")
+    module = "aigw_harness" if "aigw_harness" in main else "harness"
+    return [sys.executable, "-m", module], env | {"PYTHONPATH": str(shim)}
 
 
 async def wait_ready(client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> None:
@@ -216,20 +226,25 @@ async def raw_stream(
             return first if ok else None
 
 
-async def steady_ttft(host: str, port: int, build: object, concurrency: int, seconds: float) -> list[float]:
-    """Closed loop: ``concurrency`` connections each sending its next stream when one ends."""
-    results: list[float] = []
+async def steady_ttft(
+    host: str, port: int, build: object, concurrency: int, seconds: float
+) -> list[tuple[float, bool]]:
+    """Closed loop: ``concurrency`` connections each sending its next stream when one ends. Each time to
+    first token comes with whether it was its connection's first stream (all of those start at once)."""
+    results: list[tuple[float, bool]] = []
     stop = asyncio.get_running_loop().time() + seconds
     counter = iter(range(10**9))
 
     async def worker() -> None:
         reader, writer = await asyncio.open_connection(host, port)
+        first = True
         try:
             while asyncio.get_running_loop().time() < stop:
                 request = build(f"{host}:{port}", next(counter))  # type: ignore[operator]
                 value = await raw_stream(reader, writer, request)
                 if value is not None:
-                    results.append(value)
+                    results.append((value, first))
+                first = False
         finally:
             writer.close()
 
@@ -252,26 +267,26 @@ def host_port(url: str) -> tuple[str, int]:
 async def run(args: argparse.Namespace) -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed for the throughput figures: apt-get install -y wrk (scripts/setup.sh does)")
-    with tempfile.TemporaryDirectory() as workdir, processes(Path(workdir)) as servers:
-        fake, gateway = servers.fake, servers.gateway
+    with tempfile.TemporaryDirectory() as workdir, processes(Path(workdir), args.before) as servers:
+        fake = servers.fake
         (Path(workdir) / "chat.lua").write_text(CHAT_LUA)
         (Path(workdir) / "direct.lua").write_text(DIRECT_LUA)
         async with httpx.AsyncClient(timeout=60) as client:
             await wait_ready(client, f"{fake}/__aigw/behaviour", {})
-            await wait_ready(client, f"{gateway}/health", {"x-tenant-id": "example"})
+            for url in servers.gateways.values():
+                await wait_ready(client, f"{url}/health", {"x-tenant-id": "example"})
 
             throughput = {"default": {"ttfb_ms": 0, "token_delay_ms": 0, "tokens": args.tokens}}
             (await client.put(f"{fake}/__aigw/behaviour", json=throughput)).raise_for_status()
-            paths = {
-                "direct": (fake + DIRECT_PATH, Path(workdir) / "direct.lua"),
-                "gateway": (gateway, Path(workdir) / "chat.lua"),
-            }
+            paths = {"direct": (fake + DIRECT_PATH, Path(workdir) / "direct.lua")}
+            paths |= {name: (url, Path(workdir) / "chat.lua") for name, url in servers.gateways.items()}
             for url, script in paths.values():  # warm-up: connections, caches
                 wrk_rate(url, script, args.concurrency, 1)
-            rates: dict[str, list[float]] = {"direct": [], "gateway": []}
-            failures = {"direct": 0, "gateway": 0}
-            cpu = {"direct": [0.0, 0.0], "gateway": [0.0, 0.0]}  # fake, gateway process seconds
-            streams = {"direct": 0.0, "gateway": 0.0}
+            rates: dict[str, list[float]] = {name: [] for name in paths}
+            failures = dict.fromkeys(paths, 0)
+            fake_cpu = dict.fromkeys(paths, 0.0)  # the fake's CPU seconds while each path ran
+            own_cpu = dict.fromkeys(paths, 0.0)  # the gateway's own (0 for direct)
+            streams = dict.fromkeys(paths, 0.0)
             for _ in range(args.rounds):
                 for name, (url, script) in paths.items():
                     cpu_before = servers.cpu()
@@ -280,8 +295,9 @@ async def run(args: argparse.Namespace) -> None:
                     rates[name].append(rate)
                     failures[name] += bad
                     streams[name] += rate * args.seconds
-                    cpu[name][0] += cpu_after[0] - cpu_before[0]
-                    cpu[name][1] += cpu_after[1] - cpu_before[1]
+                    fake_cpu[name] += cpu_after["fake"] - cpu_before["fake"]
+                    if name != "direct":
+                        own_cpu[name] += cpu_after[name] - cpu_before[name]
 
             latency = {
                 "default": {
@@ -292,47 +308,77 @@ async def run(args: argparse.Namespace) -> None:
                 }
             }
             (await client.put(f"{fake}/__aigw/behaviour", json=latency)).raise_for_status()
-            builders = {
-                "direct": (host_port(fake), direct_request),
-                "gateway": (host_port(gateway), chat_request),
-            }
-            ttft: dict[str, list[float]] = {"direct": [], "gateway": []}
-            for (host, port), build in builders.values():
-                await steady_ttft(host, port, build, args.concurrency, 1.5)  # warm-up
-            for _ in range(args.rounds):
-                for name, ((host, port), build) in builders.items():
-                    ttft[name] += await steady_ttft(host, port, build, args.concurrency, args.latency_seconds)
+        builders = {"direct": (host_port(fake), direct_request)}
+        builders |= {name: (host_port(url), chat_request) for name, url in servers.gateways.items()}
+        ttft: dict[str, list[float]] = {name: [] for name in builders}
+        steady: dict[str, list[float]] = {name: [] for name in builders}  # without connections' first
+        round_medians: dict[str, list[float]] = {name: [] for name in builders}
+        for (host, port), build in builders.values():
+            await steady_ttft(host, port, build, args.concurrency, 1.5)  # warm-up
+        latency_rounds = args.latency_rounds or args.rounds
+        for _ in range(latency_rounds):
+            for name, ((host, port), build) in builders.items():
+                measured = await steady_ttft(host, port, build, args.concurrency, args.latency_seconds)
+                values = [value for value, _ in measured]
+                ttft[name] += values
+                steady[name] += [value for value, first in measured if not first]
+                round_medians[name].append(statistics.median(values) * 1000)
 
+    gateways = list(servers.gateways)
+    label = {"direct": "direct", "gateway": "gateway", "before": f"before ({args.before})"}
     mean_rate = {k: statistics.mean(v) for k, v in rates.items()}
-    ratio = mean_rate["gateway"] / mean_rate["direct"]
     median = {k: statistics.median(v) * 1000 for k, v in ttft.items()}
     p90 = {k: percentile(v, 0.9) * 1000 for k, v in ttft.items()}
-    added = median["gateway"] - median["direct"]
+    steady_median = {k: statistics.median(v) * 1000 for k, v in steady.items()}
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end of the run")
     print(
         f"throughput (load generator: wrk, 2 threads, {args.concurrency} connections, "
         f"{args.rounds} rounds of {args.seconds:g} s per path, {args.tokens}-token streams, "
         "no scripted delays)"
     )
-    print(
-        f"  direct {mean_rate['direct']:.1f} streams/s, gateway {mean_rate['gateway']:.1f} streams/s "
-        f"(non-2xx: direct {failures['direct']}, gateway {failures['gateway']})"
-    )
-    print(f"  ratio gateway/direct: {ratio:.2f} (goal >= 0.5: {'met' if ratio >= 0.5 else 'NOT met'})")
-    per_stream = {k: (v[0] / streams[k] * 1000, v[1] / streams[k] * 1000) for k, v in cpu.items()}
-    print(
-        f"  CPU per stream: fake {per_stream['direct'][0]:.2f} ms (direct); through the gateway: "
-        f"fake {per_stream['gateway'][0]:.2f} ms + gateway {per_stream['gateway'][1]:.2f} ms"
-    )
+    for name in paths:
+        print(f"  {label[name]}: {mean_rate[name]:.1f} streams/s (non-2xx: {failures[name]})")
+    for name in gateways:
+        ratio = mean_rate[name] / mean_rate["direct"]
+        print(
+            f"  ratio {label[name]}/direct: {ratio:.2f} (goal >= 0.5: {'met' if ratio >= 0.5 else 'NOT met'})"
+        )
+    per_stream = {k: 1000 / streams[k] if streams[k] else 0.0 for k in paths}
+    print(f"  CPU per stream: fake {fake_cpu['direct'] * per_stream['direct']:.2f} ms (direct)")
+    for name in gateways:
+        print(
+            f"  CPU per stream through {label[name]}: fake {fake_cpu[name] * per_stream[name]:.2f} ms + "
+            f"gateway {own_cpu[name] * per_stream[name]:.2f} ms"
+        )
     print(
         f"time to first token (load generator: raw-socket asyncio client, {args.concurrency} streams open at "
-        f"all times, {args.rounds} rounds of {args.latency_seconds:g} s per path; the fake waits "
-        f"{args.ttfb_ms:g} ms (+/- 20) then {args.token_delay_ms:g} ms per token)"
+        f"all times, {latency_rounds} rounds of {args.latency_seconds:g} s per path, paths alternating; "
+        f"the fake waits {args.ttfb_ms:g} ms then {args.token_delay_ms:g} ms (+/- 20) per token)"
     )
-    print(f"  streams measured: direct {len(ttft['direct'])}, gateway {len(ttft['gateway'])}")
-    print(f"  median: direct {median['direct']:.2f} ms, gateway {median['gateway']:.2f} ms")
-    print(f"  p90:    direct {p90['direct']:.2f} ms, gateway {p90['gateway']:.2f} ms")
-    print(f"  added at the median: {added:.2f} ms (goal <= 1 ms: {'met' if added <= 1 else 'NOT met'})")
+    for name in builders:
+        print(
+            f"  {label[name]}: {len(ttft[name])} streams, median {median[name]:.2f} ms, "
+            f"p90 {p90[name]:.2f} ms"
+        )
+    for name in gateways:
+        added = median[name] - median["direct"]
+        pairs = [g - d for g, d in zip(round_medians[name], round_medians["direct"], strict=True)]
+        print(
+            f"  added by {label[name]} at the median: {added:.2f} ms "
+            f"(goal <= 1 ms: {'met' if added <= 1 else 'NOT met'}); "
+            f"per round against the direct round before it: median {statistics.median(pairs):.2f} ms, "
+            f"rounds {' '.join(f'{p:.2f}' for p in pairs)}"
+        )
+    print(
+        "  without each connection's first stream (those start together at the start of a round, and "
+        "through the gateway on a new upstream connection):"
+    )
+    for name in gateways:
+        added = steady_median[name] - steady_median["direct"]
+        print(
+            f"    {label[name]}: median {steady_median[name]:.2f} ms against {steady_median['direct']:.2f} "
+            f"ms direct, added {added:.2f} ms ({len(steady[name])} and {len(steady['direct'])} streams)"
+        )
 
 
 def main() -> None:
@@ -344,6 +390,16 @@ def main() -> None:
     parser.add_argument("--ttfb-ms", type=float, default=200.0)
     parser.add_argument("--token-delay-ms", type=float, default=20.0, help="latency phase: between tokens")
     parser.add_argument("--tokens", type=int, default=64, help="tokens per stream")
+    parser.add_argument(
+        "--latency-rounds", type=int, default=0, help="latency rounds per path (default: --rounds)"
+    )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        metavar="DIR",
+        help="also measure the gateway of this source tree (e.g. a git worktree of an earlier commit), "
+        "in the same run and rounds",
+    )
     asyncio.run(run(parser.parse_args()))
 
 

@@ -245,23 +245,37 @@ class ChatApp:
         await self._until_disconnect(admitted, work, receive)
 
     async def _until_disconnect(self, turn: Turn, work: Awaitable[None], receive: Receive) -> None:
-        """Run ``work``; if the client leaves first, cancel it (and with it the upstream) at once."""
+        """Run ``work``; if the client leaves first, cancel it (and with it the upstream) at once.
+
+        The work runs in this task and only the watcher in a task of its own, so that the upstream call
+        starts now rather than in the event loop's next round, behind whatever else is ready to run."""
+        current = asyncio.current_task()
+        if current is None:  # pragma: no cover - an ASGI app always runs in a task
+            raise RuntimeError("the /chat handler must run in a task")
+        finished = False
+        left = False
 
         async def watch() -> None:
+            nonlocal left
             while (await receive())["type"] != "http.disconnect":
                 pass
-
-        async def run() -> None:
-            await work
-
-        async with asyncio.TaskGroup() as group:
-            worker = group.create_task(run())
-            watcher = group.create_task(watch())
-            await asyncio.wait((worker, watcher), return_when=asyncio.FIRST_COMPLETED)
-            if not worker.done():
+            if not finished:
+                left = True
                 turn.disconnected = True
-                worker.cancel()
-            watcher.cancel()
+                current.cancel()
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                watcher = group.create_task(watch())
+                try:
+                    await work
+                finally:
+                    finished = True
+                    watcher.cancel()
+        except asyncio.CancelledError:
+            # The watcher's own cancellation ends here; any other (the server stopping) goes on.
+            if not left or current.uncancel() > 0:
+                raise
 
     async def _settle(self, turn: Turn) -> None:
         failure = answer_error(turn, self.quirks) if turn.served_model is None or turn.error else None

@@ -21,6 +21,8 @@ A ledger failure is reported to the caller as ``LedgerError``; the gateway recor
 
 from __future__ import annotations
 
+import functools
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,8 +49,17 @@ Window = Literal["daily", "monthly"]
 
 def budget_keys(tenant_id: str, now: float) -> tuple[str, str]:
     """The platform's keys for the UTC day and month containing ``now`` (epoch seconds)."""
-    iso = datetime.fromtimestamp(now, tz=UTC).strftime("%Y-%m-%d")
+    iso = _utc_day(math.floor(round(now, 6) / _DAY_SECONDS))  # datetime keeps microseconds
     return f"{tenant_id}:token-usage:daily:{iso}", f"{tenant_id}:token-usage:monthly:{iso[:7]}"
+
+
+_DAY_SECONDS = 86_400
+
+
+@functools.lru_cache(maxsize=64)
+def _utc_day(day: int) -> str:
+    """``YYYY-MM-DD`` of a UTC day (days since the epoch); every turn asks, and the day rarely changes."""
+    return datetime.fromtimestamp(day * _DAY_SECONDS, tz=UTC).strftime("%Y-%m-%d")
 
 
 class BudgetExceeded(Exception):

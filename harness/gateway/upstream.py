@@ -196,7 +196,7 @@ class UpstreamRequest:
     stream: bool
 
     def for_model(self, model: str) -> UpstreamRequest:
-        return replace(self, model=model)
+        return self if model == self.model else replace(self, model=model)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +253,10 @@ def gateway_metadata(entries: Mapping[str, object], tenant_id: str) -> tuple[dic
     keep = set(others[: METADATA_LIMIT - 1]) | {"tenantId"}
     return {k: v for k, v in cleaned.items() if k in keep}, [k for k in cleaned if k not in keep]
 
+
+# One encoder each, made once: json.dumps with options builds a new encoder on every call.
+_ASCII_JSON = json.JSONEncoder(separators=(",", ":"))
+_UTF8_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 Response = httpx.Response | WireResponse
 _BROKEN = (httpx.HTTPError, WireError)
@@ -461,7 +465,7 @@ class UpstreamClient:
         headers = {
             "content-type": "application/json",
             # ASCII JSON: a header value must be Latin-1 on the wire, and JSON escapes keep every character.
-            "cf-aig-metadata": json.dumps(metadata, separators=(",", ":")),
+            "cf-aig-metadata": _ASCII_JSON.encode(metadata),
             "cf-aig-event-id": event_id,
         }
         if self._api_token:
@@ -477,7 +481,7 @@ class UpstreamClient:
         if request.stream:
             body["stream"] = True
         url = self.url(self.account_id or request.account_id, request.gateway_id, request.model)
-        content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        content = _UTF8_JSON.encode(body).encode()
         return url, self._headers(request.metadata, request.event_id), content
 
     async def _send(self, request: UpstreamRequest, limits: AttemptLimits, clock: _Clock) -> Response:
