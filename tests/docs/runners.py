@@ -159,18 +159,18 @@ def servers() -> Iterator[list[Server]]:
             stop_server(server)
 
 
-def run_script(block: Block, script: str, workspace: Path) -> None:
+def _run_block(block: Block, argv: list[str], workspace: Path, shown: str = "") -> None:
+    """Run one block's program in the workspace; a non-zero exit fails the block with what it printed."""
     done = subprocess.run(
-        ["bash", "-e", "-u", "-o", "pipefail", "-c", script],  # -u: a variable the docs never set fails
-        cwd=workspace,
-        env=environment(),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
+        argv, cwd=workspace, env=environment(), capture_output=True, text=True, timeout=TIMEOUT_S, check=False
     )
     if done.returncode != 0:
-        fail(block, f"exit {done.returncode}\n$ {script}\n{done.stdout}{done.stderr}")
+        fail(block, f"exit {done.returncode}\n{shown}{done.stdout}{done.stderr}")
+
+
+def run_script(block: Block, script: str, workspace: Path) -> None:
+    # -u: a variable the docs never set fails the block
+    _run_block(block, ["bash", "-e", "-u", "-o", "pipefail", "-c", script], workspace, f"$ {script}\n")
 
 
 @runs("bash", "sh", "shell")
@@ -266,17 +266,7 @@ def run_python(block: Block, workspace: Path) -> None:
         check_excerpt(block)
         return
     path = block_file(block, workspace, ".py")
-    done = subprocess.run(
-        [sys.executable, "-c", PYTHON, str(path), str(block.doc), str(block.line)],
-        cwd=workspace,
-        env=environment(),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
-    if done.returncode != 0:
-        fail(block, f"exit {done.returncode}\n{done.stdout}{done.stderr}")
+    _run_block(block, [sys.executable, "-c", PYTHON, str(path), str(block.doc), str(block.line)], workspace)
 
 
 def _members(cls: type) -> set[str]:
