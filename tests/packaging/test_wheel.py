@@ -311,3 +311,16 @@ async def test_the_adapter_from_the_wheel_imports_by_name(installed: Path, tmp_p
         out, _ = await asyncio.wait_for(process.communicate(), timeout=120)
     assert process.returncode == 0, out.decode()
     assert "# fail 0" in out.decode()
+
+
+def test_the_extras_are_optional_in_the_wheels_metadata(installed: Path, tmp_path: Path) -> None:
+    """A plain install pulls neither mitmproxy nor Locust nor uvloop; each comes with its extra."""
+    script = "import json, importlib.metadata as m; print(json.dumps(m.requires('aigw-harness')))"
+    listed = _run(installed / "python", "-c", script, cwd=_outside(tmp_path))
+    assert listed.returncode == 0, listed.stderr
+    requires = json.loads(listed.stdout)
+    unconditional = {r.split(";")[0].split(">")[0].split("=")[0].strip() for r in requires if ";" not in r}
+    assert {"pytest", "pytest-asyncio", "httpx", "jinja2"} <= unconditional
+    assert not {"mitmproxy", "locust", "uvloop"} & unconditional
+    for extra, package in {"proxy": "mitmproxy", "load": "locust", "speed": "uvloop"}.items():
+        assert any(r.startswith(package) and f'extra == "{extra}"' in r for r in requires), (extra, requires)
