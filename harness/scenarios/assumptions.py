@@ -270,12 +270,28 @@ def _walk(value: Any, loc: _Loc) -> Iterator[tuple[_Loc, str]]:
             yield from _walk(item, (*loc, key))
 
 
+def _rule_model(rule: Any) -> str | None:
+    """A behaviour rule's ``match.model`` when it is a reference (a glob never looks like one)."""
+    match = rule.get("match") if isinstance(rule, Mapping) else None
+    model = match.get("model") if isinstance(match, Mapping) else None
+    return model if isinstance(model, str) and _REFERENCE.match(model) else None
+
+
 def _behaviour_references(document: Any, loc: _Loc) -> Iterator[tuple[_Loc, str]]:
-    models = document.get("models") if isinstance(document, Mapping) else None
+    """References in a behaviour document: the keys of its ``models`` and its rules' ``match.model``."""
+    if not isinstance(document, Mapping):
+        return
+    models = document.get("models")
     if isinstance(models, Mapping):
         for key in models:
             if isinstance(key, str) and _REFERENCE.match(key):
                 yield (*loc, "models", key), key
+    rules = document.get("rules")
+    if isinstance(rules, list):
+        for index, rule in enumerate(rules):
+            reference = _rule_model(rule)
+            if reference is not None:
+                yield (*loc, "rules", index, "match", "model"), reference
 
 
 def model_references(scenario: Scenario) -> list[tuple[_Loc, str, str]]:
@@ -318,6 +334,14 @@ def _substitute(value: Any, resolve: Callable[[str], str]) -> Any:
                 (resolve(k) if isinstance(k, str) and _REFERENCE.match(k) else k): v
                 for k, v in models.items()
             }
+        rules = items.get("rules")
+        if isinstance(rules, list) and any(_rule_model(rule) for rule in rules):  # ... and its rules' match
+            items["rules"] = [
+                {**rule, "match": {**rule["match"], "model": resolve(reference)}}
+                if (reference := _rule_model(rule)) is not None
+                else rule
+                for rule in rules
+            ]
         changed = any(a is not b for a, b in zip(items.values(), value.values(), strict=True))
         return items if changed or items.keys() != value.keys() else value
     return value

@@ -86,6 +86,26 @@ async def test_expected_models_follow_the_configuration(
     assert not [f for f in result.findings if f.raised]
 
 
+async def test_a_behaviour_rule_can_match_the_model_by_reference() -> None:
+    """``rules[].match.model: primary:example`` lands the fault on whichever model the SUT calls first."""
+    by_rule = FALLBACK.replace(
+        """  models:
+    "primary:example": [{{error: out_of_capacity}}]""",
+        """  rules:
+    - match: {{model: "primary:example"}}
+      script: [{{error: out_of_capacity}}]""",
+    )
+    environment = f'environment: {{MODEL_ID: "{FAST}", FALLBACK_MODEL_ID: "{SMALL}"}}'
+    result = await run_scenario(parse_model(by_rule.format(environment=environment), Scenario, "t"), OPTIONS)
+    assert result.status is ScenarioStatus.PASSED, [c.reason for c in result.checks if c.status == "failed"]
+    attempts = next(c for c in result.checks if c.id == "attempts")
+    assert attempts.observed["models"] == [FAST, SMALL]
+    # Without the reference resolved, the rule would match no model and the primary would serve.
+    literal = by_rule.replace('match: {{model: "primary:example"}}', f'match: {{{{model: "{CHAT}"}}}}')
+    missed = await run_scenario(parse_model(literal.format(environment=environment), Scenario, "t"), OPTIONS)
+    assert missed.status is ScenarioStatus.FAILED
+
+
 async def test_a_fallback_the_sut_does_not_have_makes_the_scenario_not_applicable() -> None:
     result = await run_scenario(fallback_scenario(f'environment: {{FALLBACK_MODEL_ID: "{CHAT}"}}'), OPTIONS)
     assert result.status is ScenarioStatus.NOT_APPLICABLE
