@@ -63,9 +63,6 @@ class FixedWindow:
         self._window_index: int | None = None
         self._count = 0
 
-    def window_start(self, now: float) -> float:
-        return math.floor(now / self.interval) * self.interval
-
     def admit(self, now: float) -> RateDecision:
         index = math.floor(now / self.interval)
         if index != self._window_index:

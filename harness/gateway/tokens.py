@@ -199,10 +199,6 @@ class TokenCounts:
     out_estimated: bool
     neurons: float | None = None
 
-    @property
-    def estimated(self) -> bool:
-        return self.in_estimated or self.out_estimated
-
 
 @dataclass
 class UsageTracker:
@@ -225,13 +221,6 @@ class UsageTracker:
                 self.incremental = (
                     frame.usage if self.incremental is None else self.incremental.plus(frame.usage)
                 )
-
-    def add_usage(self, usage: Usage | None) -> None:
-        if usage is not None:
-            self.cumulative = usage
-
-    def add_text(self, text: str) -> None:
-        self.output_units += utf16_len(text)
 
     @property
     def reported(self) -> Usage | None:

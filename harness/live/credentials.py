@@ -124,10 +124,6 @@ class LiveCredentials:
         """``{gateway_base}/{account}/{gateway}/{path}``: the provider-native and compat endpoints."""
         return f"{self.gateway_base}/{self.account_id.reveal()}/{self.gateway_id}/{path.lstrip('/')}"
 
-    def api_url(self, path: str) -> str:
-        """``{api_base}/accounts/{account}/{path}``."""
-        return f"{self.api_base}/accounts/{self.account_id.reveal()}/{path.lstrip('/')}"
-
     def gateway_headers(self) -> dict[str, str]:
         headers = {"authorization": f"Bearer {self.api_token.reveal()}"}
         if self.gateway_token is not None:

@@ -19,6 +19,8 @@ from aigw_harness.sse import ServerSentEvent, SSEDecoder
 
 __all__ = ["GATEWAY_HEADERS", "Observation", "frame_shape", "observe"]
 
+# The spike Worker hands the binding's ``aiGatewayLogId`` back in this header of its own.
+WORKER_LOG_ID_HEADER = "x-aigw-log-id"
 GATEWAY_HEADERS = (
     "content-type",
     "cf-aig-log-id",
@@ -27,7 +29,7 @@ GATEWAY_HEADERS = (
     "cf-aig-event-id",
     "cf-aig-request-id",
     "cf-ai-req-id",
-    "x-aigw-log-id",
+    WORKER_LOG_ID_HEADER,
 )
 """Response headers an observation keeps (values) — the rest are only listed by name."""
 
@@ -81,8 +83,7 @@ class Observation:
 
     @property
     def log_id(self) -> str | None:
-        # The spike Worker hands the binding's ``aiGatewayLogId`` back in its own header.
-        return self.headers.get("cf-aig-log-id") or self.headers.get("x-aigw-log-id")
+        return self.headers.get("cf-aig-log-id") or self.headers.get(WORKER_LOG_ID_HEADER)
 
     @property
     def ok(self) -> bool:

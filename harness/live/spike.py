@@ -58,7 +58,6 @@ __all__ = [
 PRIMARY_MODEL = "@cf/meta/llama-3.1-8b-instruct-fast"
 FALLBACK_MODEL = "@cf/meta/llama-3.1-8b-instruct-fp8-fast"
 SPIKE_KEY_HEADER = "x-spike-key"
-WORKER_LOG_ID_HEADER = "x-aigw-log-id"
 
 
 def new_run_id(now: datetime | None = None) -> str:

@@ -100,9 +100,6 @@ class SSEEventFilter:
             out.append(self._encode(event, payload))
         return out
 
-    def index_of_next(self) -> int:
-        return self._index
-
     def _encode(self, event: ServerSentEvent, data: str) -> bytes:
         new_id = event.id if event.id != self._last_id else None
         self._last_id = event.id

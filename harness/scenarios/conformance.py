@@ -33,14 +33,6 @@ from aigw_harness.scenarios.targets import UpstreamCall
 
 __all__ = ["RootCause", "conformance", "fault_not_exercised", "group_under_root_causes"]
 
-_MEASURED = (
-    "ttft_ms",
-    "inter_token_gap_ms",
-    "tokens_per_s",
-    "duration_ms",
-    "data_events",
-    "overshoot_tokens",
-)
 _METADATA_LIMIT = 5  # AI Gateway keeps the first five custom metadata entries
 # Stream faults of the fake's behaviour documents: applied to streamed calls only.
 _STREAM_FAULTS = ("cut_after_events", "cut_after_bytes", "stall", "malformed_frame", "error_frame")
