@@ -354,16 +354,10 @@ class SessionKind(CheckKind):
                 problems.append("no upstream call was made for this session")
             else:
                 problems += _message_problems(spec.sent, None, sent, "sent")
-        return CheckResult(
-            id=check.id,
-            kind="session",
-            description=check.description,
-            status=CheckStatus.FAILED if problems else CheckStatus.PASSED,
-            expected="; ".join(expected),
-            observed=observed,
-            reason="; ".join(problems[:4]) + (f" (and {len(problems) - 4} more)" if problems[4:] else ""),
+        return chk.check_result(
+            check.id, "session", check.description, problems, "; ".join(expected), observed, shown=4,
             exchanges=[e.id for e in _session_exchanges(spec, context.exchanges)],
-        )
+        )  # fmt: skip
 
     async def _stored(self, spec: SessionCheck, context: CheckContext, observed: dict[str, Any]) -> list[str]:
         if context.sessions is None:

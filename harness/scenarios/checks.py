@@ -30,6 +30,7 @@ from aigw_harness.scenarios.targets import GatewayLogRecord, UpstreamCall, Usage
 __all__ = [
     "Observations",
     "agreement_check",
+    "check_result",
     "expectation_checks",
     "get_path",
     "json_short",
@@ -376,9 +377,18 @@ class Observations:
     by_trace: dict[str, list[UpstreamCall]] = field(default_factory=dict)
 
 
-def _result(
-    check_id: str, kind: str, description: str, problems: list[str], expected: str, observed: Any, **kw: Any
+def check_result(
+    check_id: str,
+    kind: str,
+    description: str,
+    problems: list[str],
+    expected: str,
+    observed: Any,
+    *,
+    shown: int = 3,
+    **kw: Any,
 ) -> CheckResult:
+    """A check that failed when it found problems; its reason names the first ``shown`` of them."""
     return CheckResult(
         id=check_id,
         kind=kind,
@@ -386,7 +396,8 @@ def _result(
         status=CheckStatus.FAILED if problems else CheckStatus.PASSED,
         expected=expected,
         observed=observed,
-        reason="; ".join(problems[:3]) + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""),
+        reason="; ".join(problems[:shown])
+        + (f" (and {len(problems) - shown} more)" if len(problems) > shown else ""),
         **kw,
     )
 
@@ -447,7 +458,7 @@ def upstream_calls_check(
             for c in calls
             if (why := match(entries, len(c.metadata))) is not None
         )
-    return _result(
+    return check_result(
         check_id,
         "upstream_calls",
         description,
@@ -504,7 +515,7 @@ def logs_check(
          "tokens_in": r.tokens_in, "tokens_out": r.tokens_out, "metadata": dict(r.metadata)}
         for r in records[:5]
     ]  # fmt: skip
-    return _result(
+    return check_result(
         check_id,
         "logs",
         description,
@@ -539,7 +550,7 @@ def metrics_check(
          "total_tokens": r.total_tokens, "trace_id": r.trace_id}
         for r in records[:6]
     ]  # fmt: skip
-    return _result(
+    return check_result(
         check_id,
         "metrics",
         description,
@@ -555,7 +566,7 @@ def measurement_check(check_id: str, description: str, name: str, stat: str, con
     if stat == "count" and measurement is not None:
         value = measurement.count
     why = match(condition, value if value is not None else _MISSING)
-    return _result(
+    return check_result(
         check_id,
         "measurement",
         description,
@@ -669,7 +680,7 @@ def agreement_check(
     if not successes:
         problems.append("no successful request to compare")
     log_ids = [lid for e in successes for lid in e.log_ids]
-    return _result(
+    return check_result(
         check_id,
         "agreement",
         description,

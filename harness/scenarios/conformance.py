@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aigw_harness.report.results import CheckResult, CheckStatus, Evidence, Exchange, FindingResult
-from aigw_harness.scenarios.checks import Observations
+from aigw_harness.scenarios.checks import Observations, check_result
 from aigw_harness.scenarios.kinds import Symptom, expectation_symptoms, measurement_kind
 from aigw_harness.scenarios.targets import UpstreamCall
 
@@ -101,17 +101,8 @@ def _why_not_streamed(call: UpstreamCall) -> str:
 def _check(name: str, description: str, problems: list[str], exchanges: Iterable[str], log_ids: list[str],
            observed: Any) -> CheckResult:  # fmt: skip
     ids = list(dict.fromkeys(exchanges))
-    return CheckResult(
-        id=f"conformance.{name}",
-        kind="conformance",
-        description=description,
-        status=CheckStatus.FAILED if problems else CheckStatus.PASSED,
-        expected=description,
-        observed=observed,
-        reason="; ".join(problems[:3]) + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""),
-        exchanges=ids,
-        log_ids=log_ids,
-    )
+    return check_result(f"conformance.{name}", "conformance", description, problems, description, observed,
+                        exchanges=ids, log_ids=log_ids)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
