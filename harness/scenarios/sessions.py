@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import httpx
 
-from aigw_harness.errors import ConfigError
+from aigw_harness.scenarios.state import check_placeholders
 from aigw_harness.scenarios.targets import StoredSession
 
 __all__ = [
@@ -57,13 +57,7 @@ def session_name(pattern: str, tenant_id: str, session_id: str) -> str:
 
 def check_session_pattern(pattern: str, option: str) -> str:
     """``pattern`` when it uses ``{tenant}`` and ``{session}`` only; a ``ConfigError`` naming ``option``."""
-    try:
-        session_name(pattern, "t", "s")
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ConfigError(
-            f"{option}={pattern!r}: use the placeholders {{tenant}} and {{session}} only ({exc!r} is not one)"
-        ) from None
-    return pattern
+    return check_placeholders(pattern, option, ("tenant", "session"))
 
 
 def _message_list(document: Any) -> list[Any] | None:

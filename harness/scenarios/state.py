@@ -7,12 +7,13 @@ Knows nothing of how the state is reached; targets fetch the values and hand the
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Literal
 
 from aigw_harness.errors import ConfigError
 
-__all__ = ["DEFAULT_LEDGER_KEY", "check_pattern", "ledger_key", "parse_usage"]
+__all__ = ["DEFAULT_LEDGER_KEY", "check_pattern", "check_placeholders", "ledger_key", "parse_usage"]
 
 DEFAULT_LEDGER_KEY = "{tenant}:token-usage:{period}:{date}"
 """The platform's budget keys: ``{tenant}:token-usage:daily:{YYYY-MM-DD}`` and ``...:monthly:{YYYY-MM}``."""
@@ -28,16 +29,23 @@ def ledger_key(pattern: str, tenant_id: str, period: Literal["daily", "monthly"]
     )
 
 
-def check_pattern(pattern: str, option: str = "ledger_key") -> str:
-    """``pattern`` when it uses known placeholders only; a ``ConfigError`` naming ``option`` otherwise."""
+def check_placeholders(pattern: str, option: str, placeholders: Sequence[str]) -> str:
+    """``pattern`` when ``str.format`` fills it from ``placeholders`` alone; a ``ConfigError`` naming
+    ``option`` and the placeholders it may use otherwise."""
     try:
-        ledger_key(pattern, "t", "daily", datetime.now(UTC))
+        pattern.format(**dict.fromkeys(placeholders, "x"))
     except (KeyError, IndexError, ValueError) as exc:
+        names = [f"{{{name}}}" for name in placeholders]
+        allowed = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else names[0]
         raise ConfigError(
-            f"{option}={pattern!r}: use the placeholders {{tenant}}, {{period}}, {{day}}, {{month}} and "
-            f"{{date}} only ({exc!r} is not one)"
+            f"{option}={pattern!r}: use the placeholders {allowed} only ({exc!r} is not one)"
         ) from None
     return pattern
+
+
+def check_pattern(pattern: str, option: str = "ledger_key") -> str:
+    """A ledger key pattern (``ledger_key``'s placeholders only), or a ``ConfigError`` naming ``option``."""
+    return check_placeholders(pattern, option, ("tenant", "period", "day", "month", "date"))
 
 
 def parse_usage(value: str | None) -> int:
