@@ -29,8 +29,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
+import httptools
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 __all__ = [
     "MAX_JSON_INTEGER",
@@ -302,8 +302,58 @@ class _Guard:
     envelope: Envelope
 
 
-class _GuardedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with a deadline for request heads and refusals in the caller's envelope."""
+class _HeadTooLarge(Exception):
+    pass
+
+
+class _NoHost(Exception):
+    pass
+
+
+class _HeadWithFirstBody:
+    """A request cycle's view of the connection that holds the response head until the cycle writes again
+    in the same event-loop round, so that the head and the first part of the body leave in one write (one
+    system call, one wake-up of the client). A head whose body is not ready in that round leaves at the end
+    of the round, so no head waits longer than the round it was written in."""
+
+    __slots__ = ("_held", "_loop", "_transport", "_waiting")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+        self._waiting = True  # nothing written yet: the next write is the head (or a 100 Continue)
+
+    def write(self, data: bytes) -> None:
+        if self._waiting:
+            self._waiting = False
+            self._held = data
+            self._loop.call_soon(self._flush)
+            return
+        if self._held is not None:
+            data, self._held = self._held + data, None
+        self._transport.write(data)
+
+    def _flush(self) -> None:
+        held, self._held = self._held, None
+        if held is not None and not self._transport.is_closing():
+            self._transport.write(held)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class _GuardedProtocol(HttpToolsProtocol):
+    """uvicorn's protocol on httptools (llhttp, in C) with the request head bounded in size and time, a
+    ``host`` required of HTTP/1.1, a bounded wait for a refused request's unread body, refusals in the
+    caller's envelope, and each response's head written with its first body part."""
 
     guard: ClassVar[_Guard]
 
@@ -311,6 +361,10 @@ class _GuardedH11Protocol(H11Protocol):
         super().__init__(*args, **kwargs)
         self._head_timer: asyncio.TimerHandle | None = None
         self._drain_timer: asyncio.TimerHandle | None = None
+        self._reading_head = True  # between messages or inside a head: bytes count toward the head limit
+        self._head_bytes = 0
+        self._message_open = False  # a request whose body has not been read to its end
+        self._parsed_head = 0  # request line and header fields of the message being parsed
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -318,35 +372,82 @@ class _GuardedH11Protocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
-        if self._drain_timer is not None:
-            self._drain_timer.cancel()
-            self._drain_timer = None
+        self._cancel_drain_timer()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        super().data_received(data)
-        if self._drain_timer is not None and self.conn.their_state is not h11.SEND_BODY:
-            self._drain_timer.cancel()
-            self._drain_timer = None
-        if self.transport.is_closing():
-            self._cancel_head_timer()
-        elif self.conn.their_state is h11.IDLE:
-            self._arm_head_timer()  # part of a head; the timer runs from the first byte
-        else:
-            self._cancel_head_timer()
+        self._unset_keepalive_if_required()
+        if self._reading_head:
+            self._head_bytes += len(data)
+            self._arm_head_timer()  # part of a head; the timer runs from its first byte
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            pass  # no upgrade is served: the request goes on as plain HTTP, as uvicorn's own protocol does
+        except httptools.HttpParserError as exc:
+            limit = self.guard.limits.max_head_bytes
+            if isinstance(exc.__context__, _HeadTooLarge):
+                self._refuse(431, f"request head larger than {limit} bytes")
+            elif isinstance(exc.__context__, _NoHost):
+                self._refuse(400, "an HTTP/1.1 request needs a host header")
+            else:
+                self._refuse(400, "the request is not valid HTTP/1.1")
+            return
+        if self._reading_head and self._head_bytes > self.guard.limits.max_head_bytes:
+            self._refuse(431, f"request head larger than {self.guard.limits.max_head_bytes} bytes")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._message_open = True
+        self._parsed_head = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._reading_head = False
+        self._cancel_head_timer()
+        if self.parser.get_http_version() == "1.1" and not any(name == b"host" for name, _ in self.headers):
+            raise _NoHost
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._message_open = False
+        self._reading_head = True
+        self._head_bytes = 0
+        self._cancel_drain_timer()
+
+    def _count_head(self, size: int) -> None:
+        # The parser hands over whole fields, so a head that arrived in one read is measured here.
+        self._parsed_head += size
+        if self._parsed_head > self.guard.limits.max_head_bytes:
+            raise _HeadTooLarge
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        cycle.transport = _HeadWithFirstBody(self.transport, self.loop)  # type: ignore[assignment]
+        super()._start_asgi_task(cycle, app)
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        # The next request's head is timed from its first byte; until then the idle timeout applies.
-        self._cancel_head_timer()
-        if self.conn.their_state is h11.SEND_BODY and self._drain_timer is None:
+        if self._message_open and self._drain_timer is None and not self.transport.is_closing():
             # Answered before the body was read (a refusal): the rest is discarded, for a bounded time.
             self._drain_timer = self.loop.call_later(self.guard.limits.body_timeout_s, self._drain_timed_out)
 
     def _drain_timed_out(self) -> None:
         self._drain_timer = None
-        if not self.transport.is_closing() and self.conn.their_state is h11.SEND_BODY:
+        if self._message_open and not self.transport.is_closing():
             self.transport.close()
+
+    def _cancel_drain_timer(self) -> None:
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
 
     def _arm_head_timer(self) -> None:
         if self._head_timer is None:
@@ -359,28 +460,28 @@ class _GuardedH11Protocol(H11Protocol):
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
-        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+        if self.transport.is_closing() or not self._reading_head:
             return
-        if self.conn.trailing_data[0]:
-            message = f"request head incomplete after {self.guard.limits.head_timeout_s:g} s"
-            self.transport.write(refusal_bytes(408, self.guard.envelope(408, message)))
-        self.transport.close()
+        if self._head_bytes:
+            self._refuse(408, f"request head incomplete after {self.guard.limits.head_timeout_s:g} s")
+        else:
+            self.transport.close()
 
-    def send_400_response(self, msg: str) -> None:
+    def _refuse(self, status: int, message: str) -> None:
+        """Answer in the envelope and close; a response already under way is only cut."""
         self._cancel_head_timer()
-        status, message = 400, "the request is not valid HTTP/1.1"
-        if len(self.conn.trailing_data[0]) > self.guard.limits.max_head_bytes:
-            status, message = 431, f"request head larger than {self.guard.limits.max_head_bytes} bytes"
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            cycle.disconnected = True
+            if cycle.response_started:
+                self.transport.close()
+                return
         if not self.transport.is_closing():
             self.transport.write(refusal_bytes(status, self.guard.envelope(status, message)))
             self.transport.close()
 
 
 def uvicorn_settings(limits: Limits, envelope: Envelope) -> dict[str, Any]:
-    """Keyword arguments for ``uvicorn.Config``: the guarded protocol, head size and idle timeout."""
-    protocol = type("GuardedH11Protocol", (_GuardedH11Protocol,), {"guard": _Guard(limits, envelope)})
-    return {
-        "http": protocol,
-        "h11_max_incomplete_event_size": limits.max_head_bytes,
-        "timeout_keep_alive": limits.idle_timeout_s,
-    }
+    """Keyword arguments for ``uvicorn.Config``: the guarded protocol and the idle timeout."""
+    protocol = type("GuardedProtocol", (_GuardedProtocol,), {"guard": _Guard(limits, envelope)})
+    return {"http": protocol, "timeout_keep_alive": limits.idle_timeout_s, "ws": "none"}

@@ -75,7 +75,6 @@ def _uvicorn_config(app: FakeApp, host: str, port: int, log_level: str) -> uvico
         log_level=log_level,
         access_log=False,
         timeout_graceful_shutdown=1,
-        ws="none",
         # Heads bounded in size and time, idle connections closed, parser refusals in Cloudflare's shapes.
         **uvicorn_settings(app.limits, http_refusal),
     )

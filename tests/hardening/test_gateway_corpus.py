@@ -205,8 +205,8 @@ RAW_CASES = [
         b'POST /chat HTTP/1.1\r\nhost: x\r\nx-tenant-id: example\r\ncontent-length: 100\r\n\r\n{"se',
         408,
     ),
-    # The HTTP parser stops reading at the head limit (64 kB) and refuses what it has as malformed.
-    ("head too large", b"GET /health HTTP/1.1\r\nhost: x\r\nx-big: " + b"a" * 70000 + b"\r\n\r\n", 400),
+    ("head too large", b"GET /health HTTP/1.1\r\nhost: x\r\nx-big: " + b"a" * 70000 + b"\r\n\r\n", 431),
+    ("HTTP/1.1 without host", b"GET /health HTTP/1.1\r\nx-tenant-id: example\r\n\r\n", 400),
 ]
 
 
