@@ -484,4 +484,10 @@ class _GuardedProtocol(HttpToolsProtocol):
 def uvicorn_settings(limits: Limits, envelope: Envelope) -> dict[str, Any]:
     """Keyword arguments for ``uvicorn.Config``: the guarded protocol and the idle timeout."""
     protocol = type("GuardedProtocol", (_GuardedProtocol,), {"guard": _Guard(limits, envelope)})
-    return {"http": protocol, "timeout_keep_alive": limits.idle_timeout_s, "ws": "none"}
+    # No proxy stands in front of a local test server: X-Forwarded-* headers are the client's, not facts.
+    return {
+        "http": protocol,
+        "timeout_keep_alive": limits.idle_timeout_s,
+        "ws": "none",
+        "proxy_headers": False,
+    }

@@ -92,6 +92,20 @@ class SSEDecoder:
                 text = text[1:]
         buffer = self._text + text
         events: list[ServerSentEvent] = []
+        if "\r" not in buffer:
+            # Every line ends in LF (what Workers AI and the fake send): split in C, and read the common
+            # ``data:`` field without the general line handling.
+            lines = buffer.split("\n")
+            self._text = lines.pop()
+            for line in lines:
+                if line.startswith("data:"):
+                    self._data.append(line[6:] if line.startswith(" ", 5) else line[5:])
+                    self._field_seen = True
+                    continue
+                event = self._line(line)
+                if event is not None:
+                    events.append(event)
+            return events
         start = 0
         length = len(buffer)
         while start < length:
