@@ -24,7 +24,7 @@ import uvicorn
 from aigw_fakes.app import FakeApp
 from aigw_fakes.behaviour import BehaviourController
 from aigw_fakes.config import FakeConfig
-from aigw_fakes.hardened_http import uvicorn_settings
+from aigw_fakes.hardened_http import listening_socket, uvicorn_settings
 from aigw_fakes.state.fake import FakeState
 from aigw_fakes.state.store import RequestStore
 from aigw_fakes.wire.errors import http_refusal
@@ -165,7 +165,7 @@ class FakeGateway:
         _install_log_filter()
         state = FakeState(config)
         app = FakeApp(state)
-        sock = _bind(host, port)
+        sock = listening_socket(host, port)
         bound_port = sock.getsockname()[1]
         server = _EmbeddedServer(_uvicorn_config(app, host, bound_port, "warning"))
         url_host = f"[{host}]" if ":" in host else host
@@ -191,25 +191,6 @@ class FakeGateway:
             raise body_error
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY on accepted connections only when the
-    # listening socket names its protocol, and without it each event on a kept-alive connection waits ~40 ms
-    # for Nagle's algorithm and delayed ACKs.
-    sock = socket.socket(
-        socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
-    )
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        # Listening from here on: a client that connects as soon as the address is announced waits in the
-        # backlog until the server accepts, instead of being refused.
-        sock.listen(2048)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
 def serve_forever(
     config: FakeConfig,
     host: str,
@@ -221,7 +202,7 @@ def serve_forever(
     the port is bound (useful with port 0)."""
     _install_log_filter()
     app = FakeApp(FakeState(config))
-    sock = _bind(host, port)
+    sock = listening_socket(host, port)
     try:
         url_host = f"[{host}]" if ":" in host else host
         if announce is not None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -70,6 +69,7 @@ def _serve(args: argparse.Namespace) -> int:
     import pydantic
     import uvicorn
 
+    from aigw_fakes.hardened_http import listening_socket
     from aigw_harness.gateway.server import create_app, server_config
     from aigw_harness.gateway.settings import GatewaySettings, UpstreamSettings
 
@@ -100,7 +100,7 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
     # Bind before announcing, so that the printed address is the real one (port 0 picks a free port).
     try:
-        sock = socket.create_server((args.host, args.port), family=_family(args.host))
+        sock = listening_socket(args.host, args.port)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     with sock:
@@ -111,10 +111,6 @@ def _serve(args: argparse.Namespace) -> int:
         with asyncio.Runner(loop_factory=_fast_loop()) as runner:
             runner.run(uvicorn.Server(config).serve(sockets=[sock]))
     return 0
-
-
-def _family(host: str) -> socket.AddressFamily:
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 def _fast_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:

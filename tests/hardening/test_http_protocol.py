@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from typing import Any
 
 import uvicorn
 from uvicorn.server import ServerState
 
-from aigw_fakes.hardened_http import Limits, uvicorn_settings
+from aigw_fakes.hardened_http import Limits, listening_socket, uvicorn_settings
 
 REQUEST = b"POST /chat HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}"
 
@@ -119,3 +120,26 @@ async def test_http_1_1_without_host_is_refused_before_the_app() -> None:
     assert transport.closed
     assert transport.writes[-1].startswith(b"HTTP/1.1 400 ")
     assert b"needs a host header" in transport.writes[-1]
+
+
+async def test_connections_accepted_on_asyncios_own_loop_send_small_writes_at_once() -> None:
+    """TCP_NODELAY on every accepted connection, whatever the event loop: without it, each event of a
+    stream on a kept-alive connection can wait for Nagle's algorithm and the client's delayed ACK."""
+    loop = asyncio.get_running_loop()
+    accepted: asyncio.Future[int] = loop.create_future()
+
+    class Probe(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            sock = transport.get_extra_info("socket")
+            accepted.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            transport.close()
+
+    sock = listening_socket("127.0.0.1", 0)
+    server = await asyncio.get_running_loop().create_server(Probe, sock=sock)
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", sock.getsockname()[1])
+        assert await asyncio.wait_for(accepted, 5) == 1
+        writer.close()
+    finally:
+        server.close()
+        await server.wait_closed()
