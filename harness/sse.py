@@ -27,6 +27,7 @@ from dataclasses import dataclass
 __all__ = ["SSEDecoder", "ServerSentEvent", "decode_all", "encode_comment", "encode_event"]
 
 _BOM = "\ufeff"
+_UTF8_DECODER = codecs.getincrementaldecoder("utf-8")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +48,7 @@ class SSEDecoder:
     """Incremental decoder: ``feed(chunk) -> events``, then ``flush() -> events`` at the end of the stream."""
 
     def __init__(self) -> None:
-        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._utf8 = _UTF8_DECODER(errors="replace")
         self._text = ""  # decoded text not yet split into complete lines
         self._started = False  # whether the BOM check has run
         self._pending_cr = False  # the last chunk ended in CR: a following LF belongs to it

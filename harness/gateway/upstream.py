@@ -259,6 +259,7 @@ _ASCII_JSON = json.JSONEncoder(separators=(",", ":"))
 _UTF8_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 Response = httpx.Response | WireResponse
+_MAX_URLS = 1024
 _BROKEN = (httpx.HTTPError, WireError)
 
 
@@ -435,6 +436,7 @@ class UpstreamClient:
         self._api_token = api_token
         self._gateway_token = gateway_token
         self.malformed: MalformedFrames = malformed
+        self._urls: dict[tuple[str, str, str], str] = {}
         # Real sockets go through the wire client; an injected transport (tests) through httpx.
         self._wire = WirePool(max_idle=200, keepalive_expiry=2.0) if transport is None else None
         self._client = httpx.AsyncClient(
@@ -457,9 +459,16 @@ class UpstreamClient:
         """The model id is data, not URL syntax: every character but ``@`` and ``/`` is percent-encoded, so
         that ``?``, ``#``, spaces or line breaks cannot change where the request goes, and dot segments,
         which a client would resolve into another path, are refused."""
-        if any(segment in ("", ".", "..") for segment in model.split("/")):
-            raise UpstreamError(ErrorClass.MODEL, "not a valid model id: empty or dot path segments")
-        return f"{self.base_url}/v1/{account_id}/{gateway_id}/workers-ai/{quote(model, safe='@/')}"
+        key = (account_id, gateway_id, model)
+        url = self._urls.get(key)
+        if url is None:
+            if any(segment in ("", ".", "..") for segment in model.split("/")):
+                raise UpstreamError(ErrorClass.MODEL, "not a valid model id: empty or dot path segments")
+            url = f"{self.base_url}/v1/{account_id}/{gateway_id}/workers-ai/{quote(model, safe='@/')}"
+            if len(self._urls) >= _MAX_URLS:  # model ids come from clients: bounded
+                self._urls.clear()
+            self._urls[key] = url
+        return url
 
     def _headers(self, metadata: Mapping[str, str], event_id: str) -> dict[str, str]:
         headers = {

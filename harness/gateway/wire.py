@@ -4,7 +4,8 @@ Why not httpx here: relaying a stream is the gateway's hot path, and httpcore ha
 one chunk at a time even when many are buffered (Workers AI, and the fake, send one chunk per event), so
 the gateway saw one event per read and wrote one event per syscall; its pool also polls every idle socket
 on each request. This client reads whatever the socket has and de-chunks all of it at once, so the events
-that arrived together are relayed together.
+that arrived together are relayed together. Responses are parsed by llhttp (``httptools``, the parser the
+servers use too), in C.
 
 It does only what the upstream call needs: one request per connection at a time, ``content-length``,
 chunked or read-to-close bodies, TLS for ``https``. Every failure of the connection or of the framing is a
@@ -21,10 +22,13 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import httptools
+
 __all__ = ["WireError", "WirePool", "WireResponse"]
 
 _READ = 65536
 _MAX_HEAD = 65536
+_MAX_ROUTES = 1024
 
 
 class WireError(Exception):
@@ -54,6 +58,7 @@ class WirePool:
         self._max_idle = max_idle
         self._expiry = keepalive_expiry
         self._tls: ssl.SSLContext | None = None
+        self._routes: dict[str, tuple[_Key, str, str]] = {}
 
     async def aclose(self) -> None:
         for connections in self._idle.values():
@@ -93,15 +98,25 @@ class WirePool:
             raise WireError(f"cannot connect: {type(exc).__name__}") from None
         return _Connection(reader, writer)
 
+    def _route(self, url: str) -> tuple[_Key, str, str]:
+        """Connection key, request target and host header of ``url``; a gateway calls few distinct URLs
+        (one per model), so each is split once."""
+        route = self._routes.get(url)
+        if route is None:
+            parts = urlsplit(url)
+            scheme = parts.scheme
+            port = parts.port or (443 if scheme == "https" else 80)
+            target = parts.path + (f"?{parts.query}" if parts.query else "")
+            route = ((scheme, parts.hostname or "", port), target, parts.netloc)
+            if len(self._routes) >= _MAX_ROUTES:
+                self._routes.clear()
+            self._routes[url] = route
+        return route
+
     async def request(self, url: str, headers: Mapping[str, str], body: bytes) -> WireResponse:
         """``POST url``: the response with its head read; its body is read through the response."""
-        parts = urlsplit(url)
-        scheme = parts.scheme
-        host = parts.hostname or ""
-        port = parts.port or (443 if scheme == "https" else 80)
-        key = (scheme, host, port)
-        target = parts.path + (f"?{parts.query}" if parts.query else "")
-        lines = [f"POST {target} HTTP/1.1", f"host: {parts.netloc}", f"content-length: {len(body)}"]
+        key, target, netloc = self._route(url)
+        lines = [f"POST {target} HTTP/1.1", f"host: {netloc}", f"content-length: {len(body)}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         message = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
         connection = self._take(key)
@@ -114,39 +129,78 @@ class WirePool:
         return await self._exchange(key, await self._open(key), message)
 
     async def _exchange(self, key: _Key, connection: _Connection, message: bytes) -> WireResponse:
+        parser = _ResponseParser()
+        received = b""  # body bytes that came with the head
         try:
             connection.writer.write(message)
-            head = await connection.reader.readuntil(b"\r\n\r\n")
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+            while not parser.head_done:
+                data = await connection.reader.read(_READ)
+                if not data:
+                    raise WireError("no response head: the connection closed")
+                received += parser.feed(data)
+        except OSError as exc:
             connection.close()
             raise WireError(f"no response head: {type(exc).__name__}") from None
         except BaseException:
             connection.close()
             raise
+        return WireResponse(self, key, connection, parser, received)
+
+
+class _ResponseParser:
+    """One response parsed by llhttp (``httptools``, in C): the head, then the body as it arrives, with
+    chunked framing removed; every framing error is a ``WireError``."""
+
+    def __init__(self) -> None:
+        self._parser = httptools.HttpResponseParser(self)
+        self.headers: dict[str, str] = {}
+        self.head_done = False
+        self.done = False
+        self.keep_alive = False
+        self._body: list[bytes] = []
+        self._head_bytes = 0
+
+    # llhttp's callbacks
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1").strip()
+        self.headers[key] = f"{self.headers[key]}, {text}" if key in self.headers else text
+
+    def on_headers_complete(self) -> None:
+        self.head_done = True
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        self.done = True
+        # Read here: llhttp resets its flags for the next message once this callback returns.
+        self.keep_alive = bool(self._parser.should_keep_alive())
+
+    @property
+    def status(self) -> int:
+        return int(self._parser.get_status_code())
+
+    @property
+    def delimited(self) -> bool:
+        """Whether the body's end is marked (chunked or a length) rather than the connection's close."""
+        return (
+            "chunked" in self.headers.get("transfer-encoding", "").lower() or "content-length" in self.headers
+        )
+
+    def feed(self, data: bytes) -> bytes:
+        """Parse ``data``; the body bytes it completed, in one piece."""
+        if not self.head_done:
+            self._head_bytes += len(data)
         try:
-            status, headers = _parse_head(head)
-        except ValueError as exc:
-            connection.close()
-            raise WireError(str(exc)) from None
-        return WireResponse(self, key, connection, status, headers)
-
-
-def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
-    lines = head.decode("latin-1").split("\r\n")
-    version, _, rest = lines[0].partition(" ")
-    if not version.startswith("HTTP/1.") or not rest[:3].isdigit():
-        raise ValueError(f"not an HTTP/1.1 status line: {lines[0][:60]!r}")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if not line:
-            continue
-        name, colon, value = line.partition(":")
-        if not colon:
-            raise ValueError(f"not a header line: {line[:60]!r}")
-        name = name.strip().lower()
-        value = value.strip()
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    return int(rest[:3]), headers
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            raise WireError(f"not a valid HTTP/1.1 response: {exc}") from None
+        if not self.head_done and self._head_bytes > _MAX_HEAD:
+            raise WireError(f"a response head larger than {_MAX_HEAD} bytes")
+        body = b"".join(self._body)
+        self._body.clear()
+        return body
 
 
 class WireResponse:
@@ -154,15 +208,15 @@ class WireResponse:
     ``aclose``: a body read to its end goes back to the pool with its connection."""
 
     def __init__(
-        self, pool: WirePool, key: _Key, connection: _Connection, status: int, headers: dict[str, str]
+        self, pool: WirePool, key: _Key, connection: _Connection, parser: _ResponseParser, received: bytes
     ) -> None:
         self._pool = pool
         self._key = key
         self._connection: _Connection | None = connection
-        self.status_code = status
-        self.headers = headers
-        self._complete = False
-        self._reusable = headers.get("connection", "").lower() != "close"
+        self._parser = parser
+        self._received = received
+        self.status_code = parser.status
+        self.headers = parser.headers
 
     @property
     def is_success(self) -> bool:
@@ -173,34 +227,22 @@ class WireResponse:
         connection = self._connection
         if connection is None:
             return
-        reader = connection.reader
-        encoding = self.headers.get("transfer-encoding", "").lower()
-        length = self.headers.get("content-length")
+        parser = self._parser
+        received, self._received = self._received, b""
+        if received:
+            yield received
         try:
-            if "chunked" in encoding:
-                decoder = _Chunks()
-                while not decoder.done:
-                    data = await reader.read(_READ)
-                    if not data:
-                        raise WireError("the chunked body ended early")
-                    out = decoder.feed(data)
-                    if out:
-                        yield out
-            elif length is not None and length.isdigit():
-                remaining = int(length)
-                while remaining > 0:
-                    data = await reader.read(min(remaining, _READ))
-                    if not data:
-                        raise WireError("the body ended before its content-length")
-                    remaining -= len(data)
-                    yield data
-            else:
-                self._reusable = False
-                while data := await reader.read(_READ):
-                    yield data
+            while not parser.done:
+                data = await connection.reader.read(_READ)
+                if not data:
+                    if parser.delimited:
+                        raise WireError("the body ended before its end was sent")
+                    return  # read to the connection's close: ``aclose`` does not keep it
+                body = parser.feed(data)
+                if body:
+                    yield body
         except OSError as exc:
             raise WireError(f"the body broke: {type(exc).__name__}") from None
-        self._complete = True
 
     async def aread(self) -> bytes:
         return b"".join([chunk async for chunk in self.aiter_bytes()])
@@ -209,57 +251,7 @@ class WireResponse:
         connection, self._connection = self._connection, None
         if connection is None:
             return
-        if self._complete and self._reusable:
+        if self._parser.done and self._parser.keep_alive:
             self._pool._give_back(self._key, connection)
         else:
             connection.close()
-
-
-class _Chunks:
-    """Incremental de-chunking of a ``transfer-encoding: chunked`` body."""
-
-    def __init__(self) -> None:
-        self._buffer = b""
-        self._remaining = 0  # data bytes left in the current chunk
-        self._crlf = False  # the CRLF after a chunk's data is due
-        self._trailers = False  # the last chunk was read; trailers until a blank line
-        self.done = False
-
-    def feed(self, data: bytes) -> bytes:
-        buffer = self._buffer + data
-        out: list[bytes] = []
-        position = 0
-        while not self.done:
-            if self._remaining:
-                take = buffer[position : position + self._remaining]
-                out.append(take)
-                self._remaining -= len(take)
-                position += len(take)
-                if self._remaining:
-                    break
-                self._crlf = True
-                continue
-            end = buffer.find(b"\r\n", position)
-            if end < 0:
-                break
-            line = buffer[position:end]
-            position = end + 2
-            if self._crlf:
-                if line:
-                    raise WireError("a chunk did not end with CRLF")
-                self._crlf = False
-                continue
-            if self._trailers:
-                if not line:
-                    self.done = True
-                continue
-            size_text = line.split(b";", 1)[0].strip()
-            if not size_text or len(size_text) > 16 or size_text.strip(b"0123456789abcdefABCDEF"):
-                raise WireError(f"not a chunk size: {size_text[:20]!r}")
-            size = int(size_text, 16)
-            if size == 0:
-                self._trailers = True
-            else:
-                self._remaining = size
-        self._buffer = buffer[position:]
-        return b"".join(out)

@@ -1,18 +1,24 @@
-"""The wire client's chunked decoding: any split of a chunked body decodes to the same bytes, and broken
-framing is a ``WireError``; and the client against a real server keeps connections alive."""
+"""The wire client's response parsing: any split of a chunked response decodes to the same head and body,
+and broken framing is a ``WireError``; against real servers it keeps connections alive, reads bodies to
+the connection's close, and reports a body cut before its end."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from aigw_fakes.server import FakeGateway
-from aigw_harness.gateway.wire import WireError, WirePool, _Chunks
+from aigw_harness.gateway.wire import WireError, WirePool, _ResponseParser
 
 from .conftest import FAKE_ACCOUNT, FAKE_TOKEN, LLAMA_FAST
+
+HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
 
 
 def chunked(parts: list[bytes], trailer: bytes = b"") -> bytes:
@@ -27,25 +33,85 @@ def chunked(parts: list[bytes], trailer: bytes = b"") -> bytes:
 )
 @example([b"data: {}\n\n"], [3, 4], b"")
 def test_any_split_decodes_to_the_same_body(parts: list[bytes], cuts: list[int], trailer: bytes) -> None:
-    raw = chunked(parts, trailer)
+    raw = HEAD + chunked(parts, trailer)
     points = sorted({min(c, len(raw)) for c in cuts})
     pieces = [raw[a:b] for a, b in zip([0, *points], [*points, len(raw)], strict=True)]
-    decoder = _Chunks()
-    out = b"".join(decoder.feed(piece) for piece in pieces if piece)
+    parser = _ResponseParser()
+    out = b"".join(parser.feed(piece) for piece in pieces if piece)
     assert out == b"".join(parts)
-    assert decoder.done
+    assert parser.status == 200
+    assert parser.headers["content-type"] == "text/event-stream"
+    assert parser.done
 
 
 def test_everything_one_read_brings_comes_out_at_once() -> None:
-    decoder = _Chunks()
-    assert decoder.feed(chunked([b"one ", b"two ", b"three"])) == b"one two three"
-    assert decoder.done
+    parser = _ResponseParser()
+    assert parser.feed(HEAD + chunked([b"one ", b"two ", b"three"])) == b"one two three"
+    assert parser.done
 
 
 @pytest.mark.parametrize("raw", [b"zz\r\n", b"3\r\nabcX\r\n", b"-1\r\n"])
 def test_broken_framing_is_a_wire_error(raw: bytes) -> None:
-    with pytest.raises(WireError):
-        _Chunks().feed(raw)
+    with pytest.raises(WireError, match=r"not a valid HTTP/1\.1 response"):
+        _ResponseParser().feed(HEAD + raw)
+
+
+def test_a_status_line_that_is_not_http_is_a_wire_error() -> None:
+    with pytest.raises(WireError, match=r"not a valid HTTP/1\.1 response"):
+        _ResponseParser().feed(b"SSH-2.0-OpenSSH\r\n\r\n")
+
+
+def test_a_head_past_the_limit_is_a_wire_error() -> None:
+    parser = _ResponseParser()
+    parser.feed(b"HTTP/1.1 200 OK\r\n")
+    filler = b"x-filler: " + b"a" * 1000 + b"\r\n"
+    for _ in range(64):
+        parser.feed(filler)
+    with pytest.raises(WireError, match="response head larger than"):
+        parser.feed(filler)
+
+
+@asynccontextmanager
+async def raw_server(answer: bytes) -> AsyncIterator[str]:
+    """A server that reads one request head and writes ``answer``, then closes the connection."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/run"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_body_without_length_is_read_to_the_close() -> None:
+    pool = WirePool()
+    async with raw_server(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nall of it") as url:
+        response = await pool.request(url, {}, b"")
+        assert await response.aread() == b"all of it"
+        await response.aclose()
+    assert pool._idle == {}  # a connection whose body ended with its close is not kept
+    await pool.aclose()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [HEAD + b"5\r\nhello\r\n", b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhalf"],
+    ids=["chunked", "content-length"],
+)
+async def test_a_body_cut_before_its_end_is_a_wire_error(answer: bytes) -> None:
+    pool = WirePool()
+    async with raw_server(answer) as url:
+        response = await pool.request(url, {}, b"")
+        with pytest.raises(WireError, match="ended before its end"):
+            await response.aread()
+        await response.aclose()
+    await pool.aclose()
 
 
 async def test_the_client_reads_both_bodies_and_keeps_the_connection(fake: FakeGateway) -> None:
