@@ -2,9 +2,9 @@
 
 Both servers run in their own process (uvicorn, one worker each, started here and stopped at the end):
 the fake as ``aigw fake serve`` runs it (``aigw_fakes.server.serve_forever``, with its hardened HTTP layer),
-and a bare ASGI app that answers with the exact bytes the fake sent for the same request (its headers too),
-one write per event, so the difference is the fake's own work: routing, authentication, behaviour lookup,
-text generation, framing, the request store.
+and, on the same HTTP layer, a bare ASGI app that answers with the exact bytes the fake sent for the same
+request (its headers too), one write per event, so the difference is the fake's own work: routing,
+authentication, behaviour lookup, text generation, framing, the request store.
 
 The load generator is ``wrk`` (C, from Debian: ``apt-get install wrk``) when it is installed, else a raw
 socket asyncio client in this process; keep-alive HTTP/1.1 connections, each sending the same streamed
@@ -71,6 +71,9 @@ def _serve_bare(port: int, events: list[bytes], headers: list[tuple[bytes, bytes
 
     import uvicorn
 
+    from aigw_fakes.hardened_http import Limits, listening_socket, uvicorn_settings
+    from aigw_fakes.wire.errors import http_refusal
+
     # As the fake does (aigw_fakes.server): no warning per write to a client that left when a round ended.
     logging.getLogger("asyncio").addFilter(
         lambda record: record.getMessage() != "socket.send() raised exception."
@@ -86,13 +89,17 @@ def _serve_bare(port: int, events: list[bytes], headers: list[tuple[bytes, bytes
             await send({"type": "http.response.body", "body": event, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    # Bound as the fake binds (aigw_fakes.server): with IPPROTO_TCP named, asyncio sets TCP_NODELAY on
-    # accepted connections, so that neither server waits on Nagle's algorithm between events.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
+    # Bound and served as the fake is (aigw_fakes.server): the same socket options and the same guarded
+    # HTTP layer, so that the difference between the two is the fake's own work.
+    sock = listening_socket("127.0.0.1", port)
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off"
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        **uvicorn_settings(Limits(), http_refusal),
     )
     uvicorn.Server(config).run(sockets=[sock])
 
