@@ -305,11 +305,11 @@ class _Guard:
 
 
 class _HeadTooLarge(Exception):
-    pass
+    """Raised in a parser callback: the request line and headers passed ``max_head_bytes``."""
 
 
 class _NoHost(Exception):
-    pass
+    """Raised in a parser callback: an HTTP/1.1 request without ``host`` (RFC 9112 asks for a 400)."""
 
 
 class _HeadWithFirstBody:
@@ -381,7 +381,6 @@ class _GuardedProtocol(HttpToolsProtocol):
         self._unset_keepalive_if_required()
         if self._reading_head:
             self._head_bytes += len(data)
-            self._arm_head_timer()  # part of a head; the timer runs from its first byte
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -402,6 +401,7 @@ class _GuardedProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._message_open = True
         self._parsed_head = 0
+        self._arm_head_timer()  # called at a request's first byte: its head is timed from there
 
     def on_url(self, url: bytes) -> None:
         self._count_head(len(url))
@@ -464,7 +464,7 @@ class _GuardedProtocol(HttpToolsProtocol):
         self._head_timer = None
         if self.transport.is_closing() or not self._reading_head:
             return
-        if self._head_bytes:
+        if self._message_open:  # a request has begun and its head is not complete
             self._refuse(408, f"request head incomplete after {self.guard.limits.head_timeout_s:g} s")
         else:
             self.transport.close()

@@ -143,3 +143,21 @@ async def test_connections_accepted_on_asyncios_own_loop_send_small_writes_at_on
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_a_pipelined_head_that_never_ends_is_timed_from_its_first_byte() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok", "more_body": False})
+
+    protocol, transport = connect(app, Limits(head_timeout_s=0.05))
+    protocol.data_received(REQUEST + b"GET /next HTTP/1.1\r\nhost: x\r\n")  # the second head stops here
+    await settle()
+    assert b"\r\n\r\n2\r\nok\r\n0\r\n\r\n" in b"".join(transport.writes)  # the first request was answered
+    assert not transport.closed
+    await asyncio.sleep(0.2)
+    assert transport.closed
+    head, _, body = transport.writes[-1].partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 ")
+    assert json.loads(body)["error"]["message"] == "request head incomplete after 0.05 s"
