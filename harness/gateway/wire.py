@@ -157,6 +157,7 @@ class _ResponseParser:
         self.head_done = False
         self.done = False
         self.keep_alive = False
+        self._interim = False
         self._body: list[bytes] = []
         self._head_bytes = 0
 
@@ -167,12 +168,21 @@ class _ResponseParser:
         self.headers[key] = f"{self.headers[key]}, {text}" if key in self.headers else text
 
     def on_headers_complete(self) -> None:
+        if 100 <= self.status < 200:
+            # An interim response (103 Early Hints, a stray 100 Continue): its headers are not the answer's,
+            # and the parser reads the final response after it.
+            self._interim = True
+            self.headers = {}
+            return
         self.head_done = True
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
 
     def on_message_complete(self) -> None:
+        if self._interim:
+            self._interim = False
+            return
         self.done = True
         # Read here: llhttp resets its flags for the next message once this callback returns.
         self.keep_alive = bool(self._parser.should_keep_alive())

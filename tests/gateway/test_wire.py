@@ -56,6 +56,16 @@ def test_broken_framing_is_a_wire_error(raw: bytes) -> None:
         _ResponseParser().feed(HEAD + raw)
 
 
+def test_an_interim_response_is_skipped_for_the_final_one() -> None:
+    parser = _ResponseParser()
+    hints = b"HTTP/1.1 103 Early Hints\r\nlink: </a>; rel=preload\r\n\r\n"
+    body = parser.feed(hints + HEAD + chunked([b"ok"]))
+    assert parser.status == 200
+    assert "link" not in parser.headers
+    assert body == b"ok"
+    assert parser.done
+
+
 def test_a_status_line_that_is_not_http_is_a_wire_error() -> None:
     with pytest.raises(WireError, match=r"not a valid HTTP/1\.1 response"):
         _ResponseParser().feed(b"SSH-2.0-OpenSSH\r\n\r\n")
