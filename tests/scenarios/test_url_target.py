@@ -14,6 +14,13 @@ from aigw_harness.scenarios.runner import RunOptions, run_scenario
 
 TENANTS = Path(__file__).parents[2] / "scenarios" / "tenants"
 
+
+def url_options(gateway: ReferenceGateway, fake: FakeGateway) -> RunOptions:
+    """The url target on ``gateway``, scripting the fake that stands behind it."""
+    extra = {"upstream_url": fake.base_url, "account_id": fake.account_id, "api_token": fake.api_token}
+    return RunOptions(target="url", sut_url=gateway.base_url, extra=extra)
+
+
 SCRIPTED = parse_model(
     """
 id: t.url
@@ -45,15 +52,7 @@ async def test_scripted_scenario_runs_on_a_deployment_whose_upstream_is_the_fake
             fake.base_url, account_id=fake.account_id, api_token=fake.api_token, tenants_dir=TENANTS
         )
         async with ReferenceGateway.running(settings) as gateway:
-            options = RunOptions(
-                target="url",
-                sut_url=gateway.base_url,
-                extra={
-                    "upstream_url": fake.base_url,
-                    "account_id": fake.account_id,
-                    "api_token": fake.api_token,
-                },
-            )
+            options = url_options(gateway, fake)
             result = await run_scenario(SCRIPTED, options)
     assert result.status is ScenarioStatus.PASSED, [c.reason for c in result.checks]
     assert {c.id: c.status for c in result.checks}["logs"] is CheckStatus.PASSED
@@ -142,15 +141,7 @@ async def test_without_its_configuration_a_deployment_s_models_are_read_from_hea
                 env=env,
             )
             async with ReferenceGateway.running(settings) as gateway:
-                options = RunOptions(
-                    target="url",
-                    sut_url=gateway.base_url,
-                    extra={
-                        "upstream_url": fake.base_url,
-                        "account_id": fake.account_id,
-                        "api_token": fake.api_token,
-                    },
-                )
+                options = url_options(gateway, fake)
                 results.append(await run_scenario(REFERENCED, options))
     served, without = results
     assert served.status is ScenarioStatus.PASSED, [c.reason for c in served.checks]
