@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from aigw_fakes.server import FakeGateway
 from aigw_harness.gateway.wire import WireError, WirePool, _ResponseParser
+from tests.loopback import loopback_server
 
 from .conftest import FAKE_ACCOUNT, FAKE_TOKEN, LLAMA_FAST
 
@@ -91,12 +92,8 @@ async def raw_server(answer: bytes) -> AsyncIterator[str]:
         await writer.drain()
         writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    try:
-        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/run"
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with loopback_server(handle) as url:
+        yield f"{url}/run"
 
 
 async def test_a_body_without_length_is_read_to_the_close() -> None:

@@ -20,6 +20,7 @@ from aigw_harness.report.results import ScenarioResult
 from aigw_harness.scenarios.model import Scenario
 from aigw_harness.scenarios.runner import RunOptions, run_scenario
 from aigw_harness.scenarios.sessions import messages_of
+from tests.loopback import loopback_server
 
 SESSION = "22222222-2222-4222-8222-222222222222"
 
@@ -127,13 +128,9 @@ class Deployment:
 
 @contextlib.asynccontextmanager
 async def deployed(deployment: Deployment) -> AsyncIterator[Deployment]:
-    server = await asyncio.start_server(deployment.serve, "127.0.0.1", 0)
-    deployment.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    try:
+    async with loopback_server(deployment.serve) as url:
+        deployment.url = url
         yield deployment
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 async def run_on(deployment: Deployment, **extra: str) -> ScenarioResult:

@@ -14,6 +14,7 @@ import pytest
 
 from aigw_harness.errors import TargetUnavailable
 from aigw_harness.worker.bridge import find_node, node_modules_dir
+from tests.loopback import loopback_server
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CHAT_WORKER = FIXTURES / "chat-worker" / "wrangler.jsonc"
@@ -113,13 +114,9 @@ class ScriptedUpstream:
 @contextlib.asynccontextmanager
 async def serve_scripted() -> AsyncIterator[ScriptedUpstream]:
     scripted = ScriptedUpstream()
-    server = await asyncio.start_server(scripted._serve, "127.0.0.1", 0)
-    scripted.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    try:
+    async with loopback_server(scripted._serve) as url:
+        scripted.url = url
         yield scripted
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 @pytest.fixture
