@@ -310,7 +310,30 @@ def model_references(scenario: Scenario) -> list[tuple[_Loc, str, str]]:
     return out
 
 
+def _resolve_behaviour(document: Any, resolve: Callable[[str], str]) -> Any:
+    """A behaviour document with the references ``_behaviour_references`` finds (its ``models`` keys, its
+    rules' ``match.model``) replaced by ``resolve``; the document itself when it holds none."""
+    if not isinstance(document, Mapping):
+        return document
+    changed: dict[str, Any] = {}
+    models = document.get("models")
+    if isinstance(models, Mapping) and any(isinstance(k, str) and _REFERENCE.match(k) for k in models):
+        changed["models"] = {
+            (resolve(k) if isinstance(k, str) and _REFERENCE.match(k) else k): v for k, v in models.items()
+        }
+    rules = document.get("rules")
+    if isinstance(rules, list) and any(_rule_model(rule) for rule in rules):
+        changed["rules"] = [
+            {**rule, "match": {**rule["match"], "model": resolve(reference)}}
+            if (reference := _rule_model(rule)) is not None
+            else rule
+            for rule in rules
+        ]
+    return {**document, **changed} if changed else document
+
+
 def _substitute(value: Any, resolve: Callable[[str], str]) -> Any:
+    """``value`` with every condition's model reference (the ones ``_walk`` finds) resolved."""
     if isinstance(value, Match):
         if value.model is None:
             return value
@@ -328,23 +351,20 @@ def _substitute(value: Any, resolve: Callable[[str], str]) -> Any:
         return listed if any(a is not b for a, b in zip(listed, value, strict=True)) else value
     if isinstance(value, dict):
         items = {key: _substitute(item, resolve) for key, item in value.items()}
-        models = items.get("models")
-        if isinstance(models, Mapping):  # a behaviour document: references as keys
-            items["models"] = {
-                (resolve(k) if isinstance(k, str) and _REFERENCE.match(k) else k): v
-                for k, v in models.items()
-            }
-        rules = items.get("rules")
-        if isinstance(rules, list) and any(_rule_model(rule) for rule in rules):  # ... and its rules' match
-            items["rules"] = [
-                {**rule, "match": {**rule["match"], "model": resolve(reference)}}
-                if (reference := _rule_model(rule)) is not None
-                else rule
-                for rule in rules
-            ]
         changed = any(a is not b for a, b in zip(items.values(), value.values(), strict=True))
-        return items if changed or items.keys() != value.keys() else value
+        return items if changed else value
     return value
+
+
+def _resolved(scenario: Scenario, resolve: Callable[[str], str]) -> Scenario:
+    """The scenario with every reference ``model_references`` finds resolved, each where it was found."""
+    scenario = _substitute(scenario, resolve)
+    steps = []
+    for step in scenario.steps:
+        upstream = _resolve_behaviour(step.upstream, resolve)
+        steps.append(step if upstream is step.upstream else step.model_copy(update={"upstream": upstream}))
+    upstream = _resolve_behaviour(scenario.upstream, resolve)
+    return scenario.model_copy(update={"upstream": upstream, "steps": steps})
 
 
 def _tenant_document(tenant_id: str, setup: ScenarioSetup, config: SutConfig | None) -> Mapping[str, Any]:
@@ -407,4 +427,4 @@ async def resolve_models(
             resolved[reference] = model
     if problems:
         return scenario, list(problems.values())
-    return _substitute(scenario, resolved.__getitem__), []
+    return _resolved(scenario, resolved.__getitem__), []

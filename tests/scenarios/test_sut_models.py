@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -18,12 +19,13 @@ from aigw_harness.report.results import (
     FindingResult,
     ScenarioStatus,
 )
-from aigw_harness.scenarios.assumptions import choose_models
+from aigw_harness.scenarios.assumptions import choose_models, resolve_models
 from aigw_harness.scenarios.conformance import RootCause, group_under_root_causes
 from aigw_harness.scenarios.kinds import Symptom
 from aigw_harness.scenarios.loader import load_scenario
 from aigw_harness.scenarios.model import Scenario
 from aigw_harness.scenarios.runner import RunOptions, run_scenario
+from aigw_harness.scenarios.targets import ScenarioSetup, SutConfig, SystemUnderTest
 
 TENANTS = Path(__file__).parents[2] / "scenarios" / "tenants"
 OPTIONS = RunOptions(time_scale=0.02, tenants_dir=TENANTS)
@@ -115,6 +117,45 @@ async def test_a_fallback_the_sut_does_not_have_makes_the_scenario_not_applicabl
         "fallback call)"
     )
     assert not result.findings
+
+
+async def test_references_resolve_where_they_are_looked_for_and_nowhere_else() -> None:
+    """A step's behaviour document resolves like the scenario's; a request body that merely looks like a
+    behaviour document is sent as written."""
+    scenario = parse_model(
+        """\
+id: t.where
+title: t
+area: fallback
+description: d
+tenants: [example]
+steps:
+  - name: script
+    upstream:
+      models: {"fallback:example": [{error: out_of_capacity}]}
+      rules: [{match: {model: "primary:example"}, script: [{tokens: 2}]}]
+  - name: ask
+    request:
+      tenant: example
+      body: {models: {"primary:example": 1}, rules: [{match: {model: "primary:example"}}]}
+""",
+        Scenario,
+        "<test>",
+    )
+    tenant = {"tenantId": "example", "aiModels": {"chat": CHAT}}
+    setup = ScenarioSetup("t.where", [tenant], {}, "atomic", None, None)
+    sut = SystemUnderTest("http://127.0.0.1:9", frozenset(), config=SutConfig({"MODEL_ID": FAST}))
+    async with httpx.AsyncClient() as client:
+        resolved, problems = await resolve_models(scenario, setup, sut, client)
+    assert problems == []
+    script, ask = resolved.steps
+    assert script.upstream == {
+        "models": {CHAT: [{"error": "out_of_capacity"}]},
+        "rules": [{"match": {"model": FAST}, "script": [{"tokens": 2}]}],
+    }
+    assert ask.request is not None
+    body = {"models": {"primary:example": 1}, "rules": [{"match": {"model": "primary:example"}}]}
+    assert ask.request.body == body
 
 
 def test_the_platform_precedence() -> None:
