@@ -234,8 +234,7 @@ class WorkerBridge:
         ``binding``: the one under ``key``, or every one under ``prefix`` in key order (all without either).
         Its class must be among the ``inspect_classes`` the Worker was started with. Values come back as
         JSON (a ``Date`` as its ISO string)."""
-        classes = {d.binding: d.class_name for d in self.config.durable_objects}
-        classes.update({s.binding: s.class_name for s in self.config.stubs if s.class_name})
+        classes = self.config.durable_object_classes()
         if classes.get(binding) not in self.inspect_classes:
             # Sent anyway, the request would reach the Worker's own fetch handler of that object.
             raise HarnessError(

@@ -270,8 +270,7 @@ class WorkerTarget:
                     f"{', '.join(given)}: give sessions_do=BINDING too (the sessions' namespace)"
                 )
             return None
-        classes = {d.binding: d.class_name for d in self.config.durable_objects}
-        classes.update({s.binding: s.class_name for s in self.config.stubs if s.class_name})
+        classes = self.config.durable_object_classes()
         if binding not in classes:
             known = ", ".join(sorted(classes)) or "none"
             raise ConfigError(

@@ -146,6 +146,13 @@ class WorkerConfig:
     define: Mapping[str, str] = field(default_factory=dict)  # esbuild replacements (not inherited)
     alias: Mapping[str, str] = field(default_factory=dict)  # module aliases, paths made absolute
 
+    def durable_object_classes(self) -> dict[str, str]:
+        """Durable Object bindings and their classes: the Worker's own, and those said to live in another
+        Worker whose class the bundle may export after all."""
+        classes = {d.binding: d.class_name for d in self.durable_objects}
+        classes.update({s.binding: s.class_name for s in self.stubs if s.class_name})
+        return classes
+
 
 def _read(path: Path) -> tuple[Any, dict[tuple[str | int, ...], int]]:
     if not path.exists():
