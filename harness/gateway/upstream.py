@@ -237,6 +237,68 @@ class _Clock:
         return best
 
 
+class _ReadLimit:
+    """The time limit of the read in progress, kept on one timer for a whole answer.
+
+    ``asyncio.timeout`` around each read arms a timer and cancels it again for every read of a stream. Here
+    the timer stays armed while reads come in time; when it fires and the limit has moved on meanwhile, it
+    is armed again for the new limit. Only a read in progress can expire: between reads (while the frames
+    read are being written to the client) the limit is disarmed. Expiry cancels the reading task, and
+    ``expired`` tells that cancellation from any other, as ``asyncio.timeout`` does."""
+
+    __slots__ = ("_cancelling", "_fired", "_handle", "_loop", "_scheduled", "_task", "_when")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        task = asyncio.current_task()
+        if task is None:  # pragma: no cover - an async generator is always driven by a task here
+            raise RuntimeError("a read limit needs a task to cancel")
+        self._loop = loop
+        self._task = task
+        self._cancelling = task.cancelling()
+        self._when: float | None = None  # the limit of the read in progress; None: no limit, or no read
+        self._handle: asyncio.TimerHandle | None = None
+        self._scheduled = 0.0  # when the handle fires
+        self._fired = False
+
+    def arm(self, when: float | None) -> None:
+        self._when = when
+        if when is None or (self._handle is not None and self._scheduled <= when):
+            return  # a timer that fires no later than the limit checks it then
+        if self._handle is not None:
+            self._handle.cancel()
+        self._schedule(when)
+
+    def disarm(self) -> None:
+        self._when = None
+
+    def expired(self) -> bool:
+        """Whether the cancellation being handled is this limit's (it is then taken back)."""
+        if not self._fired:
+            return False
+        self._fired = False
+        return self._task.uncancel() <= self._cancelling
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _schedule(self, when: float) -> None:
+        self._scheduled = when
+        self._handle = self._loop.call_at(when, self._fire)
+
+    def _fire(self) -> None:
+        self._handle = None
+        when = self._when
+        if when is None:
+            return  # no read in progress: the next one arms the timer again
+        if when > self._scheduled:
+            self._schedule(when)  # reads came in time and moved the limit on
+            return
+        self._fired = True
+        self._task.cancel()
+
+
 def gateway_metadata(entries: Mapping[str, object], tenant_id: str) -> tuple[dict[str, str], list[str]]:
     """``cf-aig-metadata`` as the platform builds it, but never losing ``tenantId`` to the five-entry limit.
 
@@ -339,27 +401,38 @@ class UpstreamAnswer:
         decoder = SSEDecoder()
         chunks = self.response.aiter_bytes()
         loop = asyncio.get_running_loop()
-        while True:
-            wait, reason = self._clock.wait(loop.time(), token_seen=self._token_seen)
-            try:
-                async with asyncio.timeout(wait):
+        limit = _ReadLimit(loop)
+        try:
+            while True:
+                now = loop.time()
+                wait, reason = self._clock.wait(now, token_seen=self._token_seen)
+                limit.arm(now + wait if wait is not None else None)
+                try:
                     chunk = await anext(chunks)
-            except StopAsyncIteration:
-                break
-            except TimeoutError:
-                raise self._error(ErrorClass.TIMEOUT, reason) from None
-            except _BROKEN as exc:
-                if self._complete:
-                    return  # everything was said; only the terminator was lost
-                raise self._error(ErrorClass.CONNECTION, f"the stream broke: {type(exc).__name__}") from None
-            batch, error = self._interpret(decoder.feed(chunk))
-            if batch:
-                yield batch
-            if error is not None:
-                raise error
-            if batch and batch[-1].done:
-                await self._drain(chunks)
-                return
+                except StopAsyncIteration:
+                    break
+                except asyncio.CancelledError:
+                    if limit.expired():
+                        raise self._error(ErrorClass.TIMEOUT, reason) from None
+                    raise
+                except _BROKEN as exc:
+                    if self._complete:
+                        return  # everything was said; only the terminator was lost
+                    raise self._error(
+                        ErrorClass.CONNECTION, f"the stream broke: {type(exc).__name__}"
+                    ) from None
+                finally:
+                    limit.disarm()
+                batch, error = self._interpret(decoder.feed(chunk))
+                if batch:
+                    yield batch
+                if error is not None:
+                    raise error
+                if batch and batch[-1].done:
+                    await self._drain(chunks)
+                    return
+        finally:
+            limit.close()
         batch, error = self._interpret(decoder.flush())
         if batch:
             yield batch

@@ -350,6 +350,28 @@ async def test_stall_after_first_token_is_an_in_band_error(
     assert gw.metrics.last.attempts[0].error_class == "timeout"
 
 
+async def test_between_events_limit_is_per_gap_not_per_stream(
+    start_gateway: GatewayFactory, fake: FakeGateway
+) -> None:
+    # 12 tokens 50 ms apart: each gap is well inside the 0.2 s limit, the stream as a whole is not.
+    text = " ".join(["word"] * 12)
+    stall = {"text": text, "stream": {"stall": {"after_events": 8, "seconds": 50}}}
+    fake.behaviour.load(
+        {"default": {"token_delay_ms": 5000}, "models": {LLAMA_FAST: [{"times": 1, "text": text}, stall]}}
+    )
+    timeouts = Timeouts(first_byte=1, between_events=0.2, total=10)
+    async with start_gateway(env=WITH_FALLBACK, timeouts=timeouts) as (gw, client):
+        served = await client.post("/chat", headers=EXAMPLE, json=CHAT)
+        assert kinds(served) == ["message"] * 12 + ["done"]
+        assert gw.metrics.last.attempts[0].outcome == "served"
+        # The next call stalls after 8 events: the limit moved on with each event, and still expires.
+        stalled = await client.post("/chat", headers=EXAMPLE, json=CHAT)
+    assert kinds(stalled) == ["message"] * 8 + ["error", "done"]
+    attempt = gw.metrics.last.attempts[0]
+    assert (attempt.outcome, attempt.error_class) == ("failed_mid_stream", "timeout")
+    assert attempt.message == "no stream event within the between-events timeout"
+
+
 async def test_total_timeout_ends_the_stream(start_gateway: GatewayFactory, fake: FakeGateway) -> None:
     fake.behaviour.load({"default": {"text": "one two three four five six", "token_delay_ms": 10_000}})
     timeouts = Timeouts(first_byte=1, between_events=1, total=0.25)
