@@ -1,11 +1,12 @@
-"""A small HTTP/1.1 client on asyncio streams for the upstream call, with kept-alive connections.
+"""A small HTTP/1.1 client on an asyncio protocol for the upstream call, with kept-alive connections.
 
 Why not httpx here: relaying a stream is the gateway's hot path, and httpcore hands a chunked body over
 one chunk at a time even when many are buffered (Workers AI, and the fake, send one chunk per event), so
 the gateway saw one event per read and wrote one event per syscall; its pool also polls every idle socket
-on each request. This client reads whatever the socket has and de-chunks all of it at once, so the events
-that arrived together are relayed together. Responses are parsed by llhttp (``httptools``, the parser the
-servers use too), in C.
+on each request. This client parses bytes as they arrive, with llhttp (``httptools``, the parser the
+servers use too, in C), in the connection's ``data_received``: the reader takes everything parsed since its
+last read, de-chunked, in one piece, so the events that arrived together are relayed together, and no
+stream buffer sits between the socket and the parser.
 
 It does only what the upstream call needs: one request per connection at a time, ``content-length``,
 chunked or read-to-close bodies, TLS for ``https``. Every failure of the connection or of the framing is a
@@ -16,10 +17,9 @@ bypass it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from typing import cast
 from urllib.parse import urlsplit
 
 import httptools
@@ -35,16 +35,149 @@ class WireError(Exception):
     """The connection failed or the answer was not HTTP/1.1 as expected."""
 
 
-@dataclass(slots=True)
-class _Connection:
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
-    idle_since: float = 0.0
-    reused: bool = False
+_PAUSE_AT = 4 * _READ  # parsed body bytes not yet taken by the reader before the socket is paused
+
+
+class _Connection(asyncio.Protocol):
+    """One connection: the response in progress is parsed as its bytes arrive; the reader waits on one
+    future, woken by new body bytes, the end of the response, or the end of the connection. A reader that
+    falls behind pauses the socket (the server then waits on TCP) instead of buffering without bound."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._transport: asyncio.Transport | None = None
+        self._parser: _ResponseParser | None = None  # the response being read; None between requests
+        self._pending: list[bytes] = []  # body parsed, not yet taken
+        self._pending_bytes = 0
+        self._paused = False
+        self._error: WireError | None = None  # the framing broke (the connection is then closed)
+        self._lost: str | None = None  # why the connection ended: "closed", or the error's name
+        self._waiter: asyncio.Future[None] | None = None
+        self._awaiting_head = False
+        self.idle_since = 0.0
+
+    # asyncio's callbacks
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        parser = self._parser
+        if parser is None or parser.done or self._error is not None:
+            # Bytes with no request out: whatever they are, the next response could not be told from them.
+            self._lost = self._lost or "unexpected bytes between responses"
+            self.close()
+            return
+        try:
+            body = parser.feed(data)
+        except WireError as exc:
+            self._error = exc
+            self.close()
+        else:
+            if body:
+                self._pending.append(body)
+                self._pending_bytes += len(body)
+                if self._pending_bytes > _PAUSE_AT and not self._paused and self._transport is not None:
+                    self._paused = True
+                    self._transport.pause_reading()
+            elif not parser.done and not (parser.head_done and self._awaiting_head):
+                return  # nothing a reader waits for yet
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self._lost = self._lost or "closed"
+        self._wake()
+        return False  # the transport closes itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = self._lost or (type(exc).__name__ if exc is not None else "closed")
+        self._wake()
+
+    # the client's side
+    @property
+    def usable(self) -> bool:
+        """Whether a kept-alive connection may carry another request."""
+        return self._lost is None and self._error is None and self._parser is None
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.writer.close()
+        if self._transport is not None:
+            self._transport.close()
+        self._lost = self._lost or "closed"
+
+    def send(self, message: bytes, parser: _ResponseParser) -> None:
+        if self._transport is None or not self.usable or self._transport.is_closing():
+            raise WireError("the connection closed")
+        self._parser = parser
+        self._transport.write(message)
+
+    async def head(self) -> bytes:
+        """Wait for the response head; the body bytes that came with it."""
+        parser = self._parser
+        assert parser is not None
+        self._awaiting_head = True
+        try:
+            while not parser.head_done:
+                if self._error is not None:
+                    raise self._error
+                if self._lost is not None:
+                    reason = "the connection closed" if self._lost == "closed" else self._lost
+                    raise WireError(f"no response head: {reason}")
+                await self._wait()
+        finally:
+            self._awaiting_head = False
+        return self.take()
+
+    def take(self) -> bytes:
+        """The body parsed since the last take, in one piece."""
+        if not self._pending:
+            return b""
+        body = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+        self._pending.clear()
+        self._pending_bytes = 0
+        if self._paused and self._transport is not None:
+            self._paused = False
+            self._transport.resume_reading()
+        return body
+
+    async def body(self, delimited: bool) -> bytes | None:
+        """The next body bytes; ``None`` at the end of the body. ``delimited``: the body's end is marked,
+        so that the connection's end before it is an error."""
+        parser = self._parser
+        assert parser is not None
+        while True:
+            if self._pending:
+                return self.take()
+            if self._error is not None:
+                raise self._error
+            if parser.done:
+                return None
+            if self._lost is not None:
+                if not delimited:
+                    return None  # read to the connection's close
+                if self._lost == "closed":
+                    raise WireError("the body ended before its end was sent")
+                raise WireError(f"the body broke: {self._lost}")
+            await self._wait()
+
+    def release(self) -> bool:
+        """After a response: whether the connection may carry the next request (the response was read to
+        its end, and both sides keep the connection)."""
+        parser = self._parser
+        if parser is None or not (parser.done and parser.keep_alive) or parser.overrun or self._pending:
+            return False
+        self._parser = None
+        return self.usable
+
+    async def _wait(self) -> None:
+        waiter = self._waiter = self._loop.create_future()
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
 
 _Key = tuple[str, str, int]
@@ -71,8 +204,7 @@ class WirePool:
         now = asyncio.get_running_loop().time()
         while idle:
             connection = idle.pop()
-            if now - connection.idle_since < self._expiry and not connection.reader.at_eof():
-                connection.reused = True
+            if now - connection.idle_since < self._expiry and connection.usable:
                 return connection
             connection.close()
         return None
@@ -92,11 +224,14 @@ class WirePool:
             if self._tls is None:
                 self._tls = ssl.create_default_context()
             tls = self._tls
+        loop = asyncio.get_running_loop()
         try:
-            reader, writer = await asyncio.open_connection(host, port, ssl=tls, limit=_MAX_HEAD)
+            _, connection = await loop.create_connection(
+                lambda: _Connection(loop), host, port, ssl=tls, server_hostname=host if tls else None
+            )
         except OSError as exc:
             raise WireError(f"cannot connect: {type(exc).__name__}") from None
-        return _Connection(reader, writer)
+        return connection
 
     def _route(self, url: str) -> tuple[_Key, str, str]:
         """Connection key, request target and host header of ``url``; a gateway calls few distinct URLs
@@ -130,17 +265,9 @@ class WirePool:
 
     async def _exchange(self, key: _Key, connection: _Connection, message: bytes) -> WireResponse:
         parser = _ResponseParser()
-        received = b""  # body bytes that came with the head
         try:
-            connection.writer.write(message)
-            while not parser.head_done:
-                data = await connection.reader.read(_READ)
-                if not data:
-                    raise WireError("no response head: the connection closed")
-                received += parser.feed(data)
-        except OSError as exc:
-            connection.close()
-            raise WireError(f"no response head: {type(exc).__name__}") from None
+            connection.send(message, parser)
+            received = await connection.head()
         except BaseException:
             connection.close()
             raise
@@ -157,11 +284,16 @@ class _ResponseParser:
         self.head_done = False
         self.done = False
         self.keep_alive = False
+        self.overrun = False
         self._interim = False
         self._body: list[bytes] = []
         self._head_bytes = 0
 
     # llhttp's callbacks
+    def on_message_begin(self) -> None:
+        if self.done:
+            self.overrun = True  # bytes after the response: the connection cannot be trusted any more
+
     def on_header(self, name: bytes, value: bytes) -> None:
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1").strip()
@@ -233,26 +365,16 @@ class WireResponse:
         return 200 <= self.status_code < 300
 
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
-        """The body as it arrives: everything one read brought, de-chunked, in one piece."""
+        """The body as it arrives: everything parsed since the last read, de-chunked, in one piece."""
         connection = self._connection
         if connection is None:
             return
-        parser = self._parser
         received, self._received = self._received, b""
         if received:
             yield received
-        try:
-            while not parser.done:
-                data = await connection.reader.read(_READ)
-                if not data:
-                    if parser.delimited:
-                        raise WireError("the body ended before its end was sent")
-                    return  # read to the connection's close: ``aclose`` does not keep it
-                body = parser.feed(data)
-                if body:
-                    yield body
-        except OSError as exc:
-            raise WireError(f"the body broke: {type(exc).__name__}") from None
+        delimited = self._parser.delimited
+        while (body := await connection.body(delimited)) is not None:
+            yield body
 
     async def aread(self) -> bytes:
         return b"".join([chunk async for chunk in self.aiter_bytes()])
@@ -261,7 +383,7 @@ class WireResponse:
         connection, self._connection = self._connection, None
         if connection is None:
             return
-        if self._parser.done and self._parser.keep_alive:
+        if connection.release():
             self._pool._give_back(self._key, connection)
         else:
             connection.close()

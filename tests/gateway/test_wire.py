@@ -139,3 +139,49 @@ async def test_the_client_reads_both_bodies_and_keeps_the_connection(fake: FakeG
         await pool.aclose()
     assert json.loads(bodies[0])["result"]["response"] == "a b c"
     assert bodies[1].rstrip().endswith(b"data: [DONE]")
+
+
+async def test_a_reader_slower_than_the_server_gets_the_whole_body() -> None:
+    # Far more than the client keeps parsed but unread: the socket is paused and resumed on the way.
+    parts = [bytes([65 + i % 26]) * 65536 for i in range(32)]
+    async with raw_server(HEAD + chunked(parts)) as url:
+        pool = WirePool()
+        response = await pool.request(url, {}, b"")
+        received = bytearray()
+        async for piece in response.aiter_bytes():
+            received += piece
+            await asyncio.sleep(0.002)
+        await response.aclose()
+        await pool.aclose()
+    assert bytes(received) == b"".join(parts)
+
+
+@pytest.mark.parametrize("pause", [None, 0.005], ids=["same-write", "later"])
+async def test_bytes_after_a_response_retire_its_connection(pause: float | None) -> None:
+    connections = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                # A complete response, then bytes no request asked for.
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                if pause is not None:
+                    await writer.drain()
+                    await asyncio.sleep(pause)
+                writer.write(b"HTTP/1.1 200 OK\r\n")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    pool = WirePool()
+    async with loopback_server(handle) as url:
+        for _ in range(2):
+            response = await pool.request(f"{url}/run", {}, b"")
+            assert await response.aread() == b"ok"
+            await response.aclose()
+            await asyncio.sleep(0.01)  # the stray bytes arrive
+        await pool.aclose()
+    assert connections == 2
