@@ -7,7 +7,6 @@ returns the newest ``limit`` messages, oldest first (the platform reads newest-f
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +34,7 @@ class StoredMessage:
 class SessionStore:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
-        self._messages: dict[str, list[StoredMessage]] = defaultdict(list)
+        self._messages: dict[str, list[StoredMessage]] = {}
 
     @staticmethod
     def key(tenant_id: str, session_id: str) -> str:
@@ -61,8 +60,9 @@ class SessionStore:
         max_messages: int,
         token_count: int | None = None,
     ) -> None:
-        messages = self._prune(self._messages[key], retention_days, max_messages)
-        messages.append(StoredMessage(role, content, self._now(), token_count))
+        # One prune after the append keeps what pruning before and after it kept: the newest messages
+        # inside the retention, the new one among them.
+        messages = [*self._messages.get(key, ()), StoredMessage(role, content, self._now(), token_count)]
         self._messages[key] = self._prune(messages, retention_days, max_messages)
 
     def history(self, key: str, *, limit: int, retention_days: int, max_messages: int) -> list[StoredMessage]:
