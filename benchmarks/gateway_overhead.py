@@ -17,6 +17,12 @@ Load generators that are not the bottleneck (each figure names its generator):
   difference per round against the direct round just before it, whose median other load on a shared
   machine moves less than it moves the pooled one.
 
+``--trace`` also takes timestamps inside this tree's gateway during the latency rounds
+(``benchmarks/gateway_trace/sitecustomize.py``) and prints where a turn's time goes on its way to the first
+token: before the app is called, from the call to the upstream send, and from the upstream's first bytes to
+the first token, wall and CPU time; the wrappers cost time themselves, so compare a traced run's time to
+first token only with itself.
+
 ``--before DIR`` adds a second gateway run from another source tree (a checkout of an earlier commit, e.g.
 ``git worktree add --detach /tmp/before COMMIT``), in front of the same fake and in the same rounds, so
 that a change is shown before and after in one run.
@@ -101,7 +107,7 @@ class Servers:
 
 
 @contextlib.contextmanager
-def processes(workdir: Path, before: Path | None = None) -> Iterator[Servers]:
+def processes(workdir: Path, before: Path | None = None, trace: Path | None = None) -> Iterator[Servers]:
     """The fake and the gateway of this tree; with ``before``, a second gateway run from that source tree
     (an earlier checkout), in front of the same fake, so that a change is measured before and after in
     the same run."""
@@ -125,6 +131,9 @@ def processes(workdir: Path, before: Path | None = None) -> Iterator[Servers]:
             command, tree_env = python, env
             if tree != ROOT:
                 command, tree_env = _tree_python(tree, workdir / name, env)
+            elif trace is not None:
+                tracer = str(ROOT / "benchmarks" / "gateway_trace")
+                tree_env = env | {"AIGW_GATEWAY_TRACE": str(trace), "PYTHONPATH": tracer}
             started[name] = subprocess.Popen(
                 [*command, "gateway", "serve", "--port", str(port), "--upstream",
                  f"http://127.0.0.1:{fake_port}", "--tenants", str(ROOT / "scenarios" / "tenants")],
@@ -267,7 +276,11 @@ def host_port(url: str) -> tuple[str, int]:
 async def run(args: argparse.Namespace) -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed for the throughput figures: apt-get install -y wrk (scripts/setup.sh does)")
-    with tempfile.TemporaryDirectory() as workdir, processes(Path(workdir), args.before) as servers:
+    trace_rows: list[dict[str, float]] = []
+    with (
+        tempfile.TemporaryDirectory() as workdir,
+        processes(Path(workdir), args.before, Path(workdir) / "trace" if args.trace else None) as servers,
+    ):
         fake = servers.fake
         (Path(workdir) / "chat.lua").write_text(CHAT_LUA)
         (Path(workdir) / "direct.lua").write_text(DIRECT_LUA)
@@ -323,6 +336,8 @@ async def run(args: argparse.Namespace) -> None:
                 ttft[name] += values
                 steady[name] += [value for value, first in measured if not first]
                 round_medians[name].append(statistics.median(values) * 1000)
+        if args.trace:
+            trace_rows = read_trace(Path(workdir), min_wait=0.9 * args.ttfb_ms / 1000)
 
     gateways = list(servers.gateways)
     label = {"direct": "direct", "gateway": "gateway", "before": f"before ({args.before})"}
@@ -379,6 +394,35 @@ async def run(args: argparse.Namespace) -> None:
             f"    {label[name]}: median {steady_median[name]:.2f} ms against {steady_median['direct']:.2f} "
             f"ms direct, added {added:.2f} ms ({len(steady[name])} and {len(steady['direct'])} streams)"
         )
+    if args.trace:
+        print_trace(trace_rows)
+
+
+def read_trace(workdir: Path, min_wait: float) -> list[dict[str, float]]:
+    """The traced turns of the latency rounds (those whose upstream waited the scripted first byte)."""
+    rows = []
+    for path in workdir.glob("trace.*"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            if row["upstream_wait"] >= min_wait:
+                rows.append(row)
+    return rows
+
+
+def print_trace(rows: list[dict[str, float]]) -> None:
+    print(f"inside the gateway, {len(rows)} traced turns of the latency rounds (median, quartiles; us):")
+    labels = {
+        "head_to_app": "request head parsed -> app called (wall)",
+        "app_to_send": "app called -> upstream request written (wall)",
+        "app_to_send_cpu": "app called -> upstream request written (CPU)",
+        "first_bytes_to_token": "upstream first bytes -> first token to the server (wall)",
+        "first_bytes_to_token_cpu": "upstream first bytes -> first token to the server (CPU)",
+    }
+    for key, label in labels.items():
+        values = sorted(row[key] * 1e6 for row in rows)
+        if values:
+            quartiles = f"{percentile(values, 0.25):.0f}-{percentile(values, 0.75):.0f}"
+            print(f"  {label}: {statistics.median(values):.0f} ({quartiles})")
 
 
 def main() -> None:
@@ -392,6 +436,11 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=64, help="tokens per stream")
     parser.add_argument(
         "--latency-rounds", type=int, default=0, help="latency rounds per path (default: --rounds)"
+    )
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="time the steps of each turn inside this tree's gateway during the latency rounds",
     )
     parser.add_argument(
         "--before",
