@@ -68,19 +68,22 @@ class _Connection(asyncio.Protocol):
             self.close()
             return
         try:
-            body = parser.feed(data)
+            parser.parse(data)
         except WireError as exc:
-            self._error = exc
+            if parser.done:
+                parser.overrun = True  # the response is whole; what came after it is not HTTP
+            else:
+                self._error = exc
             self.close()
-        else:
-            if body:
-                self._pending.append(body)
-                self._pending_bytes += len(body)
-                if self._pending_bytes > _PAUSE_AT and not self._paused and self._transport is not None:
-                    self._paused = True
-                    self._transport.pause_reading()
-            elif not parser.done and not (parser.head_done and self._awaiting_head):
-                return  # nothing a reader waits for yet
+        body = parser.take_body()
+        if body:
+            self._pending.append(body)
+            self._pending_bytes += len(body)
+            if self._pending_bytes > _PAUSE_AT and not self._paused and self._transport is not None:
+                self._paused = True
+                self._transport.pause_reading()
+        elif not parser.done and self._error is None and not (parser.head_done and self._awaiting_head):
+            return  # nothing a reader waits for yet
         self._wake()
 
     def eof_received(self) -> bool:
@@ -111,8 +114,7 @@ class _Connection(asyncio.Protocol):
 
     async def head(self) -> bytes:
         """Wait for the response head; the body bytes that came with it."""
-        parser = self._parser
-        assert parser is not None
+        parser = self._reading()
         self._awaiting_head = True
         try:
             while not parser.head_done:
@@ -141,8 +143,7 @@ class _Connection(asyncio.Protocol):
     async def body(self, delimited: bool) -> bytes | None:
         """The next body bytes; ``None`` at the end of the body. ``delimited``: the body's end is marked,
         so that the connection's end before it is an error."""
-        parser = self._parser
-        assert parser is not None
+        parser = self._reading()
         while True:
             if self._pending:
                 return self.take()
@@ -166,6 +167,11 @@ class _Connection(asyncio.Protocol):
             return False
         self._parser = None
         return self.usable
+
+    def _reading(self) -> _ResponseParser:
+        if self._parser is None:
+            raise WireError("no request is out on this connection")
+        return self._parser
 
     async def _wait(self) -> None:
         waiter = self._waiter = self._loop.create_future()
@@ -332,6 +338,12 @@ class _ResponseParser:
 
     def feed(self, data: bytes) -> bytes:
         """Parse ``data``; the body bytes it completed, in one piece."""
+        self.parse(data)
+        return self.take_body()
+
+    def parse(self, data: bytes) -> None:
+        """Parse ``data``, keeping the body it completed for ``take_body``; ``WireError`` when it breaks the
+        framing or the head grows past its limit."""
         if not self.head_done:
             self._head_bytes += len(data)
         try:
@@ -340,7 +352,9 @@ class _ResponseParser:
             raise WireError(f"not a valid HTTP/1.1 response: {exc}") from None
         if not self.head_done and self._head_bytes > _MAX_HEAD:
             raise WireError(f"a response head larger than {_MAX_HEAD} bytes")
-        body = b"".join(self._body)
+
+    def take_body(self) -> bytes:
+        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         self._body.clear()
         return body
 
