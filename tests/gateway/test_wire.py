@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -158,27 +158,36 @@ async def test_a_reader_slower_than_the_server_gets_the_whole_body() -> None:
     assert bytes(received) == b"".join(parts)
 
 
-@pytest.mark.parametrize("stray", [b"HTTP/1.1 200 OK\r\n", b"\x00 not http"], ids=["a head", "not http"])
-@pytest.mark.parametrize("pause", [None, 0.005], ids=["same-write", "later"])
-async def test_bytes_after_a_response_retire_its_connection(stray: bytes, pause: float | None) -> None:
-    connections = 0
+class KeptAlive:
+    """A connection handler that answers every request head with ``respond`` and counts connections."""
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal connections
-        connections += 1
+    def __init__(self, respond: Callable[[asyncio.StreamWriter], Awaitable[None]]) -> None:
+        self.connections = 0
+        self._respond = respond
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         try:
             while True:
                 await reader.readuntil(b"\r\n\r\n")
-                # A complete response, then bytes no request asked for.
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                if pause is not None:
-                    await writer.drain()
-                    await asyncio.sleep(pause)
-                writer.write(stray)
-                await writer.drain()
+                await self._respond(writer)
         except (asyncio.IncompleteReadError, ConnectionError):
             writer.close()
 
+
+@pytest.mark.parametrize("stray", [b"HTTP/1.1 200 OK\r\n", b"\x00 not http"], ids=["a head", "not http"])
+@pytest.mark.parametrize("pause", [None, 0.005], ids=["same-write", "later"])
+async def test_bytes_after_a_response_retire_its_connection(stray: bytes, pause: float | None) -> None:
+    async def respond(writer: asyncio.StreamWriter) -> None:
+        # A complete response, then bytes no request asked for.
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        if pause is not None:
+            await writer.drain()
+            await asyncio.sleep(pause)
+        writer.write(stray)
+        await writer.drain()
+
+    handle = KeptAlive(respond)
     pool = WirePool()
     async with loopback_server(handle) as url:
         for _ in range(2):
@@ -187,7 +196,7 @@ async def test_bytes_after_a_response_retire_its_connection(stray: bytes, pause:
             await response.aclose()
             await asyncio.sleep(0.01)  # the stray bytes arrive
         await pool.aclose()
-    assert connections == 2
+    assert handle.connections == 2
 
 
 def _self_signed(directory: Path) -> tuple[Path, Path]:
@@ -231,19 +240,12 @@ async def test_https_streams_and_keeps_the_connection(tmp_path: Path) -> None:
     cert, key = _self_signed(tmp_path)
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_tls.load_cert_chain(cert, key)
-    connections = 0
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal connections
-        connections += 1
-        try:
-            while True:
-                await reader.readuntil(b"\r\n\r\n")
-                writer.write(HEAD + chunked([b"data: one\n\n", b"data: two\n\n"]))
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
+    async def respond(writer: asyncio.StreamWriter) -> None:
+        writer.write(HEAD + chunked([b"data: one\n\n", b"data: two\n\n"]))
+        await writer.drain()
 
+    handle = KeptAlive(respond)
     server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_tls)
     pool = WirePool()
     pool._tls = ssl.create_default_context(cafile=str(cert))  # the system's roots do not know this one
@@ -258,4 +260,4 @@ async def test_https_streams_and_keeps_the_connection(tmp_path: Path) -> None:
         await pool.aclose()
         server.close()
         await server.wait_closed()
-    assert connections == 1
+    assert handle.connections == 1
