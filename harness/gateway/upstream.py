@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import functools
 import json
 import math
 import re
@@ -257,7 +258,7 @@ class _ReadLimit:
         self._cancelling = task.cancelling()
         self._when: float | None = None  # the limit of the read in progress; None: no limit, or no read
         self._handle: asyncio.TimerHandle | None = None
-        self._scheduled = 0.0  # when the handle fires
+        self._scheduled = 0.0  # when the handle fires (uvloop's handles do not tell)
         self._fired = False
 
     def arm(self, when: float | None) -> None:
@@ -321,7 +322,6 @@ _ASCII_JSON = json.JSONEncoder(separators=(",", ":"))
 _UTF8_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 Response = httpx.Response | WireResponse
-_MAX_URLS = 1024
 _BROKEN = (httpx.HTTPError, WireError)
 
 
@@ -490,6 +490,13 @@ class UpstreamAnswer:
         return Frame(token=valid_unicode(extract_text(result)), usage=usage, cumulative=True, finished=True)
 
 
+@functools.lru_cache(maxsize=1024)  # model ids come from clients: bounded
+def _model_url(base_url: str, account_id: str, gateway_id: str, model: str) -> str:
+    if any(segment in ("", ".", "..") for segment in model.split("/")):
+        raise UpstreamError(ErrorClass.MODEL, "not a valid model id: empty or dot path segments")
+    return f"{base_url}/v1/{account_id}/{gateway_id}/workers-ai/{quote(model, safe='@/')}"
+
+
 class UpstreamClient:
     """Calls AI Gateway's Workers AI endpoint; one instance per gateway, shared by all requests."""
 
@@ -509,7 +516,6 @@ class UpstreamClient:
         self._api_token = api_token
         self._gateway_token = gateway_token
         self.malformed: MalformedFrames = malformed
-        self._urls: dict[tuple[str, str, str], str] = {}
         # Real sockets go through the wire client; an injected transport (tests) through httpx.
         self._wire = WirePool(max_idle=200, keepalive_expiry=2.0) if transport is None else None
         self._client = httpx.AsyncClient(
@@ -532,16 +538,7 @@ class UpstreamClient:
         """The model id is data, not URL syntax: every character but ``@`` and ``/`` is percent-encoded, so
         that ``?``, ``#``, spaces or line breaks cannot change where the request goes, and dot segments,
         which a client would resolve into another path, are refused."""
-        key = (account_id, gateway_id, model)
-        url = self._urls.get(key)
-        if url is None:
-            if any(segment in ("", ".", "..") for segment in model.split("/")):
-                raise UpstreamError(ErrorClass.MODEL, "not a valid model id: empty or dot path segments")
-            url = f"{self.base_url}/v1/{account_id}/{gateway_id}/workers-ai/{quote(model, safe='@/')}"
-            if len(self._urls) >= _MAX_URLS:  # model ids come from clients: bounded
-                self._urls.clear()
-            self._urls[key] = url
-        return url
+        return _model_url(self.base_url, account_id, gateway_id, model)
 
     def _headers(self, metadata: Mapping[str, str], event_id: str) -> dict[str, str]:
         headers = {

@@ -17,6 +17,7 @@ bypass it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 from collections.abc import AsyncIterator, Mapping
 from typing import cast
@@ -28,7 +29,6 @@ __all__ = ["WireError", "WirePool", "WireResponse"]
 
 _READ = 65536
 _MAX_HEAD = 65536
-_MAX_ROUTES = 1024
 
 
 class WireError(Exception):
@@ -47,8 +47,6 @@ class _Connection(asyncio.Protocol):
         self._loop = loop
         self._transport: asyncio.Transport | None = None
         self._parser: _ResponseParser | None = None  # the response being read; None between requests
-        self._pending: list[bytes] = []  # body parsed, not yet taken
-        self._pending_bytes = 0
         self._paused = False
         self._error: WireError | None = None  # the framing broke (the connection is then closed)
         self._lost: str | None = None  # why the connection ended: "closed", or the error's name
@@ -75,11 +73,8 @@ class _Connection(asyncio.Protocol):
             else:
                 self._error = exc
             self.close()
-        body = parser.take_body()
-        if body:
-            self._pending.append(body)
-            self._pending_bytes += len(body)
-            if self._pending_bytes > _PAUSE_AT and not self._paused and self._transport is not None:
+        if parser.body_bytes:
+            if parser.body_bytes > _PAUSE_AT and not self._paused and self._transport is not None:
                 self._paused = True
                 self._transport.pause_reading()
         elif not parser.done and self._error is None and not (parser.head_done and self._awaiting_head):
@@ -126,27 +121,22 @@ class _Connection(asyncio.Protocol):
                 await self._wait()
         finally:
             self._awaiting_head = False
-        return self.take()
+        return self._take(parser)
 
-    def take(self) -> bytes:
-        """The body parsed since the last take, in one piece."""
-        if not self._pending:
-            return b""
-        body = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
-        self._pending.clear()
-        self._pending_bytes = 0
+    def _take(self, parser: _ResponseParser) -> bytes:
+        """The body parsed since the last take, in one piece; a paused socket reads again."""
         if self._paused and self._transport is not None:
             self._paused = False
             self._transport.resume_reading()
-        return body
+        return parser.take_body()
 
     async def body(self, delimited: bool) -> bytes | None:
         """The next body bytes; ``None`` at the end of the body. ``delimited``: the body's end is marked,
         so that the connection's end before it is an error."""
         parser = self._reading()
         while True:
-            if self._pending:
-                return self.take()
+            if parser.body_bytes:
+                return self._take(parser)
             if self._error is not None:
                 raise self._error
             if parser.done:
@@ -163,7 +153,7 @@ class _Connection(asyncio.Protocol):
         """After a response: whether the connection may carry the next request (the response was read to
         its end, and both sides keep the connection)."""
         parser = self._parser
-        if parser is None or not (parser.done and parser.keep_alive) or parser.overrun or self._pending:
+        if parser is None or not (parser.done and parser.keep_alive) or parser.overrun or parser.body_bytes:
             return False
         self._parser = None
         return self.usable
@@ -189,6 +179,17 @@ class _Connection(asyncio.Protocol):
 _Key = tuple[str, str, int]
 
 
+@functools.lru_cache(maxsize=1024)
+def _route(url: str) -> tuple[_Key, str, str]:
+    """Connection key, request target and host header of ``url``; a gateway calls few distinct URLs (one
+    per model), so each is split once."""
+    parts = urlsplit(url)
+    scheme = parts.scheme
+    port = parts.port or (443 if scheme == "https" else 80)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    return (scheme, parts.hostname or "", port), target, parts.netloc
+
+
 class WirePool:
     """Connections by scheme, host and port; idle ones are kept ``keepalive_expiry`` seconds."""
 
@@ -197,7 +198,6 @@ class WirePool:
         self._max_idle = max_idle
         self._expiry = keepalive_expiry
         self._tls: ssl.SSLContext | None = None
-        self._routes: dict[str, tuple[_Key, str, str]] = {}
 
     async def aclose(self) -> None:
         for connections in self._idle.values():
@@ -239,24 +239,9 @@ class WirePool:
             raise WireError(f"cannot connect: {type(exc).__name__}") from None
         return connection
 
-    def _route(self, url: str) -> tuple[_Key, str, str]:
-        """Connection key, request target and host header of ``url``; a gateway calls few distinct URLs
-        (one per model), so each is split once."""
-        route = self._routes.get(url)
-        if route is None:
-            parts = urlsplit(url)
-            scheme = parts.scheme
-            port = parts.port or (443 if scheme == "https" else 80)
-            target = parts.path + (f"?{parts.query}" if parts.query else "")
-            route = ((scheme, parts.hostname or "", port), target, parts.netloc)
-            if len(self._routes) >= _MAX_ROUTES:
-                self._routes.clear()
-            self._routes[url] = route
-        return route
-
     async def request(self, url: str, headers: Mapping[str, str], body: bytes) -> WireResponse:
         """``POST url``: the response with its head read; its body is read through the response."""
-        key, target, netloc = self._route(url)
+        key, target, netloc = _route(url)
         lines = [f"POST {target} HTTP/1.1", f"host: {netloc}", f"content-length: {len(body)}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         message = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
@@ -293,6 +278,7 @@ class _ResponseParser:
         self.overrun = False
         self._interim = False
         self._body: list[bytes] = []
+        self.body_bytes = 0  # parsed body not yet taken
         self._head_bytes = 0
 
     # llhttp's callbacks
@@ -316,6 +302,7 @@ class _ResponseParser:
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
+        self.body_bytes += len(body)
 
     def on_message_complete(self) -> None:
         if self._interim:
@@ -336,11 +323,6 @@ class _ResponseParser:
             "chunked" in self.headers.get("transfer-encoding", "").lower() or "content-length" in self.headers
         )
 
-    def feed(self, data: bytes) -> bytes:
-        """Parse ``data``; the body bytes it completed, in one piece."""
-        self.parse(data)
-        return self.take_body()
-
     def parse(self, data: bytes) -> None:
         """Parse ``data``, keeping the body it completed for ``take_body``; ``WireError`` when it breaks the
         framing or the head grows past its limit."""
@@ -354,8 +336,10 @@ class _ResponseParser:
             raise WireError(f"a response head larger than {_MAX_HEAD} bytes")
 
     def take_body(self) -> bytes:
+        """The body parsed since the last take, in one piece."""
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         self._body.clear()
+        self.body_bytes = 0
         return body
 
 
